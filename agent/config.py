@@ -1,0 +1,218 @@
+"""The agent's configuration: pydantic models, loaded from YAML with every error located.
+
+`load(path)` returns a validated `AgentConfig`; the daemon refuses to start on a bad file, and
+`oti-agent config check` prints every problem with its file, YAML path and line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from agent.errors import ConfigError, PluginNotFound, Problem
+from agent.secrets import SecretRef
+from agent.yamlfile import line_of, load_with_lines, problems_from
+
+DEFAULT_HTTP_PORT = 9877
+DEFAULT_TIMEZONE = "America/Lima"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def _seconds(value: Any) -> Any:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (examples: 30, '30s', '5m', '1h')")
+        return float(match.group(1)) * _UNIT_S[match.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+"""Seconds, written as a number or as '500ms', '30s', '5m', '1h'."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSection(_Model):
+    """Who this agent is."""
+
+    name: str = "oti-agent"
+    site: str = "sede-central"
+    timezone: str = DEFAULT_TIMEZONE
+
+
+class StoreSection(_Model):
+    """Where the agent keeps what it knows."""
+
+    url: str = Field("sqlite:///var/oti-agent.db", description="SQLAlchemy URL; a relative SQLite path is "
+                     "taken from the config file's folder")
+
+
+class HttpSection(_Model):
+    """The /metrics endpoint."""
+
+    listen: str = "127.0.0.1"
+    port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
+
+
+class SchedulerSection(_Model):
+    """How much runs at once."""
+
+    max_concurrency: int = Field(64, ge=1, le=4096, description="probes in flight at once, all groups together")
+    ssh_threads: int = Field(16, ge=1, le=256, description="threads for blocking SSH probes")
+
+
+class SnmpV2c(_Model):
+    """SNMPv2c read credential."""
+
+    version: Literal["v2c"]
+    community: SecretRef
+
+
+class SnmpV3(_Model):
+    """SNMPv3 USM credential (authPriv by default)."""
+
+    version: Literal["v3"]
+    user: str
+    level: Literal["authPriv", "authNoPriv"] = "authPriv"
+    auth_protocol: Literal["SHA", "SHA256", "SHA512", "MD5"] = "SHA"
+    auth_key: SecretRef
+    priv_protocol: Literal["AES", "AES256", "DES"] = "AES"
+    priv_key: SecretRef | None = None
+    context: str = ""
+
+
+SnmpCredential = Annotated[SnmpV2c | SnmpV3, Field(discriminator="version")]
+
+
+class SshCredential(_Model):
+    """An SSH login for host probes. Host keys are always checked against `known_hosts`."""
+
+    user: str
+    key_file: Path
+    known_hosts: Path
+    passphrase: SecretRef | None = None
+
+
+class IpmiCredential(_Model):
+    """A BMC login for IPMI power control."""
+
+    user: str
+    password: SecretRef
+
+
+class Credentials(_Model):
+    """Named credentials; the inventory refers to them by name."""
+
+    snmp: dict[str, SnmpCredential] = {}
+    ssh: dict[str, SshCredential] = {}
+    ipmi: dict[str, IpmiCredential] = {}
+
+
+class Selector(_Model):
+    """Which inventory devices a check group covers; empty lists match everything."""
+
+    kinds: list[str] = []
+    groups: list[str] = []
+    names: list[str] = []
+    criticality: list[Literal["critico", "no_critico"]] = []
+    sites: list[str] = []
+
+
+class CheckEntry(_Model):
+    """One check to run on each target of a group, with the plugin's own options."""
+
+    check: str
+    options: dict[str, Any] = {}
+    timeout: Duration | None = None
+
+
+class CheckGroup(_Model):
+    """Checks that run together at one interval on a set of devices."""
+
+    name: str
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    targets: Selector = Selector()
+    checks: list[CheckEntry] = Field(min_length=1)
+
+
+class AgentConfig(_Model):
+    """The whole configuration file."""
+
+    agent: AgentSection = AgentSection()
+    store: StoreSection = StoreSection()
+    http: HttpSection = HttpSection()
+    scheduler: SchedulerSection = SchedulerSection()
+    inventory: Path = Path("inventory/example.yaml")
+    profiles_dirs: list[Path] = Field([], description="extra folders of SNMP device profiles")
+    credentials: Credentials = Credentials()
+    check_groups: list[CheckGroup] = []
+
+    # set by load(): the folder relative paths are resolved against
+    base_dir: Path = Field(Path("."), exclude=True)
+
+    def path(self, p: Path) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        return p if p.is_absolute() else self.base_dir / p
+
+    @field_validator("check_groups")
+    @classmethod
+    def _unique_groups(cls, groups: list[CheckGroup]) -> list[CheckGroup]:
+        names = [g.name for g in groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"check group names must be unique; repeated: {', '.join(dupes)}")
+        return groups
+
+
+def load(path: Path | str) -> AgentConfig:
+    """Read and validate a config file; raise ConfigError listing every problem with its line."""
+    path = Path(path)
+    data, lines = load_with_lines(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(path), "", 1, "the config must be a YAML mapping")])
+    problems: list[Problem] = []
+    config = None
+    try:
+        config = AgentConfig.model_validate({**data, "base_dir": path.resolve().parent})
+    except ValidationError as err:
+        problems += problems_from(err, str(path), lines)
+    problems += _check_options_problems(data, str(path), lines)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _check_options_problems(data: dict, file: str, lines: dict[tuple, int]) -> list[Problem]:
+    """Validate each check entry's options against its plugin's Options model."""
+    from agent.registry import load_check  # deferred: plugins import agent modules
+
+    problems = []
+    groups = data.get("check_groups")
+    for gi, group in enumerate(groups if isinstance(groups, list) else []):
+        entries = group.get("checks") if isinstance(group, dict) else None
+        for ci, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict) or not isinstance(entry.get("check"), str):
+                continue
+            where = ("check_groups", gi, "checks", ci)
+            try:
+                plugin = load_check(entry["check"])
+            except PluginNotFound as err:
+                loc = where + ("check",)
+                problems.append(Problem(file, ".".join(map(str, loc)), line_of(lines, loc), str(err)))
+                continue
+            try:
+                plugin.Options.model_validate(entry.get("options") or {})
+            except ValidationError as err:
+                problems += problems_from(err, file, lines, prefix=where + ("options",))
+    return problems

@@ -1,0 +1,108 @@
+"""`oti-agent serve`: the monitoring daemon.
+
+APScheduler (asyncio) runs each check group at its interval — never two runs of one group at once,
+missed runs coalesced — and every run's results go to the in-memory snapshot (read by /metrics)
+and to the store (latest readings, state changes). SIGTERM or SIGINT stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry, start_http_server
+
+from agent.config import CheckGroup
+from agent.errors import StoreError
+from agent.plan import group_jobs
+from agent.runner import Job, Runner
+from agent.settings import Settings
+from agent.snapshot import Snapshot
+from agent.store import Store
+from checks.base import ProbeContext
+from exporters.prometheus import SnapshotCollector
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Daemon:
+    """The running agent: scheduler, runner, store, snapshot and /metrics."""
+
+    settings: Settings
+    store: Store
+    snapshot: Snapshot
+    runner: Runner
+    ctx: ProbeContext
+
+    @classmethod
+    def create(cls, settings: Settings) -> Daemon:
+        """Open the store and build the runner; nothing is polled yet."""
+        cfg = settings.config
+        store = Store(cfg.store.url, cfg.base_dir)
+        ctx = ProbeContext(cfg, ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe"))
+        ctx.services["snmp.profiles"] = settings.profiles
+        return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx)
+
+    async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:
+        """Run one check group once and record its results."""
+        t0 = time.perf_counter()
+        results = await self.runner.run(jobs)
+        self.snapshot.update(results)
+        try:
+            changes = await asyncio.to_thread(self.store.record, results)
+        except StoreError as err:
+            _LOGGER.error("group=%s: results kept in memory only: %s", group.name, err)
+            changes = []
+        for c in changes:
+            if c.from_state is not None:
+                _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
+                             c.to_state.name, c.message or c.text or c.value)
+        failed = sum(1 for r in results if not r.up)
+        _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, len(results), failed,
+                     time.perf_counter() - t0)
+
+    def serve_metrics(self):
+        """Start /metrics in a background thread; return the HTTP server."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(SnapshotCollector(self.snapshot))
+        http = self.settings.config.http
+        server, _thread = start_http_server(http.port, addr=http.listen, registry=registry)
+        return server
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Schedule every check group and run until stopped."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        cfg = self.settings.config
+        tz = ZoneInfo(cfg.agent.timezone)
+        scheduler = AsyncIOScheduler(timezone=tz)
+        for group in cfg.check_groups:
+            jobs = group_jobs(self.settings, group)
+            _LOGGER.info("group=%s interval=%gs jobs=%d", group.name, group.interval, len(jobs))
+            scheduler.add_job(self.run_group, "interval", seconds=group.interval, args=[group, jobs], id=group.name,
+                              max_instances=1, coalesce=True, misfire_grace_time=int(group.interval),
+                              next_run_time=datetime.now(tz))
+        server = self.serve_metrics()
+        _LOGGER.info("metrics at http://%s:%d/metrics", cfg.http.listen, server.server_port)
+        scheduler.start()
+        try:
+            await stop.wait()
+        finally:
+            _LOGGER.info("stopping")
+            scheduler.shutdown(wait=False)
+            server.shutdown()
+            await self.ctx.aclose()
+            self.ctx.ssh_pool.shutdown(wait=False, cancel_futures=True)
+            self.store.close()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,75 @@
+"""Load everything the agent needs from one config file, and cross-check it.
+
+The config names an inventory and profile folders; the inventory names profiles and credentials;
+check groups name devices. `load_all` validates each file and every cross-reference, and raises one
+ConfigError listing every problem found, each with its file and line where one is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent import config as config_mod
+from agent import inventory as inventory_mod
+from agent.config import AgentConfig
+from agent.errors import ConfigError, Problem
+from agent.inventory import Inventory
+
+
+@dataclass
+class Settings:
+    """A validated config with its inventory and SNMP profiles."""
+
+    config: AgentConfig
+    inventory: Inventory
+    profiles: dict
+    path: Path
+
+
+def load_all(path: Path | str) -> Settings:
+    """Load the config, its inventory and profiles; raise ConfigError with every problem found."""
+    from checks.snmp.profiles import load_profiles
+
+    path = Path(path)
+    config = config_mod.load(path)   # a broken config stops here: nothing else can be located
+    problems: list[Problem] = []
+    inventory = profiles = None
+    try:
+        inventory = inventory_mod.load(config.path(config.inventory))
+    except ConfigError as err:
+        problems += err.problems
+    try:
+        profiles = load_profiles([config.path(p) for p in config.profiles_dirs])
+    except ConfigError as err:
+        problems += err.problems
+    if inventory is not None:
+        problems += _cross_check(config, inventory, profiles, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return Settings(config, inventory, profiles, path)
+
+
+def _cross_check(config: AgentConfig, inventory: Inventory, profiles: dict | None, file: str) -> list[Problem]:
+    inv = str(inventory.path)
+    out = []
+    for d in inventory:
+        if d.snmp:
+            if profiles is not None and d.snmp.profile not in profiles:
+                out.append(Problem(inv, f"{d.name}.oti_snmp.profile", None,
+                                   f"unknown profile {d.snmp.profile!r}; known: {', '.join(sorted(profiles))}"))
+            if d.snmp.credential not in config.credentials.snmp:
+                out.append(Problem(inv, f"{d.name}.oti_snmp.credential", None,
+                                   f"credential {d.snmp.credential!r} is not in {file} credentials.snmp"))
+        if d.ssh and d.ssh.credential not in config.credentials.ssh:
+            out.append(Problem(inv, f"{d.name}.oti_ssh.credential", None,
+                               f"credential {d.ssh.credential!r} is not in {file} credentials.ssh"))
+        if d.ipmi and d.ipmi.credential not in config.credentials.ipmi:
+            out.append(Problem(inv, f"{d.name}.oti_ipmi.credential", None,
+                               f"credential {d.ipmi.credential!r} is not in {file} credentials.ipmi"))
+    for gi, group in enumerate(config.check_groups):
+        missing = [n for n in group.targets.names if n not in inventory.by_name]
+        if missing:
+            out.append(Problem(file, f"check_groups.{gi}.targets.names", None,
+                               f"not in the inventory: {', '.join(missing)}"))
+    return out

@@ -1,0 +1,173 @@
+"""Keep the latest reading per device and metric, and the history of state changes.
+
+Writes are synchronous SQLAlchemy Core; the daemon calls them from a worker thread. The last
+known state of every reading is cached in memory (loaded once at open), so recording a poll is
+one batch of upserts plus an insert for each state that changed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, func, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from agent.errors import StoreError
+from agent.results import CheckResult, State
+from agent.store.schema import MIGRATIONS, check_status, latest_readings, schema_version, state_changes
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A reading moved from one state to another."""
+
+    device: str
+    reading: str
+    check: str
+    from_state: State | None
+    to_state: State
+    value: float | None
+    text: str | None
+    message: str | None
+    at: datetime
+
+
+def _sqlite_url(url: str, base_dir: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        path = base_dir / url[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return url
+
+
+def _upsert(engine: Engine, table, keys: list[str]):
+    """Return an INSERT .. ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+
+
+class Store:
+    """The agent's store."""
+
+    def __init__(self, url: str, base_dir: Path = Path(".")):
+        self.url = _sqlite_url(url, base_dir)
+        try:
+            self.engine = create_engine(self.url, future=True)
+        except (SQLAlchemyError, ImportError) as err:
+            raise StoreError(f"store {url}: cannot open: {err}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._lock = threading.Lock()
+        self.migrate()
+        self._states = self._load_states()
+
+    def migrate(self) -> int:
+        """Apply every migration the store has not seen; return the schema version."""
+        try:
+            with self.engine.begin() as conn:
+                schema_version.create(conn, checkfirst=True)
+                current = conn.scalar(select(func.max(schema_version.c.version))) or 0
+            for version, step in MIGRATIONS:
+                if version > current:
+                    with self.engine.begin() as conn:
+                        step(conn)
+                        conn.execute(insert(schema_version).values(version=version, applied_at=datetime.now(UTC)))
+                    current = version
+        except SQLAlchemyError as err:
+            raise StoreError(f"store {self.url}: migration failed: {err}") from None
+        return current
+
+    def _load_states(self) -> dict[tuple[str, str], State]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(latest_readings.c.device, latest_readings.c.reading, latest_readings.c.state))
+            return {(d, r): State(s) for d, r, s in rows}
+
+    def record(self, results: list[CheckResult]) -> list[StateChange]:
+        """Store a batch of results; return the state changes they caused."""
+        now = datetime.now(UTC)
+        latest, changes, statuses = [], [], []
+        with self._lock:
+            for res in results:
+                statuses.append(dict(device=res.device, check_name=res.check, up=res.up, error=res.error,
+                                     error_kind=res.error_kind, duration_s=res.duration_s, last_run=now))
+                for r in res.readings:
+                    key = (res.device, r.key)
+                    latest.append(dict(device=res.device, reading=r.key, check_name=res.check, name=r.name,
+                                       labels=json.dumps(r.labels), value=r.value, text=r.text, state=int(r.state),
+                                       unit=r.unit, message=r.message or None, updated_at=now))
+                    before = self._states.get(key)
+                    if before != r.state:
+                        changes.append(StateChange(res.device, r.key, res.check, before, r.state, r.value, r.text,
+                                                   r.message or None, now))
+            try:
+                with self.engine.begin() as conn:
+                    self._write(conn, latest, changes, statuses)
+            except SQLAlchemyError as err:
+                raise StoreError(f"store {self.url}: write failed: {err}") from None
+            for c in changes:
+                self._states[(c.device, c.reading)] = c.to_state
+        return changes
+
+    def _write(self, conn, latest, changes, statuses) -> None:
+        if latest:
+            conn.execute(_upsert(self.engine, latest_readings, ["device", "reading"]), latest)
+        if changes:
+            conn.execute(insert(state_changes), [
+                dict(device=c.device, reading=c.reading, check_name=c.check,
+                     from_state=None if c.from_state is None else int(c.from_state), to_state=int(c.to_state),
+                     value=c.value, text=c.text, message=c.message, at=c.at) for c in changes])
+        for s in statuses:
+            stmt = _upsert(self.engine, check_status, ["device", "check_name"]).values(
+                **s, runs_total=1, errors_total=0 if s["up"] else 1)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["device", "check_name"],
+                set_={**{k: stmt.excluded[k] for k in s if k not in ("device", "check_name")},
+                      "runs_total": check_status.c.runs_total + 1,
+                      "errors_total": check_status.c.errors_total + (0 if s["up"] else 1)})
+            conn.execute(stmt)
+
+    def latest(self, device: str | None = None) -> list[dict]:
+        """Return the latest readings, optionally for one device."""
+        q = select(latest_readings).order_by(latest_readings.c.device, latest_readings.c.reading)
+        if device:
+            q = q.where(latest_readings.c.device == device)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def changes(self, device: str | None = None, since: datetime | None = None) -> list[dict]:
+        """Return state changes, oldest first, optionally for one device and after a time."""
+        q = select(state_changes).order_by(state_changes.c.id)
+        if device:
+            q = q.where(state_changes.c.device == device)
+        if since:
+            q = q.where(state_changes.c.at >= since)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def check_statuses(self) -> list[dict]:
+        """Return the last run of every (device, check)."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(check_status))]
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()

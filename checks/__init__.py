@@ -1,0 +1,1 @@
+"""Probe plugins: one module (or folder) per protocol, registered as `oti_agent.checks` entry points."""
