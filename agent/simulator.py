@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ class Simulator:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def prepare_data(workdir: Path, recordings: dict[str, Path]) -> Path:
@@ -64,9 +66,16 @@ def prepare_data(workdir: Path, recordings: dict[str, Path]) -> Path:
 
 def start(workdir: Path, endpoints: list[tuple[str, int]], *, v3: dict | None = None,
           ready_community: str | None = None, timeout: float = 60.0) -> Simulator:
-    """Start snmpsimd serving `workdir/data` on the endpoints; wait until it answers (bounded)."""
+    """Start snmpsimd serving `workdir/data` on the endpoints; wait until it answers (bounded).
+
+    snmpsimd runs from a private copy under the system temp folder: as root it drops to `nobody`,
+    who cannot reach a folder under /root or pytest's 0700 temp tree.
+    """
     if not Path(SNMPSIMD).exists():
         raise RuntimeError(f"{SNMPSIMD} is missing: install Debian's snmpsim (`make deps`)")
+    runtime = Path(tempfile.mkdtemp(prefix="oti-snmpsim-"))
+    shutil.copytree(workdir / "data", runtime / "data")
+    workdir = runtime
     cache, log = workdir / "cache", workdir / "snmpsimd.log"
     cache.mkdir(parents=True, exist_ok=True)
     args = [SNMPSIMD, f"--data-dir={workdir / 'data'}", f"--cache-dir={cache}", f"--logging-method=file:{log}"]
@@ -83,7 +92,8 @@ def start(workdir: Path, endpoints: list[tuple[str, int]], *, v3: dict | None = 
         args.append("--v2c-arch")
     if os.geteuid() == 0:
         args += ["--process-user=nobody", "--process-group=nogroup"]
-        for path in (workdir, workdir / "data", cache):
+        workdir.chmod(0o755)
+        for path in (workdir / "data", cache):
             path.chmod(0o777)
         log.touch()
         log.chmod(0o666)

@@ -60,17 +60,23 @@ def problems_from(err: ValidationError, file: str, lines: dict[tuple, int], pref
     """Turn a pydantic ValidationError into Problems with file, dotted YAML path and line."""
     out = []
     for e in err.errors(include_url=False, include_input=False):
-        loc = prefix + tuple(p for p in e["loc"] if not _is_union_tag(p))
-        msg = e["msg"]
+        loc = _yaml_path(prefix + tuple(e["loc"]), lines)
+        msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check its spelling, or remove it)"
         out.append(Problem(file, ".".join(str(p) for p in loc), line_of(lines, loc), msg))
     return out
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the tag of a tagged union (e.g. 'v2c') into error locations; YAML has no such level
-    return isinstance(part, str) and part.startswith("function-")
+def _yaml_path(loc: tuple, lines: dict[tuple, int]) -> tuple:
+    """Drop the levels pydantic adds that the YAML has not (the tag of a tagged union, e.g. 'v2c')."""
+    out: tuple = ()
+    for i, part in enumerate(loc):
+        nxt = loc[i + 1] if i + 1 < len(loc) else None
+        if out + (part,) not in lines and nxt is not None and out + (nxt,) in lines:
+            continue
+        out += (part,)
+    return out
 
 
 def validate_file(model: type[BaseModel], path: Path, data: Any, lines: dict[tuple, int], **ctx: Any) -> Any:

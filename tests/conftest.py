@@ -1,0 +1,122 @@
+"""Fixtures: real peers on loopback, and a helper that writes a config and inventory for a test."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.peers.prometheus import start_prometheus, stop_prometheus
+from tests.peers.snmp import SIM_V3, SNMPD_COMMUNITY, SNMPD_V3, start_snmpd, start_snmpsim
+from tests.peers.sshd import start_sshd, stop_sshd
+from tests.peers.common import stop
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory):
+    """snmpsim serving demo/snmprec/* (v2c community = file name; v3 user simuser, context = file name)."""
+    sim, peer = start_snmpsim(tmp_path_factory.mktemp("snmpsim"))
+    yield peer
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory):
+    """net-snmp snmpd with a v2c community and a v3 authPriv (SHA/AES) user."""
+    proc, peer = start_snmpd(tmp_path_factory.mktemp("snmpd"))
+    yield peer
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """OpenSSH sshd on loopback with a login user and known_hosts."""
+    peer = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield peer
+    stop_sshd(peer)
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path):
+    """Start a Prometheus that scrapes a given port; stopped after the test."""
+    started = []
+
+    def factory(target_port: int):
+        peer = start_prometheus(tmp_path / "prometheus", target_port)
+        started.append(peer)
+        return peer
+
+    yield factory
+    for peer in started:
+        stop_prometheus(peer)
+
+
+class Site:
+    """Write a config and an inventory for one test, with secrets in files."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.hosts: dict[str, dict] = {}
+        self.snmp_creds: dict[str, dict] = {}
+        self.ssh_creds: dict[str, dict] = {}
+        self.groups: list[dict] = []
+        self.http_port = 0
+
+    def secret(self, name: str, value: str) -> str:
+        path = self.root / "secrets" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n")
+        return f"file:secrets/{name}"
+
+    def v2c(self, name: str, community: str) -> str:
+        self.snmp_creds[name] = {"version": "v2c", "community": self.secret(name, community)}
+        return name
+
+    def v3(self, name: str, user: str, auth: str, priv: str, context: str = "") -> str:
+        self.snmp_creds[name] = {"version": "v3", "user": user, "auth_key": self.secret(name + ".auth", auth),
+                                 "priv_key": self.secret(name + ".priv", priv), "context": context}
+        return name
+
+    def snmp_device(self, name: str, kind: str, profile: str, cred: str, port: int, host="127.0.0.1", **extra):
+        self.hosts[name] = {"ansible_host": host, "oti_kind": kind,
+                            "oti_snmp": {"profile": profile, "credential": cred, "port": port, "timeout": 1,
+                                         "retries": 0}, **extra}
+
+    def ssh_device(self, name: str, peer, known_hosts: Path | None = None, kind="server_virtual", **extra):
+        cred = f"ssh-{name}"
+        self.ssh_creds[cred] = {"user": peer.user, "key_file": str(peer.key_file),
+                                "known_hosts": str(known_hosts or peer.known_hosts)}
+        self.hosts[name] = {"ansible_host": "127.0.0.1", "oti_kind": kind,
+                            "oti_ssh": {"credential": cred, "port": peer.port}, **extra}
+
+    def group(self, name: str, checks: list, interval="2s", timeout="5s", **targets):
+        self.groups.append({"name": name, "interval": interval, "timeout": timeout, "targets": targets,
+                            "checks": [c if isinstance(c, dict) else {"check": c} for c in checks]})
+
+    def write(self) -> Path:
+        inventory = {"all": {"children": {"pruebas": {"hosts": self.hosts}}}}
+        (self.root / "inventory.yaml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+        config = {"agent": {"name": "test"}, "store": {"url": "sqlite:///var/test.db"},
+                  "http": {"listen": "127.0.0.1", "port": self.http_port}, "inventory": "inventory.yaml",
+                  "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds}, "check_groups": self.groups}
+        path = self.root / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+
+@pytest.fixture
+def site(tmp_path) -> Site:
+    """An empty site (config + inventory) under the test's tmp folder."""
+    return Site(tmp_path)
+
+
+def dedent(text: str) -> str:
+    """Dedent a YAML snippet for a test file."""
+    return textwrap.dedent(text).lstrip()
+
+
+__all__ = ["SIM_V3", "SNMPD_COMMUNITY", "SNMPD_V3", "Site", "dedent"]
