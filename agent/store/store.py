@@ -46,15 +46,20 @@ def _sqlite_url(url: str, base_dir: Path) -> str:
     return url
 
 
-def _upsert(engine: Engine, table, keys: list[str]):
-    """Return an INSERT .. ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
+def _upsert(engine: Engine, table, keys: list[str], increments: dict | None = None):
+    """Return an INSERT .. ON CONFLICT DO UPDATE for SQLite or PostgreSQL.
+
+    On conflict every non-key column takes the new value, except those in `increments`, which
+    are added to the stored value (run and error counters)."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     stmt = dialect_insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=keys, set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys})
+    increments = increments or {}
+    set_ = {c.name: (table.c[c.name] + stmt.excluded[c.name]) if c.name in increments else stmt.excluded[c.name]
+            for c in table.columns if c.name not in keys}
+    return stmt.on_conflict_do_update(index_elements=keys, set_=set_)
 
 
 class Store:
@@ -127,15 +132,10 @@ class Store:
                 dict(device=c.device, reading=c.reading, check_name=c.check,
                      from_state=None if c.from_state is None else int(c.from_state), to_state=int(c.to_state),
                      value=c.value, text=c.text, message=c.message, at=c.at) for c in changes])
-        for s in statuses:
-            stmt = _upsert(self.engine, check_status, ["device", "check_name"]).values(
-                **s, runs_total=1, errors_total=0 if s["up"] else 1)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["device", "check_name"],
-                set_={**{k: stmt.excluded[k] for k in s if k not in ("device", "check_name")},
-                      "runs_total": check_status.c.runs_total + 1,
-                      "errors_total": check_status.c.errors_total + (0 if s["up"] else 1)})
-            conn.execute(stmt)
+        if statuses:
+            stmt = _upsert(self.engine, check_status, ["device", "check_name"],
+                           increments={"runs_total", "errors_total"})
+            conn.execute(stmt, [{**s, "runs_total": 1, "errors_total": 0 if s["up"] else 1} for s in statuses])
 
     def latest(self, device: str | None = None) -> list[dict]:
         """Return the latest readings, optionally for one device."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pwd
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class SshPeer:
     key_file: Path
     known_hosts: Path
     wrong_known_hosts: Path   # the same host name with another key: a host-key mismatch
+    public_dir: Path | None = None
 
 
 def _ensure_user() -> None:
@@ -50,7 +52,10 @@ def start_sshd(workdir: Path) -> SshPeer:
     host_key, other_key, client_key = workdir / "host_key", workdir / "other_host_key", workdir / "id_ed25519"
     for key, comment in ((host_key, "oti-test-host"), (other_key, "oti-test-other"), (client_key, "oti-client")):
         _keygen(key, comment)
-    authorized = workdir / "authorized_keys"
+    # sshd reads authorized_keys as the login user: it must not sit under pytest's 0700 temp tree
+    public = Path(tempfile.mkdtemp(prefix="oti-sshd-"))
+    public.chmod(0o755)
+    authorized = public / "authorized_keys"
     shutil.copyfile(client_key.with_suffix(".pub"), authorized)
     authorized.chmod(0o644)
     port = free_tcp_port()
@@ -75,7 +80,7 @@ LogLevel ERROR
     known, wrong = workdir / "known_hosts", workdir / "known_hosts.wrong"
     known.write_text(f"[127.0.0.1]:{port} {_pub(host_key)}\n")
     wrong.write_text(f"[127.0.0.1]:{port} {_pub(other_key)}\n")
-    return SshPeer(proc, port, USER, client_key, known, wrong)
+    return SshPeer(proc, port, USER, client_key, known, wrong, public)
 
 
 def _pub(key: Path) -> str:
@@ -83,5 +88,7 @@ def _pub(key: Path) -> str:
 
 
 def stop_sshd(peer: SshPeer) -> None:
-    """Stop the sshd."""
+    """Stop the sshd and remove its public folder."""
     stop(peer.process)
+    if peer.public_dir:
+        shutil.rmtree(peer.public_dir, ignore_errors=True)

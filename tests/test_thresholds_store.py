@@ -1,0 +1,61 @@
+"""Hysteresis, and the store's latest readings and history of state changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from agent.results import CheckResult, Reading, State
+from agent.store import Store
+from agent.store.schema import MIGRATIONS, schema_version
+from agent.thresholds import Thresholds, evaluate
+
+
+def test_hovering_value_does_not_flap():
+    limits = Thresholds(direction="above", warning=30, critical=35, hysteresis=1)
+    values = [29.0, 30.2, 29.6, 30.1, 29.3, 28.9, 35.0, 34.5, 34.1, 33.9, 29.5, 28.5]
+    states, previous = [], None
+    for v in values:
+        previous = evaluate(v, limits, previous)
+        states.append(previous.name)
+    assert states == ["OK", "WARNING", "WARNING", "WARNING", "WARNING", "OK",
+                      "CRITICAL", "CRITICAL", "CRITICAL", "WARNING", "WARNING", "OK"]
+
+
+def test_below_direction_and_missing_value():
+    runtime = Thresholds(direction="below", warning=900, critical=300, hysteresis=60)
+    assert evaluate(299, runtime) == State.CRITICAL
+    assert evaluate(330, runtime, State.CRITICAL) == State.CRITICAL    # within hysteresis
+    assert evaluate(361, runtime, State.CRITICAL) == State.WARNING
+    assert evaluate(None, runtime) == State.UNKNOWN
+
+
+def _result(device, value, state):
+    return CheckResult("snmp", device, datetime.now(UTC), 0.01,
+                       [Reading("ups_battery_runtime_seconds", value, state, "seconds")])
+
+
+def test_store_keeps_latest_and_state_history(tmp_path):
+    store = Store("sqlite:///var/oti.db", tmp_path)
+    assert store.migrate() == MIGRATIONS[-1][0]
+    assert (tmp_path / "var" / "oti.db").exists()
+    changes = store.record([_result("ups1", 2820, State.OK)])
+    assert [(c.from_state, c.to_state) for c in changes] == [(None, State.OK)]
+    assert store.record([_result("ups1", 2800, State.OK)]) == []          # no change, no history row
+    store.record([_result("ups1", 240, State.CRITICAL)])
+    store.record([_result("ups1", 2700, State.OK)])
+    latest = store.latest("ups1")
+    assert len(latest) == 1 and latest[0]["value"] == 2700 and latest[0]["state"] == int(State.OK)
+    history = [(c["from_state"], c["to_state"]) for c in store.changes("ups1")]
+    assert history == [(None, 0), (0, 2), (2, 0)]
+    store.close()
+    # reopening: the schema is not re-applied and the last states are remembered
+    again = Store("sqlite:///var/oti.db", tmp_path)
+    with again.engine.connect() as conn:
+        assert [r.version for r in conn.execute(select(schema_version))] == [v for v, _ in MIGRATIONS]
+    assert again.record([_result("ups1", 2690, State.OK)]) == []
+    statuses = again.check_statuses()
+    assert statuses[0]["runs_total"] == 5 and statuses[0]["errors_total"] == 0
+    with again.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
