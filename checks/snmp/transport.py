@@ -52,6 +52,7 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.pending: dict[int, tuple[tuple, asyncio.Future]] = {}
         self.malformed = 0
+        self.varbinds = 0          # varbinds received in matched responses (for the bench and debugging)
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport) -> None:
@@ -67,6 +68,7 @@ class _Protocol(asyncio.DatagramProtocol):
         entry = self.pending.get(request_id)
         if entry is None or entry[0][:2] != addr[:2] or entry[1].done():
             return          # late, duplicate or spoofed answer
+        self.varbinds += len(varbinds)
         entry[1].set_result((status, index, varbinds))
 
     def error_received(self, exc) -> None:   # ICMP port unreachable etc.: the request will time out
