@@ -155,7 +155,10 @@ def exporter_config(path: Path) -> None:
         walk, metrics = [], []
         for m in profile.metrics:
             oid = m.oid.removesuffix(".0")
-            walk.append(oid)
+            # the exporter's idiomatic config walks a scalar's group (e.g. upsBattery), not each scalar
+            group = oid.rsplit(".", 1)[0] if oid.startswith("1.3.6.1.2.1.33.") else oid
+            if group not in walk:
+                walk.append(group)
             metrics.append(f"  - {{name: {m.name}, oid: {oid}, type: {m.type if m.type == 'counter' else 'gauge'}, "
                            f"help: {m.name}}}")
         for t in profile.tables:
