@@ -100,22 +100,28 @@ def _result_json(r) -> dict:
 
 def _print_results(results, show_ok: bool) -> None:
     table = Table(title="oti-agent check")
-    for col in ("device", "check", "reading", "value", "state", "note"):
+    for col in ("device", "check", "reading", "labels", "value", "state", "note"):
         table.add_column(col, overflow="fold")
     for r in sorted(results, key=lambda r: (r.device, r.check)):
         if not r.up:
-            table.add_row(r.device, r.check, "-", "-", f"[{STATE_STYLE[r.state]}]{r.state.name}", r.error or "")
+            table.add_row(r.device, r.check, "-", "", "-", f"[{STATE_STYLE[r.state]}]{r.state.name}", r.error or "")
             continue
         for x in r.readings:
             if not show_ok and x.state == State.OK:
                 continue
             value = x.text if x.value is None else _fmt(x.value, x.unit, x.text)
-            table.add_row(r.device, r.check, x.key, value or "", f"[{STATE_STYLE[x.state]}]{x.state.name}",
-                          x.message)
+            table.add_row(r.device, r.check, x.name, _labels(x.labels), value or "",
+                          f"[{STATE_STYLE[x.state]}]{x.state.name}", x.message)
     out.print(table)
     down = sum(1 for r in results if not r.up)
     worst = State.worst(r.state for r in results)
     out.print(f"{len(results)} checks, {down} unreachable/failed, worst state {worst.name}")
+
+
+def _labels(labels) -> str:
+    # row indexes (ifindex, sensor_id, line...) are for machines; names are what a person reads
+    named = [(k, v) for k, v in labels if v and not k.endswith(("index", "_id"))]
+    return " ".join(v for _, v in named) if named else " ".join(v for _, v in labels)
 
 
 def _fmt(value: float, unit: str, text: str | None) -> str:

@@ -28,7 +28,7 @@ async def _walk_lean(port: int, community: str) -> list[tuple[str, int, object]]
 async def _walk_pysnmp(port: int, community: str) -> list[tuple[str, int, object]]:
     from pysnmp.hlapi.v3arch import asyncio as h
 
-    from checks.snmp.v3 import _TAGS
+    from checks.snmp.v3 import convert_value
 
     engine = h.SnmpEngine()
     target = await h.UdpTransportTarget.create(("127.0.0.1", port), timeout=2, retries=1)
@@ -38,17 +38,7 @@ async def _walk_pysnmp(port: int, community: str) -> list[tuple[str, int, object
                                                           0, 25, h.ObjectType(h.ObjectIdentity("1.3.6")),
                                                           lexicographicMode=False, lookupMib=False):
             assert not ind and not status, (ind, status)
-            for name, value in vbs:
-                tag = _TAGS[type(value).__name__]
-                if tag in (codec.OCTET_STRING, codec.OPAQUE):
-                    py = bytes(value.asOctets())
-                elif tag == codec.OBJECT_ID:
-                    py = str(value)
-                elif tag == codec.IPADDRESS:
-                    py = ".".join(str(b) for b in value.asOctets())
-                else:
-                    py = int(value)
-                out.append((str(name), tag, py))
+            out += [(str(name), *convert_value(value)) for name, value in vbs]
     finally:
         engine.close_dispatcher()
     return out

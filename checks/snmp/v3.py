@@ -23,6 +23,20 @@ _TAGS = {"Integer32": codec.INTEGER, "Integer": codec.INTEGER, "OctetString": co
          "EndOfMibView": codec.END_OF_MIB_VIEW, "Null": codec.NULL}
 
 
+def convert_value(value) -> tuple[int, object]:
+    """Return (BER tag, Python value) of a pysnmp value, in the lean codec's representation."""
+    tag = _TAGS.get(type(value).__name__, codec.OCTET_STRING)
+    if tag in (codec.OCTET_STRING, codec.OPAQUE):
+        return tag, bytes(value.asOctets())
+    if tag == codec.OBJECT_ID:
+        return tag, str(value)
+    if tag == codec.IPADDRESS:
+        return tag, ".".join(str(b) for b in value.asOctets())
+    if tag in codec.EXCEPTIONS or tag == codec.NULL:
+        return tag, None
+    return tag, int(value)
+
+
 def _hlapi():
     from pysnmp.hlapi.v3arch import asyncio as hlapi
 
@@ -76,21 +90,7 @@ class V3Session(BulkWalker):
             raise kind(f"snmp v3 {self.ep}: agent answered {text} at varbind {int(index)}")
 
     def _convert(self, var_binds) -> list[Varbind]:
-        out = []
-        for name, value in var_binds:
-            tag = _TAGS.get(type(value).__name__, codec.OCTET_STRING)
-            if tag in (codec.OCTET_STRING, codec.OPAQUE):
-                py = bytes(value.asOctets())
-            elif tag == codec.OBJECT_ID:
-                py = str(value)
-            elif tag == codec.IPADDRESS:
-                py = ".".join(str(b) for b in value.asOctets())
-            elif tag in codec.EXCEPTIONS or tag == codec.NULL:
-                py = None
-            else:
-                py = int(value)
-            out.append((codec.encode_oid(str(name)), tag, py))
-        return out
+        return [(codec.encode_oid(str(name)), *convert_value(value)) for name, value in var_binds]
 
     def _objects(self, oids: list[bytes]):
         h = self.h
