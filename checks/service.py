@@ -48,6 +48,8 @@ class TcpCheck(Check):
                 _reader, writer = await asyncio.open_connection(host, port)
         except TimeoutError:
             return f"sin respuesta en {self.options.connect_timeout:g}s"
+        except ConnectionRefusedError:
+            return "conexión rechazada: nada escucha en el puerto"
         except OSError as err:
             return err.strerror or str(err)
         elapsed = time.perf_counter() - t0
