@@ -146,11 +146,17 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
 
 @app.command()
 def checks() -> None:
-    """List the registered check plugins."""
+    """List the registered check plugins and their options."""
     from agent.registry import check_names, load_check
 
     for name in check_names():
-        out.print(f"[bold]{name}[/bold]: {load_check(name).description}")
+        plugin = load_check(name)
+        out.print(f"[bold]{name}[/bold]: {plugin.description}")
+        for field, info in plugin.Options.model_fields.items():
+            default = info.default if info.default_factory is None else info.default_factory()
+            shown = default.model_dump(exclude_defaults=True) if hasattr(default, "model_dump") else default
+            out.print(f"    {field} (default {shown!r}){': ' + info.description if info.description else ''}",
+                      highlight=False)
 
 
 @app.command()

@@ -53,6 +53,8 @@ class StoreSection(_Model):
 
     url: str = Field("sqlite:///var/oti-agent.db", description="SQLAlchemy URL; a relative SQLite path is "
                      "taken from the config file's folder")
+    latest_every: Duration = Field(300.0, description="rewrite a device's latest readings at least this often; "
+                                   "state changes are always written at once")
 
 
 class HttpSection(_Model):

@@ -46,7 +46,7 @@ class Daemon:
     def create(cls, settings: Settings) -> Daemon:
         """Open the store and build the runner; nothing is polled yet."""
         cfg = settings.config
-        store = Store(cfg.store.url, cfg.base_dir)
+        store = Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every)
         ctx = ProbeContext(cfg, ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe"))
         ctx.services["snmp.profiles"] = settings.profiles
         return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx)

@@ -21,6 +21,7 @@ from agent.results import CheckResult, State
 from checks.base import Check, ProbeContext
 
 _LOGGER = logging.getLogger(__name__)
+AUTH_HOLD_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,12 @@ def build_check(check_cls: type[Check], options: dict | BaseModel | None) -> Che
 class Runner:
     """Run jobs concurrently and keep the previous states that hysteresis needs."""
 
-    def __init__(self, ctx: ProbeContext, max_concurrency: int = 64):
+    def __init__(self, ctx: ProbeContext, max_concurrency: int = 64, auth_hold_s: float = AUTH_HOLD_S,
+                 clock=time.monotonic):
         self.ctx = ctx
         self._limit = asyncio.Semaphore(max_concurrency)
+        self.auth_hold_s, self._clock = auth_hold_s, clock
+        self._held: dict[tuple[str, str], tuple[float, CheckResult]] = {}   # auth failures waiting out their hold
         self.previous: dict[tuple[str, str], dict[str, State]] = {}
         self.failing: dict[tuple[str, str], str] = {}    # job key -> error kind, to log changes only once
 
@@ -58,12 +62,22 @@ class Runner:
         return list(await asyncio.gather(*(self.run_one(j) for j in jobs)))
 
     async def run_one(self, job: Job) -> CheckResult:
-        """Run one job under the concurrency limit and its timeout; never raise."""
+        """Run one job under the concurrency limit and its timeout; never raise.
+
+        After an authentication failure (wrong keys, host-key mismatch) the target is not tried
+        again for `auth_hold_s`: retrying every minute would only lock accounts or trip intrusion
+        detection. The last failure is reported meanwhile."""
+        held = self._held.get(job.key)
+        if held and self._clock() < held[0]:
+            return held[1]
+        self._held.pop(job.key, None)
         async with self._limit:
             started = datetime.now(UTC)
             t0 = time.perf_counter()
             result = await self._attempt(job, started, t0)
         self._log_transition(job, result)
+        if result.error_kind == "auth":
+            self._held[job.key] = (self._clock() + self.auth_hold_s, result)
         if result.up:
             self.previous[job.key] = {r.key: r.state for r in result.readings}
         return result

@@ -151,3 +151,34 @@ def test_a_probe_that_raises_or_hangs_costs_only_itself(caplog):
     assert fine.up
     assert elapsed < 2
     assert datetime.now(UTC) >= raised.started
+
+
+class _BadPassword(Check):
+    name = "badpass"
+    calls = 0
+
+    async def collect(self, device, ctx):
+        type(self).calls += 1
+        from agent.errors import ProbeAuthFailed
+
+        raise ProbeAuthFailed("snmp v3 d1: authentication rejected")
+
+
+def test_auth_failure_is_not_retried_until_its_hold_expires():
+    dev = Device.model_validate({"name": "d1", "address": "127.0.0.1", "oti_kind": "ups"})
+    now = [0.0]
+
+    async def scenario():
+        with ThreadPoolExecutor(1) as pool:
+            runner = Runner(ProbeContext(AgentConfig(), pool), 8, auth_hold_s=900, clock=lambda: now[0])
+            job = Job(_BadPassword(), dev, 5)
+            first = await runner.run_one(job)
+            now[0] = 60
+            second = await runner.run_one(job)
+            now[0] = 901
+            third = await runner.run_one(job)
+            return first, second, third
+
+    first, second, third = asyncio.run(scenario())
+    assert first.error_kind == second.error_kind == third.error_kind == "auth"
+    assert _BadPassword.calls == 2            # the run at t=60 s did not touch the device

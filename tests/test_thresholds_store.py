@@ -59,3 +59,13 @@ def test_store_keeps_latest_and_state_history(tmp_path):
     assert statuses[0]["runs_total"] == 5 and statuses[0]["errors_total"] == 0
     with again.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_latest_readings_follow_state_changes_at_once_and_values_at_an_interval(tmp_path):
+    store = Store("sqlite:///oti.db", tmp_path, latest_every_s=300)
+    store.record([_result("ups1", 2820, State.OK)])
+    store.record([_result("ups1", 2700, State.OK)])            # same state, within 5 minutes: not rewritten
+    assert store.latest("ups1")[0]["value"] == 2820
+    store.record([_result("ups1", 200, State.CRITICAL)])       # a state change is written at once
+    row = store.latest("ups1")[0]
+    assert (row["value"], row["state"]) == (200, int(State.CRITICAL))
