@@ -99,10 +99,16 @@ class Device(_Vars):
 class Inventory:
     """The devices of an inventory file, in a stable order."""
 
-    def __init__(self, devices: Iterable[Device], path: Path | None = None):
+    def __init__(self, devices: Iterable[Device], path: Path | None = None,
+                 lines: dict[tuple, int] | None = None, host_paths: dict[str, tuple] | None = None):
         self.devices = sorted(devices, key=lambda d: (KINDS.index(d.kind), d.order, d.name))
         self.by_name = {d.name: d for d in self.devices}
         self.path = path
+        self._lines, self._host_paths = lines or {}, host_paths or {}
+
+    def line_of(self, device: str, *keys: str) -> int | None:
+        """Return the inventory line of a device's variable, for error messages."""
+        return line_of(self._lines, self._host_paths.get(device, ()) + keys)
 
     def __iter__(self):
         return iter(self.devices)
@@ -146,7 +152,7 @@ def load(path: Path | str) -> Inventory:
         raise InventoryError(problems)
     if not devices:
         raise InventoryError([Problem(str(path), "all", line_of(lines, ("all",)), "the inventory has no hosts")])
-    return Inventory(devices, path)
+    return Inventory(devices, path, lines, host_paths)
 
 
 def _collect(group: str, node: Any, where: tuple, inherited: dict, hosts: dict, host_paths: dict,

@@ -53,20 +53,23 @@ def load_all(path: Path | str) -> Settings:
 def _cross_check(config: AgentConfig, inventory: Inventory, profiles: dict | None, file: str) -> list[Problem]:
     inv = str(inventory.path)
     out = []
+
+    def problem(device: str, var: str, key: str, message: str) -> None:
+        out.append(Problem(inv, f"{device}.{var}.{key}", inventory.line_of(device, var), message))
+
     for d in inventory:
         if d.snmp:
             if profiles is not None and d.snmp.profile not in profiles:
-                out.append(Problem(inv, f"{d.name}.oti_snmp.profile", None,
-                                   f"unknown profile {d.snmp.profile!r}; known: {', '.join(sorted(profiles))}"))
+                problem(d.name, "oti_snmp", "profile",
+                        f"unknown profile {d.snmp.profile!r}; known: {', '.join(sorted(profiles))}")
             if d.snmp.credential not in config.credentials.snmp:
-                out.append(Problem(inv, f"{d.name}.oti_snmp.credential", None,
-                                   f"credential {d.snmp.credential!r} is not in {file} credentials.snmp"))
+                problem(d.name, "oti_snmp", "credential",
+                        f"credential {d.snmp.credential!r} is not in {file} credentials.snmp")
         if d.ssh and d.ssh.credential not in config.credentials.ssh:
-            out.append(Problem(inv, f"{d.name}.oti_ssh.credential", None,
-                               f"credential {d.ssh.credential!r} is not in {file} credentials.ssh"))
+            problem(d.name, "oti_ssh", "credential", f"credential {d.ssh.credential!r} is not in {file} credentials.ssh")
         if d.ipmi and d.ipmi.credential not in config.credentials.ipmi:
-            out.append(Problem(inv, f"{d.name}.oti_ipmi.credential", None,
-                               f"credential {d.ipmi.credential!r} is not in {file} credentials.ipmi"))
+            problem(d.name, "oti_ipmi", "credential",
+                    f"credential {d.ipmi.credential!r} is not in {file} credentials.ipmi")
     for gi, group in enumerate(config.check_groups):
         missing = [n for n in group.targets.names if n not in inventory.by_name]
         if missing:

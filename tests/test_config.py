@@ -168,7 +168,7 @@ def test_cross_references_are_checked(tmp_path):
         """)
     result = runner.invoke(app, ["config", "check", "-c", str(cfg)])
     assert result.exit_code == 2
-    assert "ups9.oti_snmp.profile: unknown profile 'no-such-profile'" in result.output
+    assert f"{inv}:5: ups9.oti_snmp.profile: unknown profile 'no-such-profile'" in result.output
     assert "ups9.oti_snmp.credential: credential 'nobody'" in result.output
     assert "check_groups.0.targets.names: not in the inventory: ghost" in result.output
 

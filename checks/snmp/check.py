@@ -8,7 +8,7 @@ codec; v3 through pysnmp. Scalars come in one GET, tables in a multi-column GETB
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.config import SnmpV2c
 from agent.errors import ConfigError, ProbeUnavailable
@@ -111,7 +111,7 @@ def _table_readings(table: TableDef, columns, device: Device, previous) -> list[
                           *labels.get(index, ()))
             reading = _reading(m, tag, value, row_labels, device, previous)
             if gate is not None and gate.get(index) not in m.only_when.equals:
-                reading = _replace_state(reading, State.OK)
+                reading = replace(reading, state=State.OK)   # e.g. an admin-down port: intentional
             out.append(reading)
     return out
 
@@ -120,10 +120,6 @@ def _text(value) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace").rstrip("\x00")
     return "" if value is None else str(value)
-
-
-def _replace_state(r: Reading, state: State) -> Reading:
-    return Reading(r.name, r.value, state, r.unit, r.labels, r.text, r.kind, r.help, r.message)
 
 
 def _reading(m: MetricDef, tag: int | None, value, labels, device: Device, previous) -> Reading:
