@@ -186,6 +186,11 @@ def demo(workdir: Annotated[Path, typer.Option(help="where the demo writes its c
     run_demo(workdir, port, out)
 
 
+from agent.cli_runbook import register as _register_runbooks  # noqa: E402 - after the app exists
+
+_register_runbooks(app)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning agent errors into one line and exit code 1."""
     try:

@@ -19,15 +19,15 @@ from agent.yamlfile import line_of, load_with_lines, problems_from
 DEFAULT_HTTP_PORT = 9877
 DEFAULT_TIMEZONE = "America/Lima"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 def _seconds(value: Any) -> Any:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(f"{value!r} is not a duration (examples: 30, '30s', '5m', '1h')")
+            raise ValueError(f"{value!r} is not a duration (examples: 30, '30s', '5m', '1h', '1d')")
         return float(match.group(1)) * _UNIT_S[match.group(2)]
     return value
 
@@ -110,12 +110,34 @@ class IpmiCredential(_Model):
     password: SecretRef
 
 
+class UserPassword(_Model):
+    """A user and a password reference (Oracle status queries, SNMP writes with v3 use SnmpV3)."""
+
+    user: str
+    password: SecretRef
+
+
 class Credentials(_Model):
     """Named credentials; the inventory refers to them by name."""
 
     snmp: dict[str, SnmpCredential] = {}
     ssh: dict[str, SshCredential] = {}
     ipmi: dict[str, IpmiCredential] = {}
+    oracle: dict[str, UserPassword] = {}
+
+
+class MailSection(_Model):
+    """Outgoing mail: the SMTP server and the recipients of each role."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = True
+    user: str | None = None
+    password: SecretRef | None = None
+    sender: str = "oti-agent@localhost"
+    timeout: Duration = 20.0
+    recipients: dict[str, list[str]] = Field({}, description="role (jefa, gg, com, isp, especialistas...) -> "
+                                             "addresses")
 
 
 class Selector(_Model):
@@ -156,6 +178,9 @@ class AgentConfig(_Model):
     inventory: Path = Path("inventory/example.yaml")
     profiles_dirs: list[Path] = Field([], description="extra folders of SNMP device profiles")
     credentials: Credentials = Credentials()
+    mail: MailSection = MailSection()
+    runbooks_dir: Path = Field(Path("runbooks"), description="folder of runbook YAML files")
+    documents_dir: Path = Field(Path("var/documentos"), description="where checklists and reports are written")
     check_groups: list[CheckGroup] = []
 
     # set by load(): the folder relative paths are resolved against

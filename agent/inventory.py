@@ -62,6 +62,21 @@ class IpmiAccess(_Vars):
     port: int = Field(623, ge=1, le=65535)
 
 
+class OracleAccess(_Vars):
+    """How to stop and start an Oracle database and its replication, by commands run on its host over SSH.
+
+    `{db}` in a command is replaced by `database`. Defaults follow Data Guard Broker and srvctl."""
+
+    database: str
+    stop_replication: str = "dgmgrl -silent / \"edit database '{db}' set state='APPLY-OFF'\""
+    start_replication: str = "dgmgrl -silent / \"edit database '{db}' set state='APPLY-ON'\""
+    stop_instance: str = "srvctl stop database -d {db} -o immediate"
+    start_instance: str = "srvctl start database -d {db}"
+    status_command: str = "srvctl status database -d {db}"
+    dsn: str | None = Field(None, description="host:port/service for status queries through python-oracledb")
+    credential: str | None = Field(None, description="a key of the config's credentials.oracle")
+
+
 class MonitoringAgent(_Vars):
     """The monitoring agent a host must have (activities 2–4): its SNMP service or a named service."""
 
@@ -90,6 +105,9 @@ class Device(_Vars):
     monitoring: MonitoringAgent | None = Field(None, alias="oti_monitoring")
     tcp_ports: tuple[int, ...] = Field((), alias="oti_tcp_ports")
     urls: tuple[str, ...] = Field((), alias="oti_urls")
+    hypervisor: str | None = Field(None, alias="oti_hypervisor",
+                                   description="for a virtual server: the inventory name of its host")
+    oracle: OracleAccess | None = Field(None, alias="oti_oracle")
     thresholds: dict[str, Thresholds] = Field({}, alias="oti_thresholds",
                                               description="reading name -> limits overriding the profile's")
 

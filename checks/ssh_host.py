@@ -39,6 +39,11 @@ done
 
 def run_ssh(device: Device, ctx: ProbeContext, command: str, timeout: float) -> str:
     """Run one command on the device over SSH with strict host-key checking; return stdout (blocking)."""
+    return run_command(device, ctx, command, timeout)[1]
+
+
+def run_command(device: Device, ctx: ProbeContext, command: str, timeout: float) -> tuple[int, str, str]:
+    """Run one command over SSH with strict host-key checking; return (exit status, stdout, stderr)."""
     access = device.ssh
     cred = ctx.config.credentials.ssh.get(access.credential)
     if cred is None:
@@ -57,8 +62,10 @@ def run_ssh(device: Device, ctx: ProbeContext, command: str, timeout: float) -> 
         client.connect(device.address, port=access.port, username=cred.user, key_filename=str(ctx.config.path(cred.key_file)),
                        passphrase=passphrase, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
                        allow_agent=False, look_for_keys=False)
-        _stdin, stdout, _stderr = client.exec_command(command, timeout=timeout)
-        return stdout.read().decode("utf-8", "replace")
+        _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+        out = stdout.read().decode("utf-8", "replace")
+        err = stderr.read().decode("utf-8", "replace")
+        return stdout.channel.recv_exit_status(), out, err
     except paramiko.BadHostKeyException:
         raise ProbeAuthFailed(f"ssh {where}: HOST KEY MISMATCH against {known_hosts}; if the host was "
                               "reinstalled, verify its new key and update known_hosts") from None

@@ -70,6 +70,89 @@ def _v1(conn: Connection) -> None:
         table.create(conn)
 
 
+runs = Table(
+    "runs", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("runbook", String(128), nullable=False),
+    Column("runbook_path", Text, nullable=False),
+    Column("runbook_digest", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("params", Text, nullable=False),                # JSON
+    Column("status", String(32), nullable=False),
+    Column("started_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("pid", Integer),
+    Column("message", Text),
+)
+
+run_steps = Table(
+    "run_steps", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("step_id", String(128), primary_key=True),
+    Column("status", String(32), nullable=False),          # pending running awaiting_* successful failed skipped canceled timeout
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("started_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("message", Text),
+)
+
+run_actions = Table(
+    "run_actions", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("step_id", String(128), primary_key=True),
+    Column("target", String(128), primary_key=True),       # '' for steps without targets
+    Column("status", String(32), nullable=False),          # started done failed
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("by", String(128)),
+    Column("message", Text),
+)
+
+run_decisions = Table(
+    "run_decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("step_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),            # approval | confirm | resolve
+    Column("role", String(64)),
+    Column("by", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),        # approved rejected confirmed retry skip done abort
+    Column("comment", Text),
+    Column("values", Text),                                # JSON readings a person entered
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_run_decisions_run", "run_id", "step_id"),
+)
+
+run_events = Table(
+    "run_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("step_id", String(128)),
+    Column("target", String(128)),
+    Column("event", String(32), nullable=False),
+    Column("detail", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_run_events_run", "run_id", "id"),
+)
+
+maintenance = Table(
+    "maintenance", metadata,
+    Column("device", String(128), primary_key=True),
+    Column("run_id", String(64), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+
+def _v2(conn: Connection) -> None:
+    """Runbook runs: the journal of steps, actions, decisions and events, and maintenance."""
+    for table in (runs, run_steps, run_actions, run_decisions, run_events, maintenance):
+        table.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
+    (2, _v2),
 ]

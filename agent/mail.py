@@ -1,0 +1,82 @@
+"""Send a templated Spanish e-mail through the configured SMTP server (STARTTLS and login)."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from agent.config import MailSection
+from agent.errors import AgentError, ConfigError
+from agent.secrets import resolve
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
+
+
+class MailError(AgentError):
+    """The SMTP server refused or could not be reached."""
+
+
+def render(template: str, context: dict) -> tuple[str, str]:
+    """Render `templates/mail/<template>.txt.j2`; its first line is `Asunto: ...`. Return (subject, body)."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False,
+                      keep_trailing_newline=True)
+    try:
+        text = env.get_template(f"{template}.txt.j2").render(**context)
+    except TemplateError as err:
+        where = f"{TEMPLATES / (template + '.txt.j2')}"
+        line = getattr(err, "lineno", None)
+        raise ConfigError(f"mail template {where}{':' + str(line) if line else ''}: {err}") from None
+    first, _, body = text.partition("\n")
+    if not first.startswith("Asunto:"):
+        raise ConfigError(f"mail template {template}: the first line must be 'Asunto: ...'")
+    return first.removeprefix("Asunto:").strip(), body.lstrip("\n")
+
+
+def recipients(mail: MailSection, roles: list[str]) -> list[str]:
+    """Return the addresses of the given roles; raise ConfigError naming a role nobody configured."""
+    missing = [r for r in roles if not mail.recipients.get(r)]
+    if missing:
+        raise ConfigError(f"mail.recipients has no address for role(s) {', '.join(missing)}")
+    return list(dict.fromkeys(a for r in roles for a in mail.recipients[r]))
+
+
+def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str) -> str:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = mail.sender, ", ".join(to), subject
+    msg["Date"], msg["Message-ID"] = formatdate(localtime=True), make_msgid(domain="oti-agent")
+    msg.set_content(body)
+    try:
+        with smtplib.SMTP(mail.host, mail.port, timeout=mail.timeout) as smtp:
+            if mail.starttls:
+                smtp.starttls(context=_tls_context())
+            if mail.user and mail.password:
+                smtp.login(mail.user, resolve(mail.password, base_dir=base_dir).get_secret_value())
+            smtp.send_message(msg)
+    except smtplib.SMTPAuthenticationError as err:
+        raise MailError(f"smtp {mail.host}:{mail.port}: login as {mail.user} refused ({err.smtp_code})") from None
+    except smtplib.SMTPException as err:
+        raise MailError(f"smtp {mail.host}:{mail.port}: {err}") from None
+    except OSError as err:
+        raise MailError(f"smtp {mail.host}:{mail.port}: {err.strerror or err}") from None
+    return msg["Message-ID"]
+
+
+def _tls_context() -> ssl.SSLContext:
+    # Offices run their own relay with an internal CA; OTI_SMTP_CAFILE names it. Without it the
+    # system store is used; OTI_SMTP_INSECURE=1 (tests, a lab relay) skips verification.
+    import os
+
+    if os.environ.get("OTI_SMTP_INSECURE") == "1":
+        return ssl._create_unverified_context()  # noqa: S323 - explicit opt-in for a lab relay
+    return ssl.create_default_context(cafile=os.environ.get("OTI_SMTP_CAFILE"))
+
+
+async def send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str) -> str:
+    """Send one message (blocking SMTP in a thread); return its Message-ID."""
+    return await asyncio.to_thread(_send, mail, base_dir, to, subject, body)

@@ -1,0 +1,83 @@
+"""Conditions checked through probes: a step's `verify`, and the `wait_until` step."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from agent.errors import CheckError
+from agent.inventory import Device
+from agent.runbook.model import Condition
+from checks.base import ProbeContext
+
+
+async def holds(cond: Condition, target: Device, probes: ProbeContext) -> bool:
+    """Check a condition once on one device; a probe that fails counts as 'does not hold'."""
+    try:
+        if cond.probe == "tcp":
+            port = cond.port or (target.ssh.port if target.ssh else 22)
+            return await _tcp_open(target.address, port) == (cond.state == "open")
+        if cond.probe == "ipmi_power":
+            from agent.ipmi import power_state
+
+            return await power_state(target, probes) == cond.state
+        if cond.probe in ("ssh", "oracle"):
+            from checks.ssh_host import run_command
+
+            command = cond.command
+            if cond.probe == "oracle":
+                if target.oracle is None:
+                    return False
+                command = target.oracle.status_command.replace("{db}", target.oracle.database)
+            status, _out, _err = await asyncio.get_running_loop().run_in_executor(
+                probes.ssh_pool, run_command, target, probes, command, 10.0)
+            return status == 0
+        return await _snmp_equals(cond, target, probes)
+    except CheckError:
+        return False
+
+
+async def wait_for(cond: Condition, target: Device, probes: ProbeContext) -> bool:
+    """Poll a condition every `every` seconds until it holds or `within` runs out."""
+    deadline = time.monotonic() + cond.within
+    while True:
+        if await holds(cond, target, probes):
+            return True
+        if time.monotonic() + cond.every > deadline:
+            return False
+        await asyncio.sleep(cond.every)
+
+
+def describe(cond: Condition) -> str:
+    """Return the condition in Spanish, for the plan and the checklists."""
+    if cond.probe == "tcp":
+        port = cond.port or "SSH"
+        return f"puerto {port} {'abierto' if cond.state == 'open' else 'cerrado'}"
+    if cond.probe == "oracle":
+        return "la base de datos responde"
+    if cond.probe == "ipmi_power":
+        return f"energía {'encendida' if cond.state == 'on' else 'apagada'} (IPMI)"
+    if cond.probe == "ssh":
+        return f"`{cond.command}` termina bien"
+    return f"{cond.reading} = {cond.equals}"
+
+
+async def _tcp_open(host: str, port: int) -> bool:
+    try:
+        async with asyncio.timeout(2.0):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def _snmp_equals(cond: Condition, target: Device, probes: ProbeContext) -> bool:
+    from checks.snmp.check import SnmpCheck
+
+    check = SnmpCheck()
+    readings = check.evaluate(await check.collect(target, probes), target, {})
+    for r in readings:
+        if r.name == cond.reading:
+            return (r.text == cond.equals) if isinstance(cond.equals, str) else (r.value == cond.equals)
+    return False

@@ -1,0 +1,238 @@
+"""Execute a runbook's graph: ready steps run at once, each target's action journalled around it.
+
+Resume is the same loop: finished steps and done actions are skipped; an action that was running
+when the agent died is first re-checked (the kind's own check, else the step's `verify`) and run
+again only if its effect is absent; when nothing can tell, a person is asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from agent.errors import AgentError, CheckError, ConfigError
+from agent.inventory import Device
+from agent.runbook import conditions, expr
+from agent.runbook.journal import TERMINAL, Journal
+from agent.runbook.kinds import StepContext, StepFailed, load_kind
+from agent.runbook.model import Runbook, Step, load
+from agent.runbook.plan import make_plan, resolve_targets
+from agent.settings import Settings
+from agent.store import Store
+from checks.base import ProbeContext
+
+_LOGGER = logging.getLogger(__name__)
+POLL_S = 0.25
+Progress = Callable[[str, str | None, str, str], None]      # (step id, target, status, message)
+
+
+class ResumeConflict(AgentError):
+    """The runbook changed since the run started, or the run is still active elsewhere."""
+
+
+class Engine:
+    """Start, run and resume runbook runs against one store and inventory."""
+
+    def __init__(self, settings: Settings, store: Store, progress: Progress | None = None):
+        self.settings, self.store, self.journal = settings, store, Journal(store)
+        self.progress = progress or (lambda *a: None)
+
+    def start(self, book: Runbook, params: dict, started_by: str) -> str:
+        """Plan (refusing a bad runbook before anything runs) and record a new run; return its id."""
+        plan = make_plan(book, params, self.settings.inventory)
+        return self.journal.create_run(book, params, started_by, [s.id for s in book.steps], plan.devices)
+
+    async def execute(self, run_id: str) -> str:
+        """Run (or resume) a run until it ends or waits on nobody; return its final status."""
+        run = self.journal.run(run_id)
+        if run["status"] in TERMINAL:
+            return run["status"]
+        pid = run.get("pid")
+        if pid and pid != os.getpid() and run["status"] != "pending" and _alive(pid):
+            raise ResumeConflict(f"run {run_id} is still being executed by process {pid}")
+        book = load(Path(run["runbook_path"]))
+        if book.digest != run["runbook_digest"]:
+            raise ResumeConflict(f"runbook {run['runbook_path']} changed since run {run_id} started; "
+                                 "finish it with the old file or cancel it")
+        self.journal.set_run(run_id, "running", pid=os.getpid())
+        pool = ThreadPoolExecutor(max(16, self.settings.config.scheduler.ssh_threads), thread_name_prefix="step")
+        probes = ProbeContext(self.settings.config, pool)
+        probes.services["snmp.profiles"] = self.settings.profiles
+        cancel = asyncio.Event()
+        try:
+            status = await self._loop(run, book, probes, cancel)
+        finally:
+            await probes.aclose()
+            pool.shutdown(wait=False, cancel_futures=True)
+        self.journal.set_run(run_id, status, None)
+        self.progress("", None, f"run_{status}", run_id)
+        return status
+
+    async def _loop(self, run: dict, book: Runbook, probes: ProbeContext, cancel: asyncio.Event) -> str:
+        run_id = run["id"]
+        status = {sid: row["status"] for sid, row in self.journal.steps(run_id).items()}
+        tasks: dict[str, asyncio.Task] = {}
+        failing = False
+        while True:
+            if self.journal.cancel_requested(run_id) and not cancel.is_set():
+                cancel.set()
+                for t in tasks.values():
+                    t.cancel()
+            for step in book.steps if not (failing or cancel.is_set()) else []:
+                if step.id in tasks or status[step.id] in TERMINAL:
+                    continue
+                needs = [status[n] for n in step.needs]
+                if all(s in ("successful", "skipped") or (s == "failed" and book.step(n).on_failure == "continue")
+                       for s, n in zip(needs, step.needs, strict=True)):
+                    tasks[step.id] = asyncio.create_task(self._run_step(run, book, step, status, probes, cancel))
+            if not tasks:
+                break
+            done, _ = await asyncio.wait(tasks.values(), timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
+            for sid in [s for s, t in tasks.items() if t in done]:
+                task = tasks.pop(sid)
+                try:
+                    status[sid] = task.result()
+                except asyncio.CancelledError:
+                    status[sid] = "canceled"
+                    self.journal.set_step(run_id, sid, "canceled", "cancelado por el operador")
+                if status[sid] in ("failed", "timeout") and book.step(sid).on_failure != "continue":
+                    failing = True
+        if cancel.is_set():
+            for sid, s in status.items():
+                if s not in TERMINAL:
+                    self.journal.set_step(run_id, sid, "canceled", "cancelado por el operador")
+            return "canceled"
+        if failing or any(s not in TERMINAL for s in status.values()):
+            return "failed"
+        return "successful"
+
+    async def _run_step(self, run: dict, book: Runbook, step: Step, status: dict, probes, cancel) -> str:
+        run_id = run["id"]
+        if step.when and not expr.evaluate(step.when, run["params"], status):
+            self.journal.set_step(run_id, step.id, "skipped", f"no aplica: {step.when}")
+            self.progress(step.id, None, "skipped", step.when)
+            return "skipped"
+        kind = load_kind(step.kind)()
+        targets = resolve_targets(book, step, self.settings.inventory)
+        ctx = StepContext(run_id, book, step, kind.Options.model_validate(step.with_), run["params"],
+                          run["started_by"], self.settings, self.journal, probes, cancel, targets)
+        while True:
+            self.journal.set_step(run_id, step.id, "running")
+            self.progress(step.id, None, "running", step.name)
+            failures = await self._act_on_all(ctx, kind, [None] if kind.batch or not targets else targets)
+            if not failures and step.verify:
+                failures = await self._verify(ctx, targets)
+            if not failures:
+                self.journal.set_step(run_id, step.id, "successful")
+                self.progress(step.id, None, "successful", "")
+                return "successful"
+            message = "; ".join(failures)
+            if step.on_failure != "ask":
+                self.journal.set_step(run_id, step.id, "failed", message)
+                self.progress(step.id, None, "failed", message)
+                return "failed"
+            answer = await self._ask(ctx, f"falló: {message}. Responda con oti-agent confirm {run_id} {step.id} "
+                                          "--retry | --skip | --abort")
+            if answer == "retry":
+                continue
+            final = "skipped" if answer in ("skip", "done") else "failed"
+            self.journal.set_step(run_id, step.id, final, f"decisión del operador: {answer}; {message}")
+            return final
+
+    async def _act_on_all(self, ctx: StepContext, kind, targets: list[Device | None]) -> list[str]:
+        prior = {a["target"]: a for a in self.journal.actions(ctx.run_id, ctx.step.id)}
+        limit = asyncio.Semaphore(ctx.step.parallel)
+
+        async def one(target: Device | None) -> str | None:
+            async with limit:
+                return await self._act(ctx, kind, target, prior.get(target.name if target else ""))
+
+        return [f for f in await asyncio.gather(*(one(t) for t in targets)) if f]
+
+    async def _act(self, ctx: StepContext, kind, target: Device | None, prior: dict | None) -> str | None:
+        """Act on one target with retries; return None on success or the failure message."""
+        name = target.name if target else ""
+        step, run_id = ctx.step, ctx.run_id
+        if prior and prior["status"] == "done":
+            return None                                        # already took effect: never repeated
+        if prior and prior["status"] == "started":             # the agent died while acting
+            effect = await self._effect(ctx, kind, target)
+            if effect:
+                self.journal.action_end(run_id, step.id, name, "done", "efecto verificado al reanudar")
+                return None
+            if effect is None:
+                answer = await self._ask(ctx, f"{name or step.id}: la acción pudo ejecutarse antes de la "
+                                              "interrupción y no hay cómo verificarla. Responda con oti-agent "
+                                              f"confirm {run_id} {step.id} --done | --retry | --abort")
+                if answer == "done":
+                    self.journal.action_end(run_id, step.id, name, "done", "confirmado por el operador", by="operador")
+                    return None
+                if answer == "abort":
+                    return f"{name or step.id}: abortado por el operador"
+        error = ""
+        for attempt in range(1, step.retries + 2):
+            self.journal.action_start(run_id, step.id, name, attempt)
+            self.progress(step.id, name or None, "started", f"intento {attempt}")
+            try:
+                async with asyncio.timeout(step.timeout):
+                    message = await kind.run(ctx, target)
+                self.journal.action_end(run_id, step.id, name, "done", message)
+                self.progress(step.id, name or None, "done", message)
+                return None
+            except TimeoutError:
+                error = f"{name or step.id}: sin terminar en {step.timeout:g}s"
+            except (StepFailed, CheckError, ConfigError) as err:
+                error = f"{name or step.id}: {err}"
+            self.journal.action_end(run_id, step.id, name, "failed", error)
+            self.progress(step.id, name or None, "failed", error)
+            if attempt <= step.retries:
+                await asyncio.sleep(step.retry_delay * 2 ** (attempt - 1))
+        return error
+
+    async def _effect(self, ctx: StepContext, kind, target: Device | None) -> bool | None:
+        """Tell whether an interrupted action took effect: the kind's check, else the step's verify."""
+        if kind.idempotent:
+            return False                                       # simply do it again
+        found = await kind.check(ctx, target)
+        if found is not None:
+            return found
+        if ctx.step.verify and target is not None:
+            return await conditions.wait_for(ctx.step.verify, target, ctx.probes)
+        return None
+
+    async def _verify(self, ctx: StepContext, targets: list[Device]) -> list[str]:
+        cond = ctx.step.verify
+        results = await asyncio.gather(*(conditions.wait_for(cond, t, ctx.probes) for t in targets))
+        return [f"{t.name}: no se verificó {conditions.describe(cond)} en {cond.within:g}s"
+                for t, ok in zip(targets, results, strict=True) if not ok]
+
+    async def _ask(self, ctx: StepContext, question: str) -> str:
+        """Wait for an operator's answer (retry / skip / done / abort) recorded by `oti-agent confirm`."""
+        seen = len(self.journal.decisions(ctx.run_id, ctx.step.id, kind="resolve"))
+        self.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_decision", question)
+        self.journal.set_run(ctx.run_id, "awaiting_decision", question)
+        self.progress(ctx.step.id, None, "awaiting_decision", question)
+        while True:
+            answers = self.journal.decisions(ctx.run_id, ctx.step.id, kind="resolve")
+            if len(answers) > seen:
+                self.journal.set_run(ctx.run_id, "running", "")
+                return answers[-1]["decision"]
+            await asyncio.sleep(POLL_S)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:     # a zombie (killed child not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

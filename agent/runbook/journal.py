@@ -1,0 +1,191 @@
+"""The run journal: every change of a run, step and action, committed before and after it acts.
+
+Each call is its own transaction, so a killed agent leaves the journal exactly as far as it got.
+Other terminals write approvals, confirmations and cancellations here; the running engine polls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from agent.errors import AgentError
+from agent.store import Store
+from agent.store.schema import maintenance, run_actions, run_decisions, run_events, run_steps, runs
+
+TERMINAL = {"successful", "failed", "canceled", "skipped", "timeout"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Journal:
+    """Read and write runs in the store."""
+
+    def __init__(self, store: Store):
+        self.engine = store.engine
+
+    # ---------------------------------------------------------------- runs
+    def create_run(self, runbook, params: dict, started_by: str, step_ids: list[str], devices: list[str]) -> str:
+        """Record a new run with every step pending and its devices in maintenance; return its id."""
+        now = _now()
+        run_id = f"{now:%Y%m%d-%H%M%S}-{runbook.id}-{secrets.token_hex(2)}"
+        with self.engine.begin() as conn:
+            conn.execute(insert(runs).values(
+                id=run_id, runbook=runbook.id, runbook_path=runbook.source, runbook_digest=runbook.digest,
+                title=runbook.title, params=json.dumps(params, ensure_ascii=False), status="pending",
+                started_by=started_by, created_at=now, cancel_requested=False, pid=os.getpid()))
+            conn.execute(insert(run_steps), [dict(run_id=run_id, step_id=s, status="pending", attempts=0)
+                                             for s in step_ids])
+            if devices:
+                conn.execute(insert(maintenance), [dict(device=d, run_id=run_id, since=now) for d in devices])
+            conn.execute(insert(run_events).values(run_id=run_id, event="created", detail=f"by {started_by}", at=now))
+        return run_id
+
+    def run(self, run_id: str) -> dict:
+        """Return a run; raise if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise AgentError(f"no run {run_id!r}; see `oti-agent runs`")
+        out = dict(row._mapping)
+        out["params"] = json.loads(out["params"])
+        return out
+
+    def runs(self, limit: int = 20) -> list[dict]:
+        """Return the latest runs, newest first."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(runs).order_by(runs.c.created_at.desc()).limit(limit))]
+
+    def set_run(self, run_id: str, status: str, message: str | None = None, *, pid: int | None = None) -> None:
+        """Change a run's status (ending it ends its maintenance window)."""
+        values: dict[str, Any] = {"status": status}
+        if message is not None:
+            values["message"] = message
+        if pid is not None:
+            values["pid"] = pid
+        if status in TERMINAL:
+            values["ended_at"] = _now()
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+            conn.execute(insert(run_events).values(run_id=run_id, event=f"run_{status}", detail=message, at=_now()))
+            if status in TERMINAL:
+                conn.execute(delete(maintenance).where(maintenance.c.run_id == run_id))
+
+    def request_cancel(self, run_id: str, by: str) -> None:
+        """Ask the running engine to stop the run."""
+        self.run(run_id)
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True))
+            conn.execute(insert(run_events).values(run_id=run_id, event="cancel_requested", detail=f"by {by}",
+                                                   at=_now()))
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Return whether someone asked to cancel the run."""
+        with self.engine.connect() as conn:
+            return bool(conn.scalar(select(runs.c.cancel_requested).where(runs.c.id == run_id)))
+
+    # ---------------------------------------------------------------- steps and actions
+    def steps(self, run_id: str) -> dict[str, dict]:
+        """Return the run's steps by id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(run_steps).where(run_steps.c.run_id == run_id))
+            return {r.step_id: dict(r._mapping) for r in rows}
+
+    def set_step(self, run_id: str, step_id: str, status: str, message: str | None = None,
+                 attempts: int | None = None) -> None:
+        """Change a step's status, with a journal event."""
+        now = _now()
+        values: dict[str, Any] = {"status": status}
+        if message is not None:
+            values["message"] = message
+        if attempts is not None:
+            values["attempts"] = attempts
+        if status == "running":
+            values["started_at"] = now
+        if status in TERMINAL:
+            values["ended_at"] = now
+        with self.engine.begin() as conn:
+            conn.execute(update(run_steps).where(and_(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id))
+                         .values(**values))
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"step_{status}",
+                                                   detail=message, at=now))
+
+    def action_start(self, run_id: str, step_id: str, target: str, attempt: int) -> None:
+        """Record, before acting, that an action on a target is about to happen."""
+        now = _now()
+        key = and_(run_actions.c.run_id == run_id, run_actions.c.step_id == step_id, run_actions.c.target == target)
+        with self.engine.begin() as conn:
+            if conn.execute(select(run_actions.c.status).where(key)).first() is None:
+                conn.execute(insert(run_actions).values(run_id=run_id, step_id=step_id, target=target,
+                                                        status="started", attempt=attempt, started_at=now))
+            else:
+                conn.execute(update(run_actions).where(key).values(status="started", attempt=attempt, started_at=now,
+                                                                   ended_at=None, message=None))
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
+                                                   event="action_started", detail=f"attempt {attempt}", at=now))
+
+    def action_end(self, run_id: str, step_id: str, target: str, status: str, message: str, by: str = "agente") -> None:
+        """Record, after acting, how an action ended (done or failed), and by whom."""
+        now = _now()
+        key = and_(run_actions.c.run_id == run_id, run_actions.c.step_id == step_id, run_actions.c.target == target)
+        with self.engine.begin() as conn:
+            conn.execute(update(run_actions).where(key).values(status=status, ended_at=now, message=message, by=by))
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
+                                                   event=f"action_{status}", detail=message, at=now))
+
+    def actions(self, run_id: str, step_id: str | None = None) -> list[dict]:
+        """Return the run's actions (optionally of one step), in start order."""
+        q = select(run_actions).where(run_actions.c.run_id == run_id).order_by(run_actions.c.started_at)
+        if step_id is not None:
+            q = q.where(run_actions.c.step_id == step_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # ---------------------------------------------------------------- people
+    def add_decision(self, run_id: str, step_id: str, kind: str, by: str, decision: str, *, role: str | None = None,
+                     comment: str | None = None, values: dict | None = None) -> None:
+        """Record a person's decision on a step (approval, confirmation, or how to resolve a doubt)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(insert(run_decisions).values(
+                run_id=run_id, step_id=step_id, kind=kind, role=role, by=by, decision=decision, comment=comment,
+                values=json.dumps(values, ensure_ascii=False) if values else None, at=now))
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"{kind}_{decision}",
+                                                   detail=f"by {by}" + (f": {comment}" if comment else ""), at=now))
+
+    def decisions(self, run_id: str, step_id: str | None = None, kind: str | None = None) -> list[dict]:
+        """Return decisions, oldest first."""
+        q = select(run_decisions).where(run_decisions.c.run_id == run_id).order_by(run_decisions.c.id)
+        if step_id is not None:
+            q = q.where(run_decisions.c.step_id == step_id)
+        if kind is not None:
+            q = q.where(run_decisions.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        for r in rows:
+            r["values"] = json.loads(r["values"]) if r["values"] else {}
+        return rows
+
+    def events(self, run_id: str) -> list[dict]:
+        """Return the run's journal events, oldest first."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(run_events).where(run_events.c.run_id == run_id).order_by(run_events.c.id))]
+
+    def event(self, run_id: str, event: str, detail: str | None = None, step_id: str | None = None) -> None:
+        """Append a free event to the journal."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=event, detail=detail,
+                                                   at=_now()))
+
+    def in_maintenance(self) -> set[str]:
+        """Return the devices a running shutdown or startup is touching (their alarms stay quiet)."""
+        with self.engine.connect() as conn:
+            return {r.device for r in conn.execute(select(maintenance.c.device))}

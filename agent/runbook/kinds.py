@@ -1,0 +1,114 @@
+"""Step kinds: one module each under `agent/steps/`, registered as `oti_agent.steps` entry points.
+
+A kind declares its `Options` (the step's `with:`), whether it needs targets, and implements
+`run()` for one target (or once, for kinds without targets). `check()` is the kind's own
+post-condition (an IPMI power state, a decision in the journal): the engine uses it on resume to
+tell whether an action that was running when the agent died took effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from agent.errors import PluginNotFound
+
+if TYPE_CHECKING:
+    from agent.inventory import Device
+    from agent.runbook.journal import Journal
+    from agent.runbook.model import Runbook, Step
+    from agent.settings import Settings
+    from checks.base import ProbeContext
+
+GROUP = "oti_agent.steps"
+
+
+class NoOptions(BaseModel):
+    """A kind without options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StepContext:
+    """Everything a step needs while it runs."""
+
+    run_id: str
+    runbook: Runbook
+    step: Step
+    options: Any
+    params: dict[str, Any]
+    started_by: str
+    settings: Settings
+    journal: Journal
+    probes: ProbeContext
+    cancel: asyncio.Event
+    targets: list[Device] = field(default_factory=list)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("agent.runbook"))
+
+    def render(self, template: str, target: Device | None = None) -> str:
+        """Render a Jinja2 string with params, run and target (StrictUndefined: a typo is an error)."""
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        return env.from_string(template).render(params=self.params, run_id=self.run_id, target=target,
+                                                step=self.step, runbook=self.runbook)
+
+
+class StepFailed(Exception):
+    """A step's action failed on a target; the message says what and where."""
+
+
+class StepKind:
+    """Base of step kinds."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    needs_targets: ClassVar[bool] = False
+    waits_for_person: ClassVar[bool] = False      # approval, confirm: the run waits for a CLI answer
+    touches_power: ClassVar[bool] = False         # counted in the kill -9 tests; never repeated blindly
+    idempotent: ClassVar[bool] = False            # safe to run again after an interruption, without asking
+    batch: ClassVar[bool] = False                 # act once on all targets (ansible) instead of per target
+    estimate_s: ClassVar[float] = 1.0             # default duration of one wave, for the plan's critical path
+
+    def describe(self, options: Any) -> str:
+        """Return a one-line description for `oti-agent plan`."""
+        return ""
+
+    async def run(self, ctx: StepContext, target: Device | None) -> str:
+        """Act once on one target (or once, without targets); return what was done, in Spanish."""
+        raise NotImplementedError
+
+    async def check(self, ctx: StepContext, target: Device | None) -> bool | None:
+        """Return whether the action's effect is present (True/False), or None if this kind cannot tell."""
+        return None
+
+
+@cache
+def _eps() -> dict:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def kind_names() -> list[str]:
+    """Return the registered step kinds."""
+    return sorted(_eps())
+
+
+@cache
+def load_kind(name: str) -> type[StepKind]:
+    """Return the step kind class registered under `name`."""
+    ep = _eps().get(name)
+    if ep is None:
+        raise PluginNotFound(f"unknown step kind {name!r}; known kinds: {', '.join(kind_names())}")
+    cls = ep.load()
+    if not (isinstance(cls, type) and issubclass(cls, StepKind)):
+        raise PluginNotFound(f"step kind {name!r} ({ep.value}) is not an agent.runbook.kinds.StepKind")
+    cls.name = name
+    return cls

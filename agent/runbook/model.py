@@ -1,0 +1,244 @@
+"""Runbooks as data: pydantic models, loaded from YAML and validated before anything runs.
+
+A runbook is a graph of steps. Each step cites the manual's activity, names its kind (a
+registered step module), its targets (an inventory selector), what it needs, when it applies,
+its timeout, retries and verification, and what to do when it fails. `load()` refuses a
+runbook with an unknown kind, a cycle, a `needs` on a missing step or a bad condition, naming
+the file, the step and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from agent.config import Duration, Selector
+from agent.errors import ConfigError, PluginNotFound, Problem
+from agent.runbook import expr
+from agent.yamlfile import line_of, load_with_lines, problems_from
+
+StepId = str
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Param(_Model):
+    """A runbook parameter, given with `-p name=value`."""
+
+    type: Literal["bool", "str", "int", "float"] = "str"
+    default: Any = None
+    description: str = ""
+
+    def coerce(self, raw: Any) -> Any:
+        """Convert a command-line string to the parameter's type."""
+        if not isinstance(raw, str):
+            return raw
+        if self.type == "bool":
+            if raw.lower() in ("true", "yes", "si", "sí", "1"):
+                return True
+            if raw.lower() in ("false", "no", "0"):
+                return False
+            raise ValueError(f"{raw!r} is not a boolean (true/false)")
+        return {"str": str, "int": int, "float": float}[self.type](raw)
+
+
+class Targets(Selector):
+    """Which devices a step acts on; `roles` matches the inventory's `oti_role`."""
+
+    roles: list[str] = []
+
+
+class Condition(_Model):
+    """A post-condition checked through a probe, polled until it holds or `within` runs out.
+
+    probe: ipmi_power (state on/off) · tcp (port open/closed; the device's SSH port when `port` is
+    not given) · ssh (command exits 0) · oracle (the device's oti_oracle.status_command exits 0) ·
+    snmp (a reading of the device's profile equals a value)."""
+
+    probe: Literal["ipmi_power", "tcp", "ssh", "snmp", "oracle"]
+    state: Literal["on", "off", "open", "closed"] | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    command: str | None = None
+    reading: str | None = None
+    equals: str | float | None = None
+    within: Duration = 60.0
+    every: Duration = 1.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> Condition:
+        need = {"ipmi_power": ("state",), "tcp": ("state",), "ssh": ("command",), "oracle": (),
+                "snmp": ("reading", "equals")}[self.probe]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"probe {self.probe} needs {', '.join(missing)}")
+        return self
+
+
+class Step(_Model):
+    """One step of a runbook."""
+
+    id: StepId = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    activity: int | list[int]
+    name: str
+    kind: str
+    with_: dict[str, Any] = Field({}, alias="with")
+    targets: Targets | None = None
+    order: Literal["startup", "shutdown"] = Field(
+        "startup", description="startup: critico first, then oti_order ascending; shutdown: the reverse")
+    parallel: int = Field(1, ge=1, le=1000)
+    needs: list[StepId] = []
+    when: str | None = None
+    timeout: Duration = 300.0
+    retries: int = Field(0, ge=0, le=20)
+    retry_delay: Duration = 2.0
+    verify: Condition | None = None
+    on_failure: Literal["stop", "continue", "ask"] = "stop"
+    checklist: str | None = Field(None, description="what the checklist line says was done (default: name)")
+    estimate: Duration | None = Field(None, description="expected seconds per wave of targets, for the plan")
+
+    @property
+    def activities(self) -> list[int]:
+        """Return the activity numbers as a list."""
+        return [self.activity] if isinstance(self.activity, int) else list(self.activity)
+
+
+class Runbook(_Model):
+    """A procedure of the manual, as a graph of steps."""
+
+    id: str
+    title: str
+    procedure: str
+    description: str = ""
+    params: dict[str, Param] = {}
+    steps: list[Step] = Field(min_length=1)
+    source: str = Field("", exclude=True)
+    digest: str = Field("", exclude=True)
+
+    def step(self, step_id: str) -> Step:
+        """Return a step by id."""
+        return next(s for s in self.steps if s.id == step_id)
+
+    def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Return every parameter's value: given ones coerced, the rest defaulted."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            raise ConfigError(f"runbook {self.id}: unknown parameter(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(self.params) or 'none'}")
+        out = {}
+        for name, p in self.params.items():
+            try:
+                out[name] = p.coerce(given[name]) if name in given else p.default
+            except ValueError as err:
+                raise ConfigError(f"runbook {self.id}: parameter {name}: {err}") from None
+        return out
+
+
+def _graph_problems(book: dict, file: str, lines: dict) -> list[Problem]:
+    """Check ids, needs, cycles, conditions and kinds on the raw data; locate each problem."""
+    from agent.runbook.kinds import load_kind
+
+    steps = [s for s in book.get("steps") or [] if isinstance(s, dict)]
+    ids = [s.get("id") for s in steps]
+    out: list[Problem] = []
+
+    def add(i: int, key: str, msg: str) -> None:
+        loc = ("steps", i, key) if key else ("steps", i)
+        out.append(Problem(file, f"steps[{ids[i]}].{key}" if key else f"steps[{ids[i]}]", line_of(lines, loc), msg))
+
+    for i, s in enumerate(steps):
+        if ids.count(s.get("id")) > 1:
+            add(i, "id", f"step id {s.get('id')!r} is used twice")
+        for need in s.get("needs") or []:
+            if need not in ids:
+                add(i, "needs", f"needs unknown step {need!r}")
+        if isinstance(s.get("when"), str):
+            try:
+                expr.parse(s["when"])
+                for ref in expr.step_refs(s["when"]):
+                    if ref not in ids:
+                        add(i, "when", f"condition names unknown step {ref!r}")
+            except expr.ExprError as err:
+                add(i, "when", str(err))
+        if isinstance(s.get("kind"), str):
+            try:
+                kind = load_kind(s["kind"])
+            except PluginNotFound as err:
+                add(i, "kind", str(err))
+                continue
+            try:
+                kind.Options.model_validate(s.get("with") or {})
+            except ValidationError as err:
+                out += [Problem(p.file, p.path.replace(f"steps.{i}.", f"steps[{ids[i]}]."), p.line, p.message)
+                        for p in problems_from(err, file, lines, prefix=("steps", i, "with"))]
+            if kind.needs_targets and not s.get("targets"):
+                add(i, "targets", f"a {s['kind']} step needs targets")
+    cycle = _find_cycle({s.get("id"): list(s.get("needs") or []) for s in steps})
+    if cycle:
+        out.append(Problem(file, "steps", line_of(lines, ("steps",)), f"needs form a cycle: {' -> '.join(cycle)}"))
+    return out
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt in graph and state.get(nxt) is None:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def load(path: Path | str) -> Runbook:
+    """Read and validate a runbook file; raise ConfigError naming file, step and key for each problem."""
+    path = Path(path)
+    data, lines = load_with_lines(path)
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(path), "", 1, "a runbook must be a YAML mapping")])
+    problems = _graph_problems(data, str(path), lines)
+    book = None
+    try:
+        text = path.read_bytes()
+        book = Runbook.model_validate({**data, "source": str(path), "digest": hashlib.sha256(text).hexdigest()})
+    except ValidationError as err:
+        ids = [s.get("id") if isinstance(s, dict) else None for s in data.get("steps") or []]
+        for p in problems_from(err, str(path), lines):
+            parts = p.path.split(".")
+            if len(parts) > 1 and parts[0] == "steps" and parts[1].isdigit() and int(parts[1]) < len(ids):
+                p = Problem(p.file, ".".join([f"steps[{ids[int(parts[1])]}]", *parts[2:]]), p.line, p.message)
+            problems.append(p)
+    if problems:
+        raise ConfigError(problems)
+    return book
+
+
+def find(name: str, folder: Path) -> Path:
+    """Return the runbook file for a name ('datacenter-shutdown') or a path."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    path = folder / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
+        raise ConfigError(f"no runbook {name!r} in {folder}; known: {known}")
+    return path

@@ -1,0 +1,1 @@
+"""Step kinds of the runbook engine, one module each (registered in pyproject.toml)."""

@@ -1,0 +1,67 @@
+"""The `oracle` step: stop and start Data Guard apply and the instances by the commands configured
+for each database host (`oti_oracle` in the inventory), or query its status through python-oracledb."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from agent.errors import ConfigError
+from agent.inventory import Device
+from agent.oracle import query_status
+from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from checks.ssh_host import run_command
+
+ACTIONS = {"stop_replication": "detiene la replicación", "start_replication": "inicia la replicación",
+           "stop_instance": "baja la instancia", "start_instance": "levanta la instancia"}
+
+
+class OracleOptions(BaseModel):
+    """What to do to each database."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    action: Literal["stop_replication", "start_replication", "stop_instance", "start_instance", "status"]
+
+
+class Oracle(StepKind):
+    """Act on Oracle databases through their configured commands, or ask their status."""
+
+    Options = OracleOptions
+    needs_targets = True
+    estimate_s = 30.0
+
+    def describe(self, options: OracleOptions) -> str:
+        return "Oracle: " + ACTIONS.get(options.action, "consulta el estado (python-oracledb)")
+
+    async def run(self, ctx: StepContext, target: Device) -> str:
+        if target.oracle is None:
+            raise ConfigError(f"device {target.name} has no oti_oracle in the inventory")
+        if ctx.options.action == "status":
+            healthy, text = await query_status(target, ctx.probes)
+            if not healthy:
+                raise StepFailed(text)
+            return text
+        command = getattr(target.oracle, ctx.options.action).replace("{db}", target.oracle.database)
+        loop = asyncio.get_running_loop()
+        status, out, err = await loop.run_in_executor(ctx.probes.ssh_pool, run_command, target, ctx.probes, command,
+                                                      60.0)
+        if status != 0:
+            raise StepFailed(f"{target.name}: `{command}` terminó con {status}: {(err or out).strip()[-300:]}")
+        return f"{ACTIONS[ctx.options.action]} {target.oracle.database} en {target.name}"
+
+    async def check(self, ctx: StepContext, target: Device) -> bool | None:
+        """An instance's state can be read back with its status command; replication's cannot."""
+        action = ctx.options.action
+        if action not in ("stop_instance", "start_instance") or target.oracle is None:
+            return None
+        from agent.errors import CheckError
+
+        command = target.oracle.status_command.replace("{db}", target.oracle.database)
+        try:
+            status, _out, _err = await asyncio.get_running_loop().run_in_executor(
+                ctx.probes.ssh_pool, run_command, target, ctx.probes, command, 30.0)
+        except CheckError:
+            return None
+        return (status == 0) == (action == "start_instance")

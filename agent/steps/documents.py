@@ -1,0 +1,80 @@
+"""Step kinds that use what the agent already knows: `checklist` (documents from the journal) and
+`checks` (the monitoring probes, run now on the step's targets)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.results import State
+from agent.runbook import checklist
+from agent.runbook.kinds import StepContext, StepFailed, StepKind
+
+
+class ChecklistOptions(BaseModel):
+    """Which form to write."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    title: str
+    file: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="file name, without extension")
+    activities: list[int] = Field([], description="only these activities (empty: the whole run)")
+
+
+class Checklist(StepKind):
+    """Write a checklist of the run so far, from its journal, as HTML and XLSX."""
+
+    Options = ChecklistOptions
+    idempotent = True
+    estimate_s = 0.5
+
+    def describe(self, options: ChecklistOptions) -> str:
+        return f"genera «{options.title}» (HTML y XLSX) desde el registro"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        cfg = ctx.settings.config
+        run = ctx.journal.run(ctx.run_id)
+        rows = checklist.lines(ctx.journal, ctx.runbook, ctx.run_id, ctx.options.activities or None,
+                               cfg.agent.timezone)
+        header = {"Procedimiento": ctx.runbook.procedure, "Ejecución": ctx.run_id,
+                  "Iniciada por": run["started_by"], "Sede": cfg.agent.site,
+                  **{f"Parámetro {k}": str(v) for k, v in ctx.params.items()}}
+        folder = cfg.path(cfg.documents_dir) / ctx.run_id
+        paths = checklist.write(folder, ctx.options.file, ctx.options.title, header, rows)
+        return f"{ctx.options.title}: {len(rows)} líneas en {', '.join(str(p) for p in paths)}"
+
+
+class ChecksOptions(BaseModel):
+    """Which check groups to run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    groups: list[str] = Field([], description="check groups of the config (empty: all that cover the targets)")
+
+
+class Checks(StepKind):
+    """Run the monitoring checks on the step's targets now; fail on anything CRITICAL or unreachable."""
+
+    Options = ChecksOptions
+    idempotent = True
+    needs_targets = True
+    batch = True
+    estimate_s = 10.0
+
+    def describe(self, options: ChecksOptions) -> str:
+        return "ejecuta los chequeos de monitoreo" + (f" ({', '.join(options.groups)})" if options.groups else "")
+
+    async def run(self, ctx: StepContext, target) -> str:
+        from agent.plan import all_jobs
+
+        names = {t.name for t in ctx.targets}
+        jobs = [j for group, js in all_jobs(ctx.settings).items()
+                if not ctx.options.groups or group in ctx.options.groups for j in js if j.device.name in names]
+        if not jobs:
+            raise StepFailed("ningún grupo de chequeo cubre estos equipos")
+        from agent.runner import Runner
+
+        results = await Runner(ctx.probes, 32).run(jobs)
+        bad = [f"{r.device}: {r.error}" for r in results if not r.up]
+        bad += [f"{r.device}: {x.key} {x.message or x.text or x.value}" for r in results for x in r.readings
+                if x.state == State.CRITICAL]
+        if bad:
+            raise StepFailed("; ".join(bad[:10]) + (f" (y {len(bad) - 10} más)" if len(bad) > 10 else ""))
+        return f"{len(results)} chequeos sobre {len(names)} equipos, ninguno crítico"

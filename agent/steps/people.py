@@ -1,0 +1,93 @@
+"""Steps a person answers from another terminal: `approval` and `confirm`.
+
+The run waits, polling the journal, until `oti-agent approve` or `oti-agent confirm` records a
+decision. The decision (who, when, comment, readings entered) stays in the journal and feeds the
+checklists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.runbook.kinds import StepContext, StepFailed, StepKind
+
+POLL_S = 0.25
+
+
+class ApprovalOptions(BaseModel):
+    """Who must approve."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: str = Field(description="the approver's role: jefa, gg, jefe_unidad...")
+    distinct_from: list[str] = Field([], description="approval steps whose approver must be someone else")
+
+
+class Approval(StepKind):
+    """Wait for a person in a role to approve; a rejection fails the step."""
+
+    Options = ApprovalOptions
+    waits_for_person = True
+    estimate_s = 0.0
+
+    def describe(self, options: ApprovalOptions) -> str:
+        return f"aprobación del rol {options.role}"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        ctx.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_approval", f"espera aprobación de {ctx.options.role}")
+        ctx.journal.set_run(ctx.run_id, "awaiting_approval", f"{ctx.step.id}: aprobación de {ctx.options.role}")
+        while True:
+            decision = _last(ctx, "approval")
+            if decision:
+                ctx.journal.set_run(ctx.run_id, "running", "")
+                comment = f" — {decision['comment']}" if decision["comment"] else ""
+                if decision["decision"] != "approved":
+                    raise StepFailed(f"rechazado por {decision['by']} ({ctx.options.role}){comment}")
+                return f"aprobado por {decision['by']} ({ctx.options.role}){comment}"
+            await asyncio.sleep(POLL_S)
+
+    async def check(self, ctx: StepContext, target) -> bool | None:
+        decision = _last(ctx, "approval")
+        return bool(decision) and decision["decision"] == "approved"
+
+
+class ConfirmOptions(BaseModel):
+    """What the person must do and report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    prompt: str = Field(description="what the person must do, in Spanish")
+    values: list[str] = Field([], description="readings the person must enter (e.g. temperatura_sala)")
+
+
+class Confirm(StepKind):
+    """Wait for a person to confirm a physical action the agent cannot do; `verify` can check a sensor."""
+
+    Options = ConfirmOptions
+    waits_for_person = True
+    estimate_s = 60.0
+
+    def describe(self, options: ConfirmOptions) -> str:
+        return f"confirmación manual: {options.prompt}"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        ctx.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_confirmation", ctx.options.prompt)
+        ctx.journal.set_run(ctx.run_id, "awaiting_confirmation", f"{ctx.step.id}: {ctx.options.prompt}")
+        while True:
+            decision = _last(ctx, "confirm")
+            if decision:
+                missing = [v for v in ctx.options.values if v not in decision["values"]]
+                if missing:
+                    raise StepFailed(f"faltan lecturas: {', '.join(missing)}")
+                ctx.journal.set_run(ctx.run_id, "running", "")
+                values = ", ".join(f"{k}={v}" for k, v in decision["values"].items())
+                return f"confirmado por {decision['by']}" + (f" ({values})" if values else "")
+            await asyncio.sleep(POLL_S)
+
+    async def check(self, ctx: StepContext, target) -> bool | None:
+        return bool(_last(ctx, "confirm"))
+
+
+def _last(ctx: StepContext, kind: str) -> dict | None:
+    found = ctx.journal.decisions(ctx.run_id, ctx.step.id, kind=kind)
+    return found[-1] if found else None

@@ -1,0 +1,85 @@
+"""Small step kinds: `record` (a checklist line), `pause`, `notify` (a templated e-mail)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent import mail
+from agent.config import Duration
+from agent.runbook.kinds import StepContext, StepFailed, StepKind
+
+
+class RecordOptions(BaseModel):
+    """The checklist line to write."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    text: str = Field(description="Jinja2 text of the line, with params and run_id")
+
+
+class Record(StepKind):
+    """Write a line in the run's checklist."""
+
+    Options = RecordOptions
+    idempotent = True
+    estimate_s = 0.0
+
+    def describe(self, options: RecordOptions) -> str:
+        return f"registra: {options.text}"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        text = ctx.render(ctx.options.text, target)
+        ctx.journal.event(ctx.run_id, "record", text, step_id=ctx.step.id)
+        return text
+
+
+class PauseOptions(BaseModel):
+    """How long to wait."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    seconds: Duration
+
+
+class Pause(StepKind):
+    """Wait a fixed time (let disks spin down, let a UPS settle)."""
+
+    Options = PauseOptions
+    idempotent = True
+
+    def describe(self, options: PauseOptions) -> str:
+        return f"espera {options.seconds:g} s"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        await asyncio.sleep(ctx.options.seconds)
+        return f"esperó {ctx.options.seconds:g} s"
+
+
+class NotifyOptions(BaseModel):
+    """Who gets which template."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    to: list[str] = Field(min_length=1, description="recipient roles from the config's mail.recipients")
+    template: str = Field(description="agent/templates/mail/<template>.txt.j2")
+
+
+class Notify(StepKind):
+    """Send a templated Spanish e-mail to the recipients of some roles."""
+
+    Options = NotifyOptions
+    estimate_s = 1.0
+
+    def describe(self, options: NotifyOptions) -> str:
+        return f"correo '{options.template}' a {', '.join(options.to)}"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        cfg = ctx.settings.config
+        to = mail.recipients(cfg.mail, ctx.options.to)
+        subject, body = mail.render(ctx.options.template, {
+            "params": ctx.params, "run_id": ctx.run_id, "runbook": ctx.runbook, "step": ctx.step,
+            "agent": cfg.agent, "targets": ctx.targets})
+        try:
+            message_id = await mail.send(cfg.mail, cfg.base_dir, to, subject, body)
+        except mail.MailError as err:
+            raise StepFailed(str(err)) from None
+        return f"correo «{subject}» enviado a {', '.join(to)} ({message_id})"
