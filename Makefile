@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages of the real peers the tests and the demo talk to.
-DEBS   := snmpd snmp snmpsim openssh-server prometheus prometheus-snmp-exporter iproute2 procps
+DEBS   := snmpd snmp snmpsim openssh-server prometheus prometheus-snmp-exporter iproute2 procps openipmi ipmitool
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test deps venv bench clean

@@ -120,3 +120,26 @@ def dedent(text: str) -> str:
 
 
 __all__ = ["SIM_V3", "SNMPD_COMMUNITY", "SNMPD_V3", "Site", "dedent"]
+
+
+@pytest.fixture(scope="session")
+def datacenter():
+    """The simulated datacenter: ipmi_sim BMCs, sshd hosts, fake power and Oracle commands."""
+    from tests.peers.datacenter import start_datacenter
+
+    dc = start_datacenter()
+    yield dc
+    dc.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp():
+    """A real SMTP server with STARTTLS and AUTH; yields (port, inbox)."""
+    import os
+
+    from tests.peers.smtp import start_smtp
+
+    os.environ["OTI_SMTP_INSECURE"] = "1"      # its certificate is self-signed
+    controller, port, inbox = start_smtp()
+    yield port, inbox
+    controller.stop()

@@ -1,0 +1,104 @@
+"""The datacenter shutdown and startup runbooks, end to end, on the simulated datacenter."""
+
+from __future__ import annotations
+
+import subprocess
+
+from openpyxl import load_workbook
+
+from agent.runbook.journal import Journal
+from agent.store import Store
+from tests.operator import OTI, cli, operate, run_ids
+
+APPROVERS = {"jefa": "mariella", "gg": "joanna", "operador": "luis"}
+
+
+def _xlsx_rows(path):
+    ws = load_workbook(path).active
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    head = next(i for i, r in enumerate(rows) if r[0] == "N°")
+    return rows[head + 1:]
+
+
+def test_full_shutdown_then_startup(datacenter, snmpsim, smtp, tmp_path):
+    dc = datacenter
+    dc.all_on()
+    port, inbox = smtp
+    inbox.messages.clear()
+    config = dc.write_config(tmp_path, snmpsim.port, port)
+    assert cli(config, "config", "check").returncode == 0
+
+    # ---------------------------------------------------------------- shutdown, for a relocation
+    proc = subprocess.Popen([OTI, "run", "datacenter-shutdown", "-c", str(config), "--by", "luis",
+                             "-p", "relocation=true", "-p", f"comando_apagado={dc.bin('fake-poweroff')}",
+                             "-p", f"comando_central={dc.bin('fake-poweroff')}", "-p", "motivo=Traslado a la sede nueva"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    refusals = []
+    run_id = operate(config, proc, APPROVERS, {"temperatura_sala_c": "23.5"}, refusals=refusals)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:]
+    # the starter may not approve; General Management's approver must differ from the jefa's
+    assert all(rc == 1 for _s, rc, _e in refusals) and len(refusals) == 3
+    assert any("cannot approve" in e for _s, _rc, e in refusals)
+    assert any("needs a different person" in e for _s, _rc, e in refusals)
+
+    assert not any(b.is_on() for b in dc.bmcs.values())
+    assert not any(dc.sshd_up(n) for n in ("vm-app", "vm-alfresco", "vm-intranet", "backup-01", "pbx-01"))
+    for name, bmc in dc.bmcs.items():
+        assert bmc.commands() == ["set shutdown 1"], (name, bmc.commands())      # one soft-off, nothing twice
+    assert sorted(dc.power_log()) == sorted(f"poweroff {n}" for n in
+                                            ("vm-app", "vm-alfresco", "vm-intranet", "backup-01", "pbx-01"))
+    journal = Journal(Store("sqlite:///var/oti.db", tmp_path))
+    # VMs are taken down in shutdown order: the non-critical one first, the most important last
+    offs = [a["target"] for a in journal.actions(run_id, "apagar-servidores-virtuales")]
+    assert offs == ["vm-intranet", "vm-alfresco", "vm-app"]
+    oracle = dc.oracle_log()
+    assert oracle.index("stop_replication PRODDG") < oracle.index("stop_instance PROD")
+    assert dc.oracle_state("PROD")[0] == "down" and dc.oracle_state("PRODDG") == ("down", "off")
+    subjects = inbox.subjects()
+    assert any("Aviso de trabajos programados" in s for s in subjects)       # COM, activity 4
+    assert any("Cronograma de apagado" in s for s in subjects)               # specialists, 5
+    assert any("Apagado programado de equipos" in s for s in subjects)       # ISP, 6
+    assert any("Apagado del Centro de Datos concluido" in s for s in subjects)   # jefa, 16
+    ups = subprocess.run(["snmpget", "-v2c", "-c", "ups-rfc1628", "-Oqv", f"127.0.0.1:{snmpsim.port}",
+                          "1.3.6.1.2.1.33.1.8.2.0"], capture_output=True, text=True)
+    assert ups.stdout.strip() == "120"                                        # activity 15, relocation only
+
+    assert journal.in_maintenance() == set()                                  # the window closed with the run
+    rows = _xlsx_rows(tmp_path / "var" / "documentos" / run_id / "checklist-apagado.xlsx")
+    activities = {a for r in rows for a in str(r[1]).split(", ")}
+    assert {str(n) for n in range(1, 16)} <= activities
+    by_step = {(r[2], r[3]): r for r in rows}
+    approval = [r for r in rows if r[1] == "2"][0]
+    assert approval[4] == "mariella (jefa)" and approval[6] == "Conforme"
+    gg = [r for r in rows if r[1] == "3"][0]
+    assert gg[4] == "joanna (gg)"
+    vm_line = by_step[("Apaga los servidores virtuales", "vm-app")]
+    assert vm_line[4] == "oti-agent" and vm_line[6] == "Conforme"
+    temp = [r for r in rows if r[1] == "14"][0]
+    assert "temperatura_sala_c=23.5" in temp[7]
+    html = (tmp_path / "var" / "documentos" / run_id / "checklist-apagado.html").read_text()
+    assert "Checklist de apagado-encendido del Centro de Datos" in html and "mariella (jefa)" in html
+
+    # ---------------------------------------------------------------- startup
+    inbox.messages.clear()
+    before = run_ids(config)
+    proc = subprocess.Popen([OTI, "run", "datacenter-startup", "-c", str(config), "--by", "luis",
+                             "-p", f"comando_inicio_vm={dc.bin('fake-start-vm')}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run2 = operate(config, proc, APPROVERS, {"temperatura_sala_c": "24"}, before=before)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:]
+    assert all(b.is_on() for b in dc.bmcs.values())
+    assert all(b.commands() == ["set shutdown 1", "set power 1"] for b in dc.bmcs.values())
+    assert all(dc.sshd_up(n) for n in ("vm-app", "vm-alfresco", "vm-intranet"))
+    starts = sorted(line.split()[1] for line in dc.power_log() if line.startswith("start-vm"))
+    assert starts == ["vm-alfresco", "vm-app", "vm-intranet"]                 # each started once
+    order = [a["target"] for a in journal.actions(run2, "encender-servidores-virtuales")]
+    assert order == ["vm-app", "vm-alfresco", "vm-intranet"]                  # by importance
+    assert dc.oracle_state("PROD")[0] == "up"
+    assert dc.oracle_state("PRODDG") == ("up", "on")
+    validation = _xlsx_rows(tmp_path / "var" / "documentos" / run2 / "checklist-validacion.xlsx")
+    assert {r[1] for r in validation} == {"26", "27", "28"}
+    assert any(r[3] == "vm-app" and r[6] == "Conforme" for r in validation)
+    assert any("Encendido del Centro de Datos concluido" in s for s in inbox.subjects())
