@@ -27,6 +27,7 @@ from checks.base import ProbeContext
 
 _LOGGER = logging.getLogger(__name__)
 POLL_S = 0.25
+RESUME_GRACE_S = 10.0       # how long a resumed run watches for an interrupted action's effect
 Progress = Callable[[str, str | None, str, str], None]      # (step id, target, status, message)
 
 
@@ -201,7 +202,9 @@ class Engine:
         if found is not None:
             return found
         if ctx.step.verify and target is not None:
-            return await conditions.wait_for(ctx.step.verify, target, ctx.probes)
+            # a short look, not the step's full `within`: if the effect is absent the action runs again
+            quick = ctx.step.verify.model_copy(update={"within": min(ctx.step.verify.within, RESUME_GRACE_S)})
+            return await conditions.wait_for(quick, target, ctx.probes)
         return None
 
     async def _verify(self, ctx: StepContext, targets: list[Device]) -> list[str]:

@@ -52,7 +52,7 @@ class IpmiPower(StepKind):
         if ctx.options.action == "status":
             return None
         want = "on" if ctx.options.action == "on" else "off"
-        grace = ctx.options.escalate_after or 10.0
+        grace = min(ctx.options.escalate_after or 10.0, 10.0)   # a resumed run looks briefly, then re-sends
         cond = Condition(probe="ipmi_power", state=want, within=grace, every=0.5)
         try:
             return await conditions.wait_for(cond, target, ctx.probes)
