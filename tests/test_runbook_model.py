@@ -1,0 +1,99 @@
+"""Bad runbooks are refused before anything runs, naming the file, the step and the key; plan and conditions."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.errors import ConfigError
+from agent.runbook import expr
+from agent.runbook.model import load
+from tests.conftest import REPO, dedent
+
+runner = CliRunner()
+
+
+def _book(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(dedent(text))
+    return path
+
+
+def test_shipped_runbooks_are_valid():
+    for name in ("datacenter-shutdown", "datacenter-startup"):
+        book = load(REPO / "runbooks" / f"{name}.yaml")
+        assert all(s.activities for s in book.steps)
+
+
+def test_unknown_kind_missing_need_cycle_and_bad_options_are_named(tmp_path):
+    path = _book(tmp_path, """
+        id: malo
+        title: Malo
+        procedure: prueba
+        steps:
+          - id: a
+            activity: 1
+            name: A
+            kind: teleport
+          - id: b
+            activity: 2
+            name: B
+            kind: record
+            needs: [c, ghost]
+            with: {text: hola, colour: red}
+          - id: c
+            activity: 3
+            name: C
+            kind: pause
+            needs: [b]
+            with: {seconds: 1}
+            when: "params.nope or __import__('os')"
+        """)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    text = str(err.value)
+    assert f"{path}:8: steps[a].kind: unknown step kind 'teleport'" in text
+    assert f"{path}:13: steps[b].needs: needs unknown step 'ghost'" in text
+    assert f"{path}:14: steps[b].with.colour: unknown key" in text
+    assert "needs form a cycle: b -> c -> b" in text or "needs form a cycle: c -> b -> c" in text
+    assert "steps[c].when:" in text and "calls are not allowed" in text
+
+
+def test_selector_matching_nothing_is_refused_by_plan(tmp_path):
+    path = _book(tmp_path, """
+        id: vacio
+        title: Vacío
+        procedure: prueba
+        steps:
+          - id: apagar-nada
+            activity: 9
+            name: Apaga lo que no existe
+            kind: ssh
+            targets: {names: [], kinds: [tape_library], roles: [ninguno]}
+            with: {command: "true"}
+        """)
+    result = runner.invoke(app, ["plan", str(path), "-c", str(REPO / "config.example.yaml")],
+                           env={"OTI_SNMP_COMMUNITY": "x"})
+    assert result.exit_code == 1
+    assert "steps[apagar-nada].targets: the selector matches no device" in str(result.exception or result.output)
+
+
+def test_plan_shows_order_parallel_approvals_and_critical_path():
+    result = runner.invoke(app, ["plan", "datacenter-shutdown", "-c", str(REPO / "config.example.yaml"),
+                                 "-p", "relocation=false"], env={"OTI_SNMP_COMMUNITY": "x", "COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "aprobaciones: aprobacion-jefa (jefa) → aprobacion-gg (gg)" in out
+    assert "en paralelo: bajar-comunicaciones con apagar-central-telefonica" in out
+    assert "no aplica (params.relocation)" in out
+    assert "ruta crítica" in out
+    assert "app-interno-01, app-web-01, alfresco-01, alfresco-db" in out     # shutdown order: least important first
+
+
+def test_conditions_language():
+    assert expr.evaluate("params.relocation", {"relocation": True}, {}) is True
+    assert expr.evaluate("steps.a-b.status == 'successful' and not params.x", {"x": False},
+                         {"a-b": "successful"}) is True
+    with pytest.raises(expr.ExprError):
+        expr.parse("params.x.__class__()")
