@@ -110,7 +110,7 @@ def test_inventory_command_lists_by_kind_and_order():
     kinds = [d["kind"] for d in devices]
     assert kinds.index("ups") < kinds.index("ac") < kinds.index("switch") < kinds.index("db")
     dbs = [d["name"] for d in devices if d["kind"] == "db"]
-    assert dbs == ["ora-prod-01", "ora-dg-01", "alfresco-db"]        # by oti_order
+    assert dbs == ["ora-prod-01", "ora-dg-01"]        # by oti_order
 
 
 def test_bad_inventory_variable_names_host_and_line(tmp_path):

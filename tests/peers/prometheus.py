@@ -56,7 +56,25 @@ scrape_configs:
                              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"), start_new_session=True)
     wait_tcp(port, proc, "prometheus", log, timeout=60)
+    _wait_ready(port, proc, log)
     return PrometheusPeer(proc, port)
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    """Wait until /-/ready says 200: Prometheus answers 503 while it replays its WAL."""
+    import urllib.error
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"prometheus on 127.0.0.1:{port} never became ready: {log.read_text()[-800:]}")
 
 
 def stop_prometheus(peer: PrometheusPeer) -> None:
