@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -92,7 +94,9 @@ class Ansible(StepKind):
                 private_data_dir=tmp, playbook=str(playbook), inventory=str(ctx.settings.inventory.path),
                 limit=",".join(names), extravars={**ctx.options.extravars, "oti_run_id": ctx.run_id},
                 forks=ctx.options.forks, quiet=True, suppress_env_files=True,
-                envvars={"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_NOCOLOR": "1"})
+                envvars={"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_NOCOLOR": "1",
+                         # ansible-runner runs `ansible-playbook` by name: the one beside this interpreter
+                         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
             stats = result.stats or {}
         failed = sorted(set(stats.get("failures", {})) | set(stats.get("dark", {})))
         if result.rc != 0 or failed:
