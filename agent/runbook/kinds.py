@@ -29,10 +29,14 @@ if TYPE_CHECKING:
 GROUP = "oti_agent.steps"
 
 
-class NoOptions(BaseModel):
-    """A kind without options."""
+class StepOptions(BaseModel):
+    """Base of every kind's options: unknown keys are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoOptions(StepOptions):
+    """A kind without options."""
 
 
 @dataclass

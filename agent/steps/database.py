@@ -6,22 +6,19 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
 
 from agent.errors import ConfigError
 from agent.inventory import Device
 from agent.oracle import query_status
-from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
 from checks.ssh_host import run_command
 
 ACTIONS = {"stop_replication": "detiene la replicación", "start_replication": "inicia la replicación",
            "stop_instance": "baja la instancia", "start_instance": "levanta la instancia"}
 
 
-class OracleOptions(BaseModel):
+class OracleOptions(StepOptions):
     """What to do to each database."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     action: Literal["stop_replication", "start_replication", "stop_instance", "start_instance", "status"]
 
 

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agent.results import State
 from agent.runbook import checklist
-from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
 
 
-class ChecklistOptions(BaseModel):
+class ChecklistOptions(StepOptions):
     """Which form to write."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     title: str
     file: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="file name, without extension")
     activities: list[int] = Field([], description="only these activities (empty: the whole run)")
@@ -42,10 +40,8 @@ class Checklist(StepKind):
         return f"{ctx.options.title}: {len(rows)} líneas en {', '.join(str(p) for p in paths)}"
 
 
-class ChecksOptions(BaseModel):
+class ChecksOptions(StepOptions):
     """Which check groups to run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     groups: list[str] = Field([], description="check groups of the config (empty: all that cover the targets)")
 
 

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
 
 POLL_S = 0.25
 
 
-class ApprovalOptions(BaseModel):
+class ApprovalOptions(StepOptions):
     """Who must approve."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     role: str = Field(description="the approver's role: jefa, gg, jefe_unidad...")
     distinct_from: list[str] = Field([], description="approval steps whose approver must be someone else")
 
@@ -52,10 +50,8 @@ class Approval(StepKind):
         return bool(decision) and decision["decision"] == "approved"
 
 
-class ConfirmOptions(BaseModel):
+class ConfirmOptions(StepOptions):
     """What the person must do and report."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     prompt: str = Field(description="what the person must do, in Spanish")
     values: list[str] = Field([], description="readings the person must enter (e.g. temperatura_sala)")
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agent import ipmi
 from agent.config import Duration
 from agent.errors import CheckError
 from agent.inventory import Device
 from agent.runbook import conditions
-from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
 from agent.runbook.model import Condition
 
 
-class IpmiOptions(BaseModel):
+class IpmiOptions(StepOptions):
     """Which chassis command."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     action: Literal["on", "off", "soft", "status"]
     escalate_after: Duration | None = Field(
         None, description="for 'soft': if the OS has not powered off after this long, send a hard 'off'")
@@ -60,19 +58,15 @@ class IpmiPower(StepKind):
             return None
 
 
-class SetVar(BaseModel):
+class SetVar(StepOptions):
     """One SNMP SET."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     oid: str
     type: Literal["i", "u", "s"] = "i"
     value: int | str
 
 
-class SnmpSetOptions(BaseModel):
+class SnmpSetOptions(StepOptions):
     """What to set, with which write credential."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     credential: str = Field(description="a write credential of the config's credentials.snmp")
     sets: list[SetVar] = Field(min_length=1)
 

@@ -8,18 +8,16 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agent.errors import ConfigError
 from agent.inventory import Device
-from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
 from checks.ssh_host import run_command
 
 
-class SshOptions(BaseModel):
+class SshOptions(StepOptions):
     """The command to run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     command: str = Field(description="Jinja2: params, run_id and target (the device) are available")
     via: Literal["target", "hypervisor"] = Field(
         "target", description="run on the target itself, or on its oti_hypervisor (to start a virtual server)")
@@ -56,10 +54,8 @@ class Ssh(StepKind):
         return f"`{command}` en {host.name}: {(out.strip().splitlines() or ['ok'])[-1]}"
 
 
-class AnsibleOptions(BaseModel):
+class AnsibleOptions(StepOptions):
     """The playbook to run."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     playbook: str = Field(description="path, relative to the runbooks folder")
     extravars: dict = {}
     forks: int = Field(50, ge=1, le=500)

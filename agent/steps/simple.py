@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from agent import mail
 from agent.config import Duration
-from agent.runbook.kinds import StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
 
 
-class RecordOptions(BaseModel):
+class RecordOptions(StepOptions):
     """The checklist line to write."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     text: str = Field(description="Jinja2 text of the line, with params and run_id")
 
 
@@ -34,10 +32,8 @@ class Record(StepKind):
         return text
 
 
-class PauseOptions(BaseModel):
+class PauseOptions(StepOptions):
     """How long to wait."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     seconds: Duration
 
 
@@ -55,10 +51,8 @@ class Pause(StepKind):
         return f"esperó {ctx.options.seconds:g} s"
 
 
-class NotifyOptions(BaseModel):
+class NotifyOptions(StepOptions):
     """Who gets which template."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
     to: list[str] = Field(min_length=1, description="recipient roles from the config's mail.recipients")
     template: str = Field(description="agent/templates/mail/<template>.txt.j2")
 
