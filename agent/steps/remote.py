@@ -86,16 +86,33 @@ class Ansible(StepKind):
             raise ConfigError(f"step {ctx.step.id}: playbook {playbook} does not exist")
         names = [t.name for t in ctx.targets]
         with tempfile.TemporaryDirectory(prefix="oti-ansible-") as tmp:
+            Path(tmp, "project").mkdir()
             result = ansible_runner.run(
                 private_data_dir=tmp, playbook=str(playbook), inventory=str(ctx.settings.inventory.path),
                 limit=",".join(names), extravars={**ctx.options.extravars, "oti_run_id": ctx.run_id},
                 forks=ctx.options.forks, quiet=True, suppress_env_files=True,
-                envvars={"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_NOCOLOR": "1",
+                envvars={"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_NOCOLOR": "1", **_ssh_env(ctx),
                          # ansible-runner runs `ansible-playbook` by name: the one beside this interpreter
                          "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
             stats = result.stats or {}
+            why = [f"{e['event_data'].get('host')}: {str(e['event_data'].get('res', {}).get('msg', ''))[:200]}"
+                   for e in result.events if e.get("event") in ("runner_on_failed", "runner_on_unreachable")]
         failed = sorted(set(stats.get("failures", {})) | set(stats.get("dark", {})))
         if result.rc != 0 or failed:
             raise StepFailed(f"ansible {Path(playbook).name}: {result.status}, rc={result.rc}; "
-                             f"fallaron: {', '.join(failed) or '-'}")
+                             f"fallaron: {', '.join(failed) or '-'}" + (f" ({why[0]})" if why else ""))
         return f"ansible {Path(playbook).name} en {len(names)} equipos: {result.status}"
+
+
+def _ssh_env(ctx: StepContext) -> dict[str, str]:
+    """Give Ansible the targets' SSH credential: user, key and known_hosts (host keys stay checked)."""
+    creds = {t.ssh.credential for t in ctx.targets if t.ssh}
+    if len(creds) != 1:
+        return {}
+    cred = ctx.settings.config.credentials.ssh.get(creds.pop())
+    if cred is None:
+        return {}
+    cfg = ctx.settings.config
+    return {"ANSIBLE_REMOTE_USER": cred.user, "ANSIBLE_PRIVATE_KEY_FILE": str(cfg.path(cred.key_file)),
+            "ANSIBLE_SSH_ARGS": f"-o UserKnownHostsFile={cfg.path(cred.known_hosts)} -o StrictHostKeyChecking=yes "
+                                "-o KexAlgorithms=curve25519-sha256"}

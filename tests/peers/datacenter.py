@@ -137,7 +137,9 @@ class Datacenter:
                     "start_instance": f"{cmd} start_instance {{db}}", "status_command": f"{cmd} status {{db}}"}}
             hosts[name] = h
         for name, crit, order, hv in VMS:
-            hosts[name] = {"ansible_host": "127.0.0.1", "oti_kind": "server_virtual", "oti_criticality": crit,
+            hosts[name] = {"ansible_host": "127.0.0.1", "ansible_port": self.ports[name],
+                           "ansible_python_interpreter": "/usr/bin/python3",   # not root's pyenv shim
+                           "oti_kind": "server_virtual", "oti_criticality": crit,
                            "oti_order": order, "oti_hypervisor": hv,
                            "oti_ssh": {"credential": "root", "port": self.ports[name]}}
         for name, kind in OTHERS:
