@@ -16,8 +16,7 @@ async def run_once(settings: Settings, *, group: str | None = None, device: str 
     cfg = settings.config
     jobs = [j for js in all_jobs(settings, group=group, device=device).values() for j in js]
     with ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe") as pool:
-        ctx = ProbeContext(cfg, pool)
-        ctx.services["snmp.profiles"] = settings.profiles
+        ctx = ProbeContext.for_settings(settings, pool)
         try:
             return await Runner(ctx, cfg.scheduler.max_concurrency).run(jobs)
         finally:

@@ -47,8 +47,8 @@ class Daemon:
         """Open the store and build the runner; nothing is polled yet."""
         cfg = settings.config
         store = Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every)
-        ctx = ProbeContext(cfg, ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe"))
-        ctx.services["snmp.profiles"] = settings.profiles
+        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(cfg.scheduler.ssh_threads,
+                                                                     thread_name_prefix="probe"))
         return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx)
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:

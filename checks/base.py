@@ -35,6 +35,13 @@ class ProbeContext:
     ssh_pool: ThreadPoolExecutor
     services: dict[str, Any] = field(default_factory=dict)   # long-lived clients, by name (e.g. 'snmp')
 
+    @classmethod
+    def for_settings(cls, settings, pool: ThreadPoolExecutor) -> ProbeContext:
+        """Return a context for a loaded config, with its SNMP profiles already in place."""
+        ctx = cls(settings.config, pool)
+        ctx.services["snmp.profiles"] = settings.profiles
+        return ctx
+
     def service(self, name: str, factory):
         """Return a shared long-lived object, creating it on first use."""
         if name not in self.services:

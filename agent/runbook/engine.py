@@ -61,8 +61,7 @@ class Engine:
                                  "finish it with the old file or cancel it")
         self.journal.set_run(run_id, "running", pid=os.getpid())
         pool = ThreadPoolExecutor(max(16, self.settings.config.scheduler.ssh_threads), thread_name_prefix="step")
-        probes = ProbeContext(self.settings.config, pool)
-        probes.services["snmp.profiles"] = self.settings.profiles
+        probes = ProbeContext.for_settings(self.settings, pool)
         cancel = asyncio.Event()
         try:
             status = await self._loop(run, book, probes, cancel)

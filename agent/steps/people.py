@@ -33,17 +33,12 @@ class Approval(StepKind):
         return f"aprobación del rol {options.role}"
 
     async def run(self, ctx: StepContext, target) -> str:
-        ctx.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_approval", f"espera aprobación de {ctx.options.role}")
-        ctx.journal.set_run(ctx.run_id, "awaiting_approval", f"{ctx.step.id}: aprobación de {ctx.options.role}")
-        while True:
-            decision = _last(ctx, "approval")
-            if decision:
-                ctx.journal.set_run(ctx.run_id, "running", "")
-                comment = f" — {decision['comment']}" if decision["comment"] else ""
-                if decision["decision"] != "approved":
-                    raise StepFailed(f"rechazado por {decision['by']} ({ctx.options.role}){comment}")
-                return f"aprobado por {decision['by']} ({ctx.options.role}){comment}"
-            await asyncio.sleep(POLL_S)
+        decision = await _await_decision(ctx, "approval", "awaiting_approval",
+                                         f"espera aprobación de {ctx.options.role}")
+        comment = f" — {decision['comment']}" if decision["comment"] else ""
+        if decision["decision"] != "approved":
+            raise StepFailed(f"rechazado por {decision['by']} ({ctx.options.role}){comment}")
+        return f"aprobado por {decision['by']} ({ctx.options.role}){comment}"
 
     async def check(self, ctx: StepContext, target) -> bool | None:
         decision = _last(ctx, "approval")
@@ -67,21 +62,25 @@ class Confirm(StepKind):
         return f"confirmación manual: {options.prompt}"
 
     async def run(self, ctx: StepContext, target) -> str:
-        ctx.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_confirmation", ctx.options.prompt)
-        ctx.journal.set_run(ctx.run_id, "awaiting_confirmation", f"{ctx.step.id}: {ctx.options.prompt}")
-        while True:
-            decision = _last(ctx, "confirm")
-            if decision:
-                missing = [v for v in ctx.options.values if v not in decision["values"]]
-                if missing:
-                    raise StepFailed(f"faltan lecturas: {', '.join(missing)}")
-                ctx.journal.set_run(ctx.run_id, "running", "")
-                values = ", ".join(f"{k}={v}" for k, v in decision["values"].items())
-                return f"confirmado por {decision['by']}" + (f" ({values})" if values else "")
-            await asyncio.sleep(POLL_S)
+        decision = await _await_decision(ctx, "confirm", "awaiting_confirmation", ctx.options.prompt)
+        missing = [v for v in ctx.options.values if v not in decision["values"]]
+        if missing:
+            raise StepFailed(f"faltan lecturas: {', '.join(missing)}")
+        values = ", ".join(f"{k}={v}" for k, v in decision["values"].items())
+        return f"confirmado por {decision['by']}" + (f" ({values})" if values else "")
 
     async def check(self, ctx: StepContext, target) -> bool | None:
         return bool(_last(ctx, "confirm"))
+
+
+async def _await_decision(ctx: StepContext, kind: str, status: str, message: str) -> dict:
+    """Mark the step and the run as waiting on a person, then poll the journal until a decision comes."""
+    ctx.journal.set_step(ctx.run_id, ctx.step.id, status, message)
+    ctx.journal.set_run(ctx.run_id, status, f"{ctx.step.id}: {message}")
+    while (decision := _last(ctx, kind)) is None:
+        await asyncio.sleep(POLL_S)
+    ctx.journal.set_run(ctx.run_id, "running", "")
+    return decision
 
 
 def _last(ctx: StepContext, kind: str) -> dict | None:
