@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,14 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli_live import style
 from agent.errors import AgentError
 
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="runbook parameter, key=value")]
 ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the journal")]
-STYLE = {"successful": "green", "done": "green", "failed": "bold red", "skipped": "dim", "canceled": "yellow",
-         "running": "cyan", "started": "cyan"}
 
 
 def _env(config: Path, progress=None):
@@ -80,43 +78,56 @@ def plan(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt 
     out.print(f"equipos en mantenimiento durante la ejecución: {', '.join(p.devices) or 'ninguno'}")
 
 
-def _printer(step_id: str, target: str | None, status: str, message: str) -> None:
-    when = datetime.now().strftime("%H:%M:%S")
-    where = f"{step_id}" + (f" [{target}]" if target else "")
-    out.print(f"{when} [{STYLE.get(status, 'magenta')}]{status:<20}[/] {where} {message or ''}", highlight=False)
-
-
 def run(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt = None,
         by: Annotated[str | None, typer.Option("--by", help="who starts it (default: your login)")] = None) -> None:
     """Start a runbook and execute it with live progress. Exit 0 if it ends successfully."""
-    engine = _env(config, _printer)
+    engine = _env(config)
     book = _book(engine, runbook)
-    run_id = engine.start(book, book.resolve_params(_params(param)), by or os.environ.get("SUDO_USER")
-                          or getpass.getuser())
-    out.print(f"run [bold]{run_id}[/bold] started; from another terminal: oti-agent run-status {run_id}")
-    _finish(asyncio.run(engine.execute(run_id)), run_id)
+    params = book.resolve_params(_params(param))
+    run_id = engine.start(book, params, by or os.environ.get("SUDO_USER") or getpass.getuser())
+    out.print(f"run [bold]{run_id}[/bold] started; from another terminal: oti-agent run-status {run_id}",
+              soft_wrap=True)
+    _execute(engine, run_id)
 
 
 def resume(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
     """Continue a run that was interrupted; done steps are not repeated."""
-    engine = _env(config, _printer)
-    _finish(asyncio.run(engine.execute(run_id)), run_id)
+    _execute(_env(config), run_id)
+
+
+def _execute(engine, run_id: str) -> None:
+    from agent.cli_live import RunView
+    from agent.runbook.model import load
+    from agent.runbook.plan import make_plan
+
+    run_ = engine.journal.run(run_id)
+    plan_ = make_plan(load(Path(run_["runbook_path"])), run_["params"], engine.settings.inventory)
+    with RunView(out, run_id, plan_) as view:
+        engine.progress = view
+        status = asyncio.run(engine.execute(run_id))
+    _finish(status, run_id)
 
 
 def _finish(status: str, run_id: str) -> None:
-    out.print(f"run {run_id}: [{STYLE.get(status, 'magenta')}]{status}[/]")
+    out.print(f"run {run_id}: [{style(status)}]{status}[/]")
     raise typer.Exit(0 if status == "successful" else 1)
 
 
 def runs(config: ConfigOpt = Path("config.yaml"), limit: int = 20) -> None:
     """List the latest runs."""
+    from agent.runbook.engine import alive
+    from agent.runbook.journal import TERMINAL
+
     engine = _env(config)
     table = Table()
     for col in ("run", "runbook", "status", "started by", "created", "message"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("run", "status"))
     for r in engine.journal.runs(limit):
-        table.add_row(r["id"], r["runbook"], r["status"], r["started_by"], f"{r['created_at']:%Y-%m-%d %H:%M}",
-                      r["message"] or "")
+        status, message = r["status"], r["message"] or ""
+        if status not in TERMINAL and status != "pending" and r["pid"] and not alive(r["pid"]):
+            status, message = "interrupted", f"oti-agent resume {r['id']}"
+        table.add_row(r["id"], r["runbook"], f"[{style(status)}]{status}", r["started_by"],
+                      f"{r['created_at']:%Y-%m-%d %H:%M}", message)
     out.print(table)
 
 
@@ -129,7 +140,7 @@ def run_status(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
     book = load(run_["runbook_path"])
     steps = engine.journal.steps(run_id)
     actions = engine.journal.actions(run_id)
-    out.print(f"[bold]{run_id}[/bold] {run_['title']}: [{STYLE.get(run_['status'], 'magenta')}]{run_['status']}[/] "
+    out.print(f"[bold]{run_id}[/bold] {run_['title']}: [{style(run_['status'])}]{run_['status']}[/] "
               f"{run_['message'] or ''}")
     table = Table()
     for col in ("act.", "step", "status", "actions", "message"):
@@ -138,7 +149,7 @@ def run_status(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
         row = steps[s.id]
         acts = [a for a in actions if a["step_id"] == s.id and a["target"]]
         summary = ", ".join(f"{a['target']}:{a['status']}" for a in acts)
-        table.add_row(",".join(map(str, s.activities)), s.id, f"[{STYLE.get(row['status'], 'magenta')}]{row['status']}",
+        table.add_row(",".join(map(str, s.activities)), s.id, f"[{style(row['status'])}]{row['status']}",
                       summary, row["message"] or "")
     out.print(table)
 

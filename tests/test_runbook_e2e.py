@@ -16,7 +16,7 @@ APPROVERS = {"jefa": "mariella", "gg": "joanna", "operador": "luis"}
 def _xlsx_rows(path):
     ws = load_workbook(path).active
     rows = [[c.value for c in r] for r in ws.iter_rows()]
-    head = next(i for i, r in enumerate(rows) if r[0] == "N°")
+    head = next(i for i, r in enumerate(rows) if r[0] in ("N°", "Ítem"))
     return rows[head + 1:]
 
 
@@ -98,7 +98,12 @@ def test_full_shutdown_then_startup(datacenter, snmpsim, smtp, tmp_path):
     assert order == ["vm-app", "vm-alfresco", "vm-intranet"]                  # by importance
     assert dc.oracle_state("PROD")[0] == "up"
     assert dc.oracle_state("PRODDG") == ("up", "on")
+    # the validation checklist (activity 28) in the office's form: Ítem, Actividades, Sí, No, Observación
     validation = _xlsx_rows(tmp_path / "var" / "documentos" / run2 / "checklist-validacion.xlsx")
-    assert {r[1] for r in validation} == {"26", "27", "28"}
-    assert any(r[3] == "vm-app" and r[6] == "Conforme" for r in validation)
+    by_device = {str(r[1]).rsplit(" — ", 1)[-1]: r for r in validation if " — " in str(r[1])}
+    assert {"vm-app", "vm-alfresco", "vm-intranet", "ora-prod", "ups-01"} <= set(by_device)
+    assert all(r[2] == "X" and not r[3] for r in by_device.values())          # every service judged: Sí
+    assert "operativo" in by_device["vm-app"][4]
+    person = [r for r in validation if str(r[1]).startswith("Valida la operación")]
+    assert person and person[0][2] == "X" and "luis" in person[0][4]
     assert any("Encendido del Centro de Datos concluido" in s for s in inbox.subjects())

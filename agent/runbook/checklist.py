@@ -1,7 +1,13 @@
 """Checklists written from a run's journal, in Spanish, as HTML and XLSX: nothing is typed twice.
 
-One line per action of each step (or one per step without targets): activity, what was done, on
-which equipment, by whom (the agent, or the person who approved or confirmed), when, and the result.
+One line per action of each step (or one per step without targets; one per device for a `checks`
+step): activity, what was done, on which equipment, by whom (the agent, or the person who approved
+or confirmed), when, and the result. Two forms show those lines:
+
+- `actividades`, the apagado-encendido checklist: every column above;
+- `servicios`, the validation checklist of applications and IT services (activity 28): the
+  manual gives it no form of its own, so it takes the office's checklist form of IT services
+  (Anexo 07 of the backup procedure): Ítem, Actividades, Sí, No, Observación.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from agent.runbook.model import Runbook
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
 RESULT = {"done": "Conforme", "failed": "No conforme", "skipped": "No aplica", "successful": "Conforme",
           "canceled": "Cancelado", "started": "En curso"}
-COLUMNS = ["N°", "Actividad", "Descripción", "Equipo", "Responsable", "Fecha y hora", "Resultado", "Observación"]
+FORMS = {
+    "actividades": ["N°", "Actividad", "Descripción", "Equipo", "Responsable", "Fecha y hora", "Resultado",
+                    "Observación"],
+    "servicios": ["Ítem", "Actividades", "Sí", "No", "Observación"],
+}
+WIDTHS = {"actividades": (5, 10, 48, 22, 28, 20, 14, 60), "servicios": (6, 60, 6, 6, 70)}
 
 
 @dataclass
@@ -35,22 +46,30 @@ class Line:
     note: str
 
 
-def lines(journal: Journal, book: Runbook, run_id: str, activities: list[int] | None, tz: str) -> list[Line]:
-    """Build the checklist lines of a run from its journal."""
+def lines(journal: Journal, book: Runbook, run_id: str, activities: list[int] | None, tz: str,
+          writer: str | None = None) -> list[Line]:
+    """Build the checklist lines of a run from its journal (leaving out `writer`, the step writing them)."""
     zone = ZoneInfo(tz)
     steps = journal.steps(run_id)
     actions = journal.actions(run_id)
     decisions = journal.decisions(run_id)
+    events = journal.events(run_id)
     out = []
     for step in book.steps:
-        if activities and not set(step.activities) & set(activities):
+        if step.id == writer or (activities and not set(step.activities) & set(activities)):
             continue
         row = steps.get(step.id, {})
         acts = [a for a in actions if a["step_id"] == step.id]
+        checked = _last_checks(events, step.id)
         people = [d for d in decisions if d["step_id"] == step.id and d["kind"] in ("approval", "confirm")]
         who = ", ".join(f"{d['by']}" + (f" ({d['role']})" if d["role"] else "") for d in people) or "oti-agent"
         activity = ", ".join(map(str, step.activities))
         what = step.checklist or step.name
+        if checked:                             # a `checks` step: one line per device it judged
+            for device, e in checked.items():
+                out.append(Line(activity, what, device, who, _when(e["at"], zone),
+                                "Conforme" if e["event"] == "check_ok" else "No conforme", e["detail"] or ""))
+            continue
         if not acts:
             out.append(Line(activity, what, "—", who, _when(row.get("ended_at"), zone),
                             RESULT.get(row.get("status", ""), row.get("status", "Pendiente")), row.get("message") or ""))
@@ -59,6 +78,33 @@ def lines(journal: Journal, book: Runbook, run_id: str, activities: list[int] | 
             by = "operador" if a["by"] == "operador" else who
             out.append(Line(activity, what, a["target"] or "—", by, _when(a["ended_at"] or a["started_at"], zone),
                             RESULT.get(a["status"], a["status"]), a["message"] or ""))
+    return out
+
+
+def _last_checks(events: list[dict], step_id: str) -> dict[str, dict]:
+    """The last verdict on each device of a `checks` step (a retried step judged them again)."""
+    out: dict[str, dict] = {}
+    for e in events:
+        if e["step_id"] == step_id and e["event"] in ("check_ok", "check_failed") and e["target"]:
+            out[e["target"]] = e
+    return out
+
+
+def cells(form: str, rows: list[Line]) -> list[list[tuple[str, str]]]:
+    """Lay the lines out in a form's columns; each cell is (text, css class: ok, bad or none)."""
+    out = []
+    for i, r in enumerate(rows, 1):
+        cls = "ok" if r.result == "Conforme" else "bad" if r.result == "No conforme" else ""
+        if form == "servicios":
+            what = r.description + (f" — {r.equipment}" if r.equipment != "—" else "")
+            note = "; ".join(x for x in (r.note, f"{r.by}, {r.at}" if r.at else r.by) if x)
+            if r.result not in ("Conforme", "No conforme"):
+                note = f"{r.result}. {note}"
+            out.append([(str(i), ""), (what, ""), ("X" if cls == "ok" else "", "ok"),
+                        ("X" if cls == "bad" else "", "bad"), (note, "")])
+        else:
+            out.append([(str(i), ""), (r.activity, ""), (r.description, ""), (r.equipment, ""), (r.by, ""),
+                        (r.at, ""), (r.result, cls), (r.note, "")])
     return out
 
 
@@ -72,15 +118,17 @@ def _when(at: datetime | None, zone: ZoneInfo) -> str:
     return at.astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
 
 
-def write(folder: Path, name: str, title: str, header: dict[str, str], rows: list[Line]) -> list[Path]:
+def write(folder: Path, name: str, title: str, header: dict[str, str], rows: list[Line],
+          form: str = "actividades") -> list[Path]:
     """Write `name`.html and `name`.xlsx atomically (temp file, then rename); return both paths."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    columns, table = FORMS[form], cells(form, rows)
     folder.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html"]))
-    html = env.get_template("checklist.html.j2").render(title=title, header=header, columns=COLUMNS, rows=rows)
+    html = env.get_template("checklist.html.j2").render(title=title, header=header, columns=columns, rows=table)
     html_path, xlsx_path = folder / f"{name}.html", folder / f"{name}.xlsx"
     tmp = html_path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -93,18 +141,20 @@ def write(folder: Path, name: str, title: str, header: dict[str, str], rows: lis
     for key, value in header.items():
         ws.append([key, value])
     ws.append([])
-    ws.append(COLUMNS)
+    ws.append(columns)
     head = ws.max_row
     for cell in ws[head]:
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor="1F4E78")
-    for i, r in enumerate(rows, 1):
-        ws.append([i, r.activity, r.description, r.equipment, r.by, r.at, r.result, r.note])
-    for col, width in zip("ABCDEFGH", (5, 10, 48, 22, 28, 20, 14, 60), strict=True):
-        ws.column_dimensions[col].width = width
-    for row in ws.iter_rows(min_row=head + 1):
-        for cell in row:
+    colour = {"ok": "1B5E20", "bad": "B71C1C"}
+    for row in table:
+        ws.append([int(row[0][0])] + [text for text, _ in row[1:]])
+        for cell, (text, cls) in zip(ws[ws.max_row], row, strict=True):
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if cls and text:
+                cell.font = Font(bold=True, color=colour[cls])
+    for col, width in zip("ABCDEFGH", WIDTHS[form], strict=False):
+        ws.column_dimensions[col].width = width
     tmpx = xlsx_path.with_suffix(".xlsx.tmp")
     wb.save(tmpx)
     tmpx.replace(xlsx_path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from agent.errors import AgentError, CheckError, ConfigError
 from agent.inventory import Device
 from agent.runbook import conditions, expr
-from agent.runbook.journal import TERMINAL, Journal
+from agent.runbook.journal import TERMINAL, GroupCommit, Journal
 from agent.runbook.kinds import StepContext, StepFailed, load_kind
 from agent.runbook.model import Runbook, Step, load
 from agent.runbook.plan import make_plan, resolve_targets
@@ -28,7 +28,7 @@ from checks.base import ProbeContext
 _LOGGER = logging.getLogger(__name__)
 POLL_S = 0.25
 RESUME_GRACE_S = 10.0       # how long a resumed run watches for an interrupted action's effect
-Progress = Callable[[str, str | None, str, str], None]      # (step id, target, status, message)
+Progress = Callable[[str, str | None, str, str], None]   # (step, target: None for the step itself, status, message)
 
 
 class ResumeConflict(AgentError):
@@ -53,13 +53,14 @@ class Engine:
         if run["status"] in TERMINAL:
             return run["status"]
         pid = run.get("pid")
-        if pid and pid != os.getpid() and run["status"] != "pending" and _alive(pid):
+        if pid and pid != os.getpid() and run["status"] != "pending" and alive(pid):
             raise ResumeConflict(f"run {run_id} is still being executed by process {pid}")
         book = load(Path(run["runbook_path"]))
         if book.digest != run["runbook_digest"]:
             raise ResumeConflict(f"runbook {run['runbook_path']} changed since run {run_id} started; "
                                  "finish it with the old file or cancel it")
         self.journal.set_run(run_id, "running", pid=os.getpid())
+        self.writes = GroupCommit(self.journal)
         pool = ThreadPoolExecutor(max(16, self.settings.config.scheduler.ssh_threads), thread_name_prefix="step")
         probes = ProbeContext.for_settings(self.settings, pool)
         cancel = asyncio.Event()
@@ -68,6 +69,7 @@ class Engine:
         finally:
             await probes.aclose()
             pool.shutdown(wait=False, cancel_futures=True)
+            self.writes.close()
         self.journal.set_run(run_id, status, None)
         self.progress("", None, f"run_{status}", run_id)
         return status
@@ -88,7 +90,8 @@ class Engine:
                 needs = [status[n] for n in step.needs]
                 if all(s in ("successful", "skipped") or (s == "failed" and book.step(n).on_failure == "continue")
                        for s, n in zip(needs, step.needs, strict=True)):
-                    tasks[step.id] = asyncio.create_task(self._run_step(run, book, step, status, probes, cancel))
+                    fresh = status[step.id] == "pending"       # nothing journalled for it yet: no actions to read
+                    tasks[step.id] = asyncio.create_task(self._run_step(run, book, step, status, probes, cancel, fresh))
             if not tasks:
                 break
             done, _ = await asyncio.wait(tasks.values(), timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)
@@ -98,41 +101,42 @@ class Engine:
                     status[sid] = task.result()
                 except asyncio.CancelledError:
                     status[sid] = "canceled"
-                    self.journal.set_step(run_id, sid, "canceled", "cancelado por el operador")
+                    await self.writes.set_step(run_id, sid, "canceled", "cancelado por el operador")
                 if status[sid] in ("failed", "timeout") and book.step(sid).on_failure != "continue":
                     failing = True
         if cancel.is_set():
             for sid, s in status.items():
                 if s not in TERMINAL:
-                    self.journal.set_step(run_id, sid, "canceled", "cancelado por el operador")
+                    await self.writes.set_step(run_id, sid, "canceled", "cancelado por el operador")
             return "canceled"
         if failing or any(s not in TERMINAL for s in status.values()):
             return "failed"
         return "successful"
 
-    async def _run_step(self, run: dict, book: Runbook, step: Step, status: dict, probes, cancel) -> str:
+    async def _run_step(self, run: dict, book: Runbook, step: Step, status: dict, probes, cancel, fresh: bool) -> str:
         run_id = run["id"]
         if step.when and not expr.evaluate(step.when, run["params"], status):
-            self.journal.set_step(run_id, step.id, "skipped", f"no aplica: {step.when}")
+            await self.writes.set_step(run_id, step.id, "skipped", f"no aplica: {step.when}")
             self.progress(step.id, None, "skipped", step.when)
             return "skipped"
         kind = load_kind(step.kind)()
         targets = resolve_targets(book, step, self.settings.inventory)
         ctx = StepContext(run_id, book, step, kind.Options.model_validate(step.with_), run["params"],
-                          run["started_by"], self.settings, self.journal, probes, cancel, targets)
+                          run["started_by"], self.settings, self.journal, probes, cancel, targets, self.progress)
         while True:
-            self.journal.set_step(run_id, step.id, "running")
+            await self.writes.set_step(run_id, step.id, "running")
             self.progress(step.id, None, "running", step.name)
-            failures = await self._act_on_all(ctx, kind, [None] if kind.batch or not targets else targets)
+            failures = await self._act_on_all(ctx, kind, [None] if kind.batch or not targets else targets, fresh)
+            fresh = False
             if not failures and step.verify:
                 failures = await self._verify(ctx, targets)
             if not failures:
-                self.journal.set_step(run_id, step.id, "successful")
+                await self.writes.set_step(run_id, step.id, "successful")
                 self.progress(step.id, None, "successful", "")
                 return "successful"
             message = "; ".join(failures)
             if step.on_failure != "ask":
-                self.journal.set_step(run_id, step.id, "failed", message)
+                await self.writes.set_step(run_id, step.id, "failed", message)
                 self.progress(step.id, None, "failed", message)
                 return "failed"
             answer = await self._ask(ctx, f"falló: {message}. Responda con oti-agent confirm {run_id} {step.id} "
@@ -140,11 +144,11 @@ class Engine:
             if answer == "retry":
                 continue
             final = "skipped" if answer in ("skip", "done") else "failed"
-            self.journal.set_step(run_id, step.id, final, f"decisión del operador: {answer}; {message}")
+            await self.writes.set_step(run_id, step.id, final, f"decisión del operador: {answer}; {message}")
             return final
 
-    async def _act_on_all(self, ctx: StepContext, kind, targets: list[Device | None]) -> list[str]:
-        prior = {a["target"]: a for a in self.journal.actions(ctx.run_id, ctx.step.id)}
+    async def _act_on_all(self, ctx: StepContext, kind, targets: list[Device | None], fresh: bool) -> list[str]:
+        prior = {} if fresh else {a["target"]: a for a in self.journal.actions(ctx.run_id, ctx.step.id)}
         limit = asyncio.Semaphore(ctx.step.parallel)
 
         async def one(target: Device | None) -> str | None:
@@ -162,33 +166,33 @@ class Engine:
         if prior and prior["status"] == "started":             # the agent died while acting
             effect = await self._effect(ctx, kind, target)
             if effect:
-                self.journal.action_end(run_id, step.id, name, "done", "efecto verificado al reanudar")
+                await self.writes.action_end(run_id, step.id, name, "done", "efecto verificado al reanudar")
                 return None
             if effect is None:
                 answer = await self._ask(ctx, f"{name or step.id}: la acción pudo ejecutarse antes de la "
                                               "interrupción y no hay cómo verificarla. Responda con oti-agent "
                                               f"confirm {run_id} {step.id} --done | --retry | --abort")
                 if answer == "done":
-                    self.journal.action_end(run_id, step.id, name, "done", "confirmado por el operador", by="operador")
+                    await self.writes.action_end(run_id, step.id, name, "done", "confirmado por el operador", by="operador")
                     return None
                 if answer == "abort":
                     return f"{name or step.id}: abortado por el operador"
         error = ""
         for attempt in range(1, step.retries + 2):
-            self.journal.action_start(run_id, step.id, name, attempt)
-            self.progress(step.id, name or None, "started", f"intento {attempt}")
+            await self.writes.action_start(run_id, step.id, name, attempt)
+            self.progress(step.id, name, "started", f"intento {attempt}")
             try:
                 async with asyncio.timeout(step.timeout):
                     message = await kind.run(ctx, target)
-                self.journal.action_end(run_id, step.id, name, "done", message)
-                self.progress(step.id, name or None, "done", message)
+                await self.writes.action_end(run_id, step.id, name, "done", message)
+                self.progress(step.id, name, "done", message)
                 return None
             except TimeoutError:
                 error = f"{name or step.id}: sin terminar en {step.timeout:g}s"
             except (StepFailed, CheckError, ConfigError) as err:
                 error = f"{name or step.id}: {err}"
-            self.journal.action_end(run_id, step.id, name, "failed", error)
-            self.progress(step.id, name or None, "failed", error)
+            await self.writes.action_end(run_id, step.id, name, "failed", error)
+            self.progress(step.id, name, "failed", error)
             if attempt <= step.retries:
                 await asyncio.sleep(step.retry_delay * 2 ** (attempt - 1))
         return error
@@ -215,18 +219,19 @@ class Engine:
     async def _ask(self, ctx: StepContext, question: str) -> str:
         """Wait for an operator's answer (retry / skip / done / abort) recorded by `oti-agent confirm`."""
         seen = len(self.journal.decisions(ctx.run_id, ctx.step.id, kind="resolve"))
-        self.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_decision", question)
-        self.journal.set_run(ctx.run_id, "awaiting_decision", question)
+        await self.writes.set_step(ctx.run_id, ctx.step.id, "awaiting_decision", question)
+        await self.writes.set_run(ctx.run_id, "awaiting_decision", question)
         self.progress(ctx.step.id, None, "awaiting_decision", question)
         while True:
             answers = self.journal.decisions(ctx.run_id, ctx.step.id, kind="resolve")
             if len(answers) > seen:
-                self.journal.set_run(ctx.run_id, "running", "")
+                await self.writes.set_run(ctx.run_id, "running", "")
                 return answers[-1]["decision"]
             await asyncio.sleep(POLL_S)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Return whether a process runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -6,9 +6,13 @@ Other terminals write approvals, confirmations and cancellations here; the runni
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import queue
 import secrets
+import threading
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,18 +69,8 @@ class Journal:
 
     def set_run(self, run_id: str, status: str, message: str | None = None, *, pid: int | None = None) -> None:
         """Change a run's status (ending it ends its maintenance window)."""
-        values: dict[str, Any] = {"status": status}
-        if message is not None:
-            values["message"] = message
-        if pid is not None:
-            values["pid"] = pid
-        if status in TERMINAL:
-            values["ended_at"] = _now()
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-            conn.execute(insert(run_events).values(run_id=run_id, event=f"run_{status}", detail=message, at=_now()))
-            if status in TERMINAL:
-                conn.execute(delete(maintenance).where(maintenance.c.run_id == run_id))
+            _set_run(conn, run_id, status, message, pid)
 
     def request_cancel(self, run_id: str, by: str) -> None:
         """Ask the running engine to stop the run."""
@@ -98,47 +92,20 @@ class Journal:
             rows = conn.execute(select(run_steps).where(run_steps.c.run_id == run_id))
             return {r.step_id: dict(r._mapping) for r in rows}
 
-    def set_step(self, run_id: str, step_id: str, status: str, message: str | None = None,
-                 attempts: int | None = None) -> None:
+    def set_step(self, run_id: str, step_id: str, status: str, message: str | None = None) -> None:
         """Change a step's status, with a journal event."""
-        now = _now()
-        values: dict[str, Any] = {"status": status}
-        if message is not None:
-            values["message"] = message
-        if attempts is not None:
-            values["attempts"] = attempts
-        if status == "running":
-            values["started_at"] = now
-        if status in TERMINAL:
-            values["ended_at"] = now
         with self.engine.begin() as conn:
-            conn.execute(update(run_steps).where(and_(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id))
-                         .values(**values))
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"step_{status}",
-                                                   detail=message, at=now))
+            _set_step(conn, run_id, step_id, status, message)
 
     def action_start(self, run_id: str, step_id: str, target: str, attempt: int) -> None:
         """Record, before acting, that an action on a target is about to happen."""
-        now = _now()
-        key = and_(run_actions.c.run_id == run_id, run_actions.c.step_id == step_id, run_actions.c.target == target)
         with self.engine.begin() as conn:
-            if conn.execute(select(run_actions.c.status).where(key)).first() is None:
-                conn.execute(insert(run_actions).values(run_id=run_id, step_id=step_id, target=target,
-                                                        status="started", attempt=attempt, started_at=now))
-            else:
-                conn.execute(update(run_actions).where(key).values(status="started", attempt=attempt, started_at=now,
-                                                                   ended_at=None, message=None))
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
-                                                   event="action_started", detail=f"attempt {attempt}", at=now))
+            _action_start(conn, run_id, step_id, target, attempt)
 
     def action_end(self, run_id: str, step_id: str, target: str, status: str, message: str, by: str = "agente") -> None:
         """Record, after acting, how an action ended (done or failed), and by whom."""
-        now = _now()
-        key = and_(run_actions.c.run_id == run_id, run_actions.c.step_id == step_id, run_actions.c.target == target)
         with self.engine.begin() as conn:
-            conn.execute(update(run_actions).where(key).values(status=status, ended_at=now, message=message, by=by))
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
-                                                   event=f"action_{status}", detail=message, at=now))
+            _action_end(conn, run_id, step_id, target, status, message, by)
 
     def actions(self, run_id: str, step_id: str | None = None) -> list[dict]:
         """Return the run's actions (optionally of one step), in start order."""
@@ -179,13 +146,143 @@ class Journal:
             return [dict(r._mapping) for r in conn.execute(
                 select(run_events).where(run_events.c.run_id == run_id).order_by(run_events.c.id))]
 
-    def event(self, run_id: str, event: str, detail: str | None = None, step_id: str | None = None) -> None:
+    def event(self, run_id: str, event: str, detail: str | None = None, step_id: str | None = None,
+              target: str | None = None) -> None:
         """Append a free event to the journal."""
         with self.engine.begin() as conn:
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=event, detail=detail,
-                                                   at=_now()))
+            _event(conn, run_id, event, detail, step_id, target)
 
     def in_maintenance(self) -> set[str]:
         """Return the devices a running shutdown or startup is touching (their alarms stay quiet)."""
         with self.engine.connect() as conn:
             return {r.device for r in conn.execute(select(maintenance.c.device))}
+
+
+class GroupCommit:
+    """The engine's journal writer: a thread that commits every write queued meanwhile in one
+    transaction.
+
+    A caller resumes only once its own write is durable, so "journalled before acting" holds; a
+    burst of writes from fifty targets costs one fsync instead of fifty, and the event loop never
+    blocks on the disk. Each write is a function of the connection (`_set_step` and the rest).
+    """
+
+    def __init__(self, journal: Journal):
+        self.engine = journal.engine
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._drain, name="journal", daemon=True)
+        self._thread.start()
+
+    async def set_run(self, run_id: str, status: str, message: str | None = None, *, pid: int | None = None) -> None:
+        await self._write(_set_run, run_id, status, message, pid)
+
+    async def set_step(self, run_id: str, step_id: str, status: str, message: str | None = None) -> None:
+        await self._write(_set_step, run_id, step_id, status, message)
+
+    async def action_start(self, run_id: str, step_id: str, target: str, attempt: int) -> None:
+        await self._write(_action_start, run_id, step_id, target, attempt)
+
+    async def action_end(self, run_id: str, step_id: str, target: str, status: str, message: str,
+                         by: str = "agente") -> None:
+        await self._write(_action_end, run_id, step_id, target, status, message, by)
+
+    def close(self) -> None:
+        """Finish the queued writes and stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    async def _write(self, op, *args) -> None:
+        done: Future = Future()
+        self._queue.put((op, args, done))
+        await asyncio.wrap_future(done)
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            batch = [item]
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)      # stop after this batch
+                    break
+                batch.append(nxt)
+            # a write whose caller was cancelled before it ran is dropped: the caller never acted
+            batch = [(op, args, done) for op, args, done in batch if done.set_running_or_notify_cancel()]
+            try:
+                with self.engine.begin() as conn:
+                    for op, args, _ in batch:
+                        op(conn, *args)
+            except Exception:                  # noqa: BLE001 - one bad write must not fail its neighbours
+                for op, args, done in batch:
+                    try:
+                        with self.engine.begin() as conn:
+                            op(conn, *args)
+                    except Exception as err:   # noqa: BLE001 - handed to the waiting caller
+                        done.set_exception(err)
+                    else:
+                        done.set_result(None)
+                continue
+            for _, _, done in batch:
+                done.set_result(None)
+
+
+# ---------------------------------------------------------------- the writes, one transaction's part each
+def _set_run(conn, run_id: str, status: str, message: str | None, pid: int | None) -> None:
+    values: dict[str, Any] = {"status": status}
+    if message is not None:
+        values["message"] = message
+    if pid is not None:
+        values["pid"] = pid
+    if status in TERMINAL:
+        values["ended_at"] = _now()
+    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+    conn.execute(insert(run_events).values(run_id=run_id, event=f"run_{status}", detail=message, at=_now()))
+    if status in TERMINAL:
+        conn.execute(delete(maintenance).where(maintenance.c.run_id == run_id))
+
+
+def _set_step(conn, run_id: str, step_id: str, status: str, message: str | None) -> None:
+    now = _now()
+    values: dict[str, Any] = {"status": status}
+    if message is not None:
+        values["message"] = message
+    if status == "running":
+        values["started_at"] = now
+    if status in TERMINAL:
+        values["ended_at"] = now
+    conn.execute(update(run_steps).where(and_(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id))
+                 .values(**values))
+    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"step_{status}",
+                                           detail=message, at=now))
+
+
+def _action_key(run_id: str, step_id: str, target: str):
+    return and_(run_actions.c.run_id == run_id, run_actions.c.step_id == step_id, run_actions.c.target == target)
+
+
+def _action_start(conn, run_id: str, step_id: str, target: str, attempt: int) -> None:
+    now = _now()
+    key = _action_key(run_id, step_id, target)
+    if conn.execute(select(run_actions.c.status).where(key)).first() is None:
+        conn.execute(insert(run_actions).values(run_id=run_id, step_id=step_id, target=target,
+                                                status="started", attempt=attempt, started_at=now))
+    else:
+        conn.execute(update(run_actions).where(key).values(status="started", attempt=attempt, started_at=now,
+                                                           ended_at=None, message=None))
+    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
+                                           event="action_started", detail=f"attempt {attempt}", at=now))
+
+
+def _action_end(conn, run_id: str, step_id: str, target: str, status: str, message: str, by: str) -> None:
+    now = _now()
+    conn.execute(update(run_actions).where(_action_key(run_id, step_id, target))
+                 .values(status=status, ended_at=now, message=message, by=by))
+    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
+                                           event=f"action_{status}", detail=message, at=now))
+
+
+def _event(conn, run_id: str, event: str, detail: str | None, step_id: str | None, target: str | None) -> None:
+    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target, event=event, detail=detail,
+                                           at=_now()))

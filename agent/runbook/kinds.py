@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -54,6 +55,7 @@ class StepContext:
     probes: ProbeContext
     cancel: asyncio.Event
     targets: list[Device] = field(default_factory=list)
+    progress: Callable[[str, str | None, str, str], None] = lambda *a: None   # the CLI's live view
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("agent.runbook"))
 
     def render(self, template: str, target: Device | None = None) -> str:

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
 from pydantic import Field
 
 from agent.results import State
@@ -15,6 +19,9 @@ class ChecklistOptions(StepOptions):
     title: str
     file: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="file name, without extension")
     activities: list[int] = Field([], description="only these activities (empty: the whole run)")
+    form: Literal["actividades", "servicios"] = Field(
+        "actividades", description="actividades: the apagado-encendido checklist; servicios: Ítem, Actividades, "
+                                   "Sí, No, Observación (the validation checklist)")
 
 
 class Checklist(StepKind):
@@ -31,12 +38,13 @@ class Checklist(StepKind):
         cfg = ctx.settings.config
         run = ctx.journal.run(ctx.run_id)
         rows = checklist.lines(ctx.journal, ctx.runbook, ctx.run_id, ctx.options.activities or None,
-                               cfg.agent.timezone)
-        header = {"Procedimiento": ctx.runbook.procedure, "Ejecución": ctx.run_id,
-                  "Iniciada por": run["started_by"], "Sede": cfg.agent.site,
+                               cfg.agent.timezone, writer=ctx.step.id)
+        today = datetime.now(ZoneInfo(cfg.agent.timezone)).strftime("%d/%m/%Y")
+        header = {"Responsable": run["started_by"], "Fecha": today, "Procedimiento": ctx.runbook.procedure,
+                  "Ejecución": ctx.run_id, "Sede": cfg.agent.site,
                   **{f"Parámetro {k}": str(v) for k, v in ctx.params.items()}}
         folder = cfg.path(cfg.documents_dir) / ctx.run_id
-        paths = checklist.write(folder, ctx.options.file, ctx.options.title, header, rows)
+        paths = checklist.write(folder, ctx.options.file, ctx.options.title, header, rows, ctx.options.form)
         return f"{ctx.options.title}: {len(rows)} líneas en {', '.join(str(p) for p in paths)}"
 
 
@@ -68,9 +76,21 @@ class Checks(StepKind):
         from agent.runner import Runner
 
         results = await Runner(ctx.probes, 32).run(jobs)
-        bad = [f"{r.device}: {r.error}" for r in results if not r.up]
-        bad += [f"{r.device}: {x.key} {x.message or x.text or x.value}" for r in results for x in r.readings
-                if x.state == State.CRITICAL]
+        problems: dict[str, list[str]] = {name: [] for name in sorted(names)}
+        for r in results:
+            if not r.up:
+                problems[r.device].append(f"{r.check}: {r.error}")
+            problems[r.device] += [f"{x.key} {x.message or x.text or x.value}" for x in r.readings
+                                   if x.state == State.CRITICAL]
+        for device, found in problems.items():      # one verdict per device, for the validation checklist
+            ctx.journal.event(ctx.run_id, "check_failed" if found else "check_ok",
+                              "; ".join(found) or _summary(results, device), step_id=ctx.step.id, target=device)
+        bad = [f"{device}: {p}" for device, found in problems.items() for p in found]
         if bad:
             raise StepFailed("; ".join(bad[:10]) + (f" (y {len(bad) - 10} más)" if len(bad) > 10 else ""))
         return f"{len(results)} chequeos sobre {len(names)} equipos, ninguno crítico"
+
+
+def _summary(results, device: str) -> str:
+    checks = sorted({r.check for r in results if r.device == device})
+    return f"operativo ({', '.join(checks)})"

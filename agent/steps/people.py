@@ -77,6 +77,7 @@ async def _await_decision(ctx: StepContext, kind: str, status: str, message: str
     """Mark the step and the run as waiting on a person, then poll the journal until a decision comes."""
     ctx.journal.set_step(ctx.run_id, ctx.step.id, status, message)
     ctx.journal.set_run(ctx.run_id, status, f"{ctx.step.id}: {message}")
+    ctx.progress(ctx.step.id, None, status, message)
     while (decision := _last(ctx, kind)) is None:
         await asyncio.sleep(POLL_S)
     ctx.journal.set_run(ctx.run_id, "running", "")
