@@ -8,9 +8,12 @@ Services are checked with `systemctl is-active` where systemd runs, else by proc
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import socket
+import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 import paramiko
 from pydantic import Field
@@ -53,14 +56,20 @@ def run_command(device: Device, ctx: ProbeContext, command: str, timeout: float)
     client = paramiko.SSHClient()
     known_hosts = ctx.config.path(cred.known_hosts)
     try:
-        client.load_host_keys(str(known_hosts))
+        # only this host's entries: parsing a 100-line known_hosts per connection costs more CPU than
+        # the handshake's Python side when a runbook step fans out to a hundred hosts
+        name = access_name(device.address, access.port)
+        for keytype, key in (_known_hosts(known_hosts).lookup(name) or {}).items():
+            client.get_host_keys().add(name, keytype, key)
+        pkey = _private_key(ctx.config.path(cred.key_file), cred.passphrase, ctx.config.base_dir)
     except OSError as err:
-        raise ProbeAuthFailed(f"ssh {where}: cannot read known_hosts {known_hosts}: {err.strerror}") from None
+        raise ProbeAuthFailed(f"ssh {where}: cannot read {err.filename}: {err.strerror}") from None
+    except paramiko.SSHException as err:
+        raise ProbeAuthFailed(f"ssh {where}: cannot load the key of SSH credential {access.credential!r}: {err}") from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    passphrase = resolve(cred.passphrase, base_dir=ctx.config.base_dir).get_secret_value() if cred.passphrase else None
     try:
-        client.connect(device.address, port=access.port, username=cred.user, key_filename=str(ctx.config.path(cred.key_file)),
-                       passphrase=passphrase, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+        client.connect(device.address, port=access.port, username=cred.user, pkey=pkey,
+                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
                        allow_agent=False, look_for_keys=False)
         _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
         out = stdout.read().decode("utf-8", "replace")
@@ -83,6 +92,39 @@ def run_command(device: Device, ctx: ProbeContext, command: str, timeout: float)
         raise ProbeUnavailable(f"ssh {where}: {err.strerror or err}") from None
     finally:
         client.close()
+
+
+def access_name(address: str, port: int) -> str:
+    """Return the name known_hosts files use for a host: `addr`, or `[addr]:port` off port 22."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def _known_hosts(path: Path) -> paramiko.HostKeys:
+    """Return the parsed known_hosts file, cached until the file changes."""
+    st = path.stat()
+    return _load_known_hosts(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_known_hosts(path: str, _mtime: int, _size: int) -> paramiko.HostKeys:
+    return paramiko.HostKeys(path)
+
+
+def _private_key(path: Path, passphrase, base_dir: Path) -> paramiko.PKey:
+    """Return the credential's private key, parsed once per file version (the passphrase is resolved
+    only when the file is read)."""
+    st = path.stat()
+    with _KEY_LOCK:
+        key = _KEYS.get((str(path), st.st_mtime_ns))
+        if key is None:
+            secret = resolve(passphrase, base_dir=base_dir).get_secret_value() if passphrase else None
+            key = paramiko.PKey.from_path(path, secret)
+            _KEYS[(str(path), st.st_mtime_ns)] = key
+        return key
+
+
+_KEYS: dict[tuple[str, int], paramiko.PKey] = {}
+_KEY_LOCK = threading.Lock()
 
 
 def parse_output(text: str) -> HostStats:
