@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages of the real peers the tests and the demo talk to.
-DEBS   := snmpd snmp snmpsim openssh-server prometheus prometheus-snmp-exporter iproute2 procps openipmi ipmitool
+DEBS   := snmpd snmp snmpsim openssh-server prometheus prometheus-snmp-exporter prometheus-alertmanager iproute2 \
+          procps openipmi ipmitool bacula-director-sqlite3 bacula-sd bacula-fd bacula-console postgresql
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test deps venv bench clean

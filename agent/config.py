@@ -168,6 +168,37 @@ class CheckGroup(_Model):
     checks: list[CheckEntry] = Field(min_length=1)
 
 
+class BackendEntry(_Model):
+    """A backup backend: its type (a registered plugin) and the plugin's own options."""
+
+    type: str
+    options: dict[str, Any] = {}
+
+
+class CustodySection(_Model):
+    """The tape custody company (empresa de resguardo)."""
+
+    company: str = "empresa de resguardo"
+    recipients: str = Field("custodia", description="mail role (mail.recipients) of the custody company")
+    box_capacity: int = Field(20, ge=1, description="tapes a custody box holds")
+
+
+class BackupsSection(_Model):
+    """Backups on the asset matrix's calendar (S.04.04.01.02_P, copias de respaldo)."""
+
+    matrix: Path | None = Field(None, description="the asset matrix file (Anexo 01)")
+    backends: dict[str, BackendEntry] = {}
+    retries: int = Field(2, ge=0, le=10, description="runs again after a failed backup, then alert")
+    retry_delay: Duration = 600.0
+    job_timeout: Duration = Field(6 * 3600.0, description="a job still running after this is canceled")
+    poll_every: Duration = Field(10.0, description="how often a running job's status is read")
+    check_every: Duration = Field(60.0, description="how often the scheduler looks for assets due")
+    catch_up: Duration = Field(12 * 3600.0, description="a scheduled backup missed (agent down) is still run "
+                               "this long after its time; older ones are left to the freshness alert")
+    grace: Duration = Field(6 * 3600.0, description="how late a backup may be before it is stale")
+    custody: CustodySection = CustodySection()
+
+
 class AgentConfig(_Model):
     """The whole configuration file."""
 
@@ -182,6 +213,7 @@ class AgentConfig(_Model):
     runbooks_dir: Path = Field(Path("runbooks"), description="folder of runbook YAML files")
     documents_dir: Path = Field(Path("var/documentos"), description="where checklists and reports are written")
     check_groups: list[CheckGroup] = []
+    backups: BackupsSection = BackupsSection()
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)
@@ -215,6 +247,7 @@ def load(path: Path | str) -> AgentConfig:
     except ValidationError as err:
         problems += problems_from(err, str(path), lines)
     problems += _check_options_problems(data, str(path), lines)
+    problems += _backend_options_problems(data, str(path), lines)
     if problems:
         raise ConfigError(problems)
     return config
@@ -242,4 +275,27 @@ def _check_options_problems(data: dict, file: str, lines: dict[tuple, int]) -> l
                 plugin.Options.model_validate(entry.get("options") or {})
             except ValidationError as err:
                 problems += problems_from(err, file, lines, prefix=where + ("options",))
+    return problems
+
+
+def _backend_options_problems(data: dict, file: str, lines: dict[tuple, int]) -> list[Problem]:
+    """Validate each backup backend's options against its plugin's Options model."""
+    from agent.backups.backend import backend_class
+
+    problems = []
+    backends = (data.get("backups") or {}).get("backends") if isinstance(data.get("backups"), dict) else None
+    for name, entry in (backends.items() if isinstance(backends, dict) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            continue
+        where = ("backups", "backends", name)
+        try:
+            plugin = backend_class(entry["type"])
+        except PluginNotFound as err:
+            loc = where + ("type",)
+            problems.append(Problem(file, ".".join(map(str, loc)), line_of(lines, loc), str(err)))
+            continue
+        try:
+            plugin.Options.model_validate(entry.get("options") or {})
+        except ValidationError as err:
+            problems += problems_from(err, file, lines, prefix=where + ("options",))
     return problems

@@ -15,6 +15,8 @@ from agent import inventory as inventory_mod
 from agent.config import AgentConfig
 from agent.errors import ConfigError, Problem
 from agent.inventory import Inventory
+from agent.backups import assets as assets_mod
+from agent.backups.assets import AssetMatrix
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Settings:
     inventory: Inventory
     profiles: dict
     path: Path
+    assets: AssetMatrix | None = None     # the backup asset matrix, when the config names one
 
 
 def load_all(path: Path | str) -> Settings:
@@ -43,11 +46,27 @@ def load_all(path: Path | str) -> Settings:
         profiles = load_profiles([config.path(p) for p in config.profiles_dirs])
     except ConfigError as err:
         problems += err.problems
+    assets = None
+    if config.backups.matrix is not None:
+        try:
+            assets, lines = assets_mod.load_located(config.path(config.backups.matrix))
+        except ConfigError as err:
+            problems += err.problems
+        else:
+            problems += _check_assets(config, assets, lines)
     if inventory is not None:
         problems += _cross_check(config, inventory, profiles, str(path))
     if problems:
         raise ConfigError(problems)
-    return Settings(config, inventory, profiles, path)
+    return Settings(config, inventory, profiles, path, assets)
+
+
+def _check_assets(config: AgentConfig, assets: AssetMatrix, lines: dict[tuple, int]) -> list[Problem]:
+    file = str(config.path(config.backups.matrix))
+    return [Problem(file, f"assets.{i}.backend", lines.get(("assets", i, "backend")),
+                    f"asset {a.id}: backend {a.backend!r} is not in the config's backups.backends "
+                    f"(known: {', '.join(config.backups.backends) or 'none'})")
+            for i, a in enumerate(assets.assets) if a.backend not in config.backups.backends]
 
 
 def _cross_check(config: AgentConfig, inventory: Inventory, profiles: dict | None, file: str) -> list[Problem]:

@@ -65,6 +65,7 @@ class Site:
         self.ssh_creds: dict[str, dict] = {}
         self.groups: list[dict] = []
         self.http_port = 0
+        self.extra: dict = {}          # more config sections (backups, mail...)
 
     def secret(self, name: str, value: str) -> str:
         path = self.root / "secrets" / name
@@ -102,7 +103,8 @@ class Site:
         (self.root / "inventory.yaml").write_text(yaml.safe_dump(inventory, sort_keys=False))
         config = {"agent": {"name": "test"}, "store": {"url": "sqlite:///var/test.db"},
                   "http": {"listen": "127.0.0.1", "port": self.http_port}, "inventory": "inventory.yaml",
-                  "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds}, "check_groups": self.groups}
+                  "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds}, "check_groups": self.groups,
+                  **self.extra}
         path = self.root / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
@@ -143,3 +145,20 @@ def smtp():
     controller, port, inbox = start_smtp()
     yield port, inbox
     controller.stop()
+
+
+@pytest.fixture
+def bacula(tmp_path):
+    """Start a real Bacula (dir, sd, fd; 8-tape virtual library) with the given jobs: bacula(jobs)."""
+    from tests.peers.bacula import Bacula
+
+    started = []
+
+    def start(jobs: dict[str, list[Path]], **kw) -> Bacula:
+        peer = Bacula(tmp_path / f"bacula{len(started)}", jobs, **kw)
+        started.append(peer)
+        return peer.start()
+
+    yield start
+    for peer in started:
+        peer.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, Text,
                         Connection)
 
 metadata = MetaData()
@@ -152,7 +152,88 @@ def _v2(conn: Connection) -> None:
         table.create(conn)
 
 
+backup_runs = Table(
+    "backup_runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset", String(128), nullable=False),
+    Column("slot", DateTime(timezone=True)),               # the scheduled time it answers; NULL when run by hand
+    Column("attempt", Integer, nullable=False),
+    Column("trigger", String(16), nullable=False),         # schedule | manual
+    Column("backend", String(64), nullable=False),
+    Column("job_name", String(128), nullable=False),
+    Column("job_id", String(64)),
+    Column("level", String(16), nullable=False),           # Full | Incremental | Differential
+    Column("status", String(16), nullable=False),          # running ok warning failed canceled error
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("files", Integer, nullable=False, default=0),
+    Column("volumes", Text),                               # comma-separated tape labels
+    Column("errors", Text),                                # JSON list of the job's error lines
+    Column("message", Text),
+    Index("ix_backup_runs_asset", "asset", "started_at"),
+    Index("ix_backup_runs_slot", "asset", "slot"),
+)
+
+tapes = Table(
+    "tapes", metadata,
+    Column("label", String(64), primary_key=True),         # the volume's label = its barcode
+    Column("backend", String(64), nullable=False),
+    Column("pool", String(64)),
+    Column("status", String(16), nullable=False),          # append full used error recycled scratch read_only
+    Column("backend_status", String(32)),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("first_written", DateTime(timezone=True)),
+    Column("last_written", DateTime(timezone=True)),
+    Column("retention_until", DateTime(timezone=True)),
+    Column("slot", Integer),
+    Column("location", String(16), nullable=False),        # biblioteca oficina custodia
+    Column("box", String(64)),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+)
+
+tape_boxes = Table(
+    "tape_boxes", metadata,
+    Column("box", String(64), primary_key=True),           # the custody box number
+    Column("seal", String(64)),                            # precinto de seguridad
+    Column("status", String(16), nullable=False),          # preparada enviada en_oficina
+    Column("company", String(128)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("returned_at", DateTime(timezone=True)),
+    Column("note", Text),
+)
+
+tape_box_items = Table(
+    "tape_box_items", metadata,
+    Column("box", String(64), primary_key=True),
+    Column("label", String(64), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("removed_at", DateTime(timezone=True)),
+)
+
+custody_movements = Table(
+    "custody_movements", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("box", String(64), nullable=False),
+    Column("movement", String(32), nullable=False),        # preparada enviada solicitada_emergencia recibida
+    Column("tapes", Text),                                 # labels in the box at that moment
+    Column("seal", String(64)),
+    Column("by", String(128), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("note", Text),
+    Index("ix_custody_box", "box", "at"),
+)
+
+
+def _v3(conn: Connection) -> None:
+    """Backups: every run of every asset's job, the tape inventory, custody boxes and their movements."""
+    for table in (backup_runs, tapes, tape_boxes, tape_box_items, custody_movements):
+        table.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
+    (3, _v3),
 ]

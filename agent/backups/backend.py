@@ -1,0 +1,111 @@
+"""What a backup backend does for the agent, and how one is found.
+
+A backend is a class registered under the `oti_agent.backup_backends` entry point group, with an
+`Options` model for its section of the config (`backups.backends.NAME`). It runs an asset's job and
+says how it ended, lists the tapes it knows, finds the backup of a date and restores it. Calls are
+blocking (bconsole, ssh): the service runs them in worker threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from agent.errors import AgentError, PluginNotFound
+
+GROUP = "oti_agent.backup_backends"
+
+
+class BackendError(AgentError):
+    """The backend could not be asked (not reachable, refused, an answer that makes no sense)."""
+
+
+@dataclass
+class JobResult:
+    """How one backup (or restore) job ended, in the backend's own terms plus the agent's verdict."""
+
+    job_id: str
+    name: str
+    level: str                          # Full | Incremental | Differential | Restore
+    status: str                         # ok | warning | failed | running | canceled
+    started: datetime | None = None
+    ended: datetime | None = None
+    bytes: int = 0
+    files: int = 0
+    volumes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)    # the job's own error lines
+    backend_status: str = ""            # e.g. Bacula's JobStatus letter and Termination text
+
+    @property
+    def good(self) -> bool:
+        return self.status in ("ok", "warning")
+
+
+@dataclass
+class Volume:
+    """A tape (volume) as the backend sees it."""
+
+    label: str
+    pool: str = ""
+    status: str = ""                    # canonical: append, full, used, error, recycled, scratch, read_only
+    backend_status: str = ""
+    bytes: int = 0
+    first_written: datetime | None = None
+    last_written: datetime | None = None
+    retention_s: int | None = None
+    slot: int | None = None
+    in_library: bool = False
+    media_type: str = ""
+
+
+class BackendOptions(BaseModel):
+    """Options every backend takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackupBackend:
+    """Base class of the backends."""
+
+    Options: ClassVar[type[BaseModel]] = BackendOptions
+    supports_tapes: ClassVar[bool] = False
+
+    def __init__(self, name: str, options: Any, settings):
+        self.name, self.options, self.settings = name, options, settings
+
+    def start(self, job: str, level: str) -> str:
+        """Start a backup job; return the backend's job id."""
+        raise NotImplementedError
+
+    def job(self, job_id: str) -> JobResult:
+        """Return a job's state now (status 'running' until it ends)."""
+        raise NotImplementedError
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a running job (after the agent's timeout)."""
+
+    def jobs_of(self, job: str, since: datetime | None = None) -> list[JobResult]:
+        """Return the backups of a job, oldest first (the catalog, to find a date's backup)."""
+        raise NotImplementedError
+
+    def volumes(self) -> list[Volume]:
+        """Return every tape the backend knows."""
+        return []
+
+    def restore(self, job_id: str, where: str, files: list[str] | None = None) -> JobResult:
+        """Restore a backup (all of it, or some files) under `where`; wait for it and return how it ended."""
+        raise NotImplementedError
+
+
+@cache
+def backend_class(kind: str) -> type[BackupBackend]:
+    """Return the backend class registered as `kind`."""
+    found = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if kind not in found:
+        raise PluginNotFound(f"unknown backup backend {kind!r}; installed: {', '.join(sorted(found)) or 'none'}")
+    return found[kind].load()

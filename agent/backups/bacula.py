@@ -1,0 +1,237 @@
+"""The Bacula backend, through `bconsole` (Bacula 9.x; the catalog may be SQLite or PostgreSQL).
+
+bconsole exits 0 even when a job fails, so nothing here trusts its exit status: a job's verdict is
+its catalog JobStatus, and its error lines come from the job log. Catalog reads go through `.sql`,
+whose raw tab-separated rows look the same whatever the catalog database (the text tables of
+`list` change their headers and number format between SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import Field
+
+from agent.backups.backend import BackendError, BackendOptions, BackupBackend, JobResult, Volume
+
+# JobStatus letters (Bacula's `status` table) -> the agent's verdict; every other letter is a job
+# still queued, running or waiting (for a client, a storage, a tape...)
+_ENDED = {"T": "ok", "W": "warning", "D": "warning", "E": "failed", "e": "failed", "f": "failed", "I": "failed",
+          "A": "canceled"}
+_WAITING = {"m": "waiting for a new tape", "M": "waiting for a tape to be mounted", "F": "waiting for the client",
+            "S": "waiting for the storage daemon", "s": "waiting for the storage", "c": "waiting for the client",
+            "j": "waiting for a job", "B": "blocked", "q": "queued for the device", "C": "created", "R": "running"}
+_VOLSTATUS = {"Append": "append", "Full": "full", "Used": "used", "Error": "error", "Recycle": "recycled",
+              "Purged": "recycled", "Read-Only": "read_only", "Archive": "read_only", "Disabled": "error",
+              "Busy": "append", "Cleaning": "cleaning", "Scratch": "scratch"}
+_LEVELS = {"F": "Full", "I": "Incremental", "D": "Differential"}
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_ERROR_LINE = re.compile(r"JobId \d+: ((?:Fatal error|Error|Warning): (?!Bacula ).*)")
+
+
+class BaculaOptions(BackendOptions):
+    """Where bconsole is and how to reach the director."""
+
+    bconsole: str = Field("bconsole", description="the bconsole program")
+    config: Path = Field(Path("/etc/bacula/bconsole.conf"), description="bconsole.conf (holds the director's "
+                         "password: keep it readable by the agent only)")
+    restore_job: str = Field("RestoreFiles", description="the director's Restore job the agent uses")
+    timeout: float = Field(60.0, gt=0, description="seconds one bconsole call may take")
+
+
+class BaculaBackend(BackupBackend):
+    """Run and read Bacula jobs and volumes."""
+
+    Options = BaculaOptions
+    supports_tapes = True
+
+    # ------------------------------------------------------------------ jobs
+    def start(self, job: str, level: str) -> str:
+        self._known_job(job)
+        out = self._console(f"run job={job} level={level} yes")
+        m = re.search(r"Job queued\. JobId=(\d+)", out)
+        if not m:
+            raise BackendError(f"bacula: job {job} was not queued: {_last_lines(out)}")
+        return m.group(1)
+
+    def job(self, job_id: str) -> JobResult:
+        if not job_id.isdigit():
+            raise BackendError(f"bacula: {job_id!r} is not a JobId")
+        rows = self._sql("SELECT j.JobId, j.Name, j.Level, j.Type, j.JobStatus, j.StartTime, j.EndTime, j.JobFiles, "
+                         f"j.JobBytes, j.JobErrors FROM Job j WHERE j.JobId={job_id}", 10)
+        if not rows:
+            raise BackendError(f"bacula: no job {job_id} in the catalog")
+        result = _job_result(rows[0])
+        result.volumes = [r[0] for r in self._sql(
+            "SELECT DISTINCT m.VolumeName FROM JobMedia jm JOIN Media m ON m.MediaId=jm.MediaId "
+            f"WHERE jm.JobId={job_id} ORDER BY m.VolumeName", 1)]
+        if result.status in ("failed", "warning", "canceled"):
+            result.errors = job_errors(self._console(f"list joblog jobid={job_id}"))
+        return result
+
+    def cancel(self, job_id: str) -> None:
+        self._console(f"cancel jobid={int(job_id)} yes")
+
+    def jobs_of(self, job: str, since: datetime | None = None) -> list[JobResult]:
+        self._known_job(job)
+        where = f" AND j.StartTime >= '{since:%Y-%m-%d %H:%M:%S}'" if since else ""
+        rows = self._sql("SELECT j.JobId, j.Name, j.Level, j.Type, j.JobStatus, j.StartTime, j.EndTime, j.JobFiles, "
+                         f"j.JobBytes, j.JobErrors FROM Job j WHERE j.Name='{job}' AND j.Type='B'{where} "
+                         "ORDER BY j.StartTime, j.JobId", 10)
+        out = [_job_result(r) for r in rows]
+        media = self._sql("SELECT DISTINCT jm.JobId, m.VolumeName FROM JobMedia jm JOIN Media m ON "
+                          f"m.MediaId=jm.MediaId JOIN Job j ON j.JobId=jm.JobId WHERE j.Name='{job}'", 2)
+        by_job: dict[str, list[str]] = {}
+        for job_id, volume in media:
+            by_job.setdefault(job_id, []).append(volume)
+        for r in out:
+            r.volumes = sorted(by_job.get(r.job_id, []))
+        return out
+
+    # ------------------------------------------------------------------ tapes
+    def volumes(self) -> list[Volume]:
+        rows = self._sql("SELECT m.VolumeName, p.Name, m.VolStatus, m.VolBytes, m.FirstWritten, m.LastWritten, "
+                         "m.VolRetention, m.Slot, m.InChanger, m.MediaType FROM Media m JOIN Pool p ON "
+                         "p.PoolId=m.PoolId ORDER BY m.VolumeName", 10)
+        return [Volume(label=r[0], pool=r[1], status=_VOLSTATUS.get(r[2], r[2].lower()), backend_status=r[2],
+                       bytes=_int(r[3]), first_written=_when(r[4]), last_written=_when(r[5]),
+                       retention_s=_int(r[6]), slot=_int(r[7]) or None, in_library=r[8] == "1", media_type=r[9])
+                for r in rows]
+
+    def update_slots(self, storage: str) -> None:
+        """Rescan the library's barcodes (after tapes went out or came back)."""
+        _check_name(storage, "storage")
+        self._console(f"update slots storage={storage} drive=0")
+
+    # ------------------------------------------------------------------ restore
+    def restore(self, job_id: str, where: str, files: list[str] | None = None) -> JobResult:
+        if not job_id.isdigit():
+            raise BackendError(f"bacula: {job_id!r} is not a JobId")
+        client = self._sql(f"SELECT c.Name FROM Job j JOIN Client c ON c.ClientId=j.ClientId WHERE j.JobId={job_id}", 1)
+        if not client:
+            raise BackendError(f"bacula: no job {job_id} in the catalog")
+        if any(c in where for c in "\n\"'") or any(c in f for f in files or [] for c in "\n\"'"):
+            raise BackendError("bacula: restore paths may not contain quotes or new lines")
+        what = " ".join(f'file="{f}"' for f in files) if files else "all done"
+        out = self._console(f"restore jobid={job_id} client={client[0][0]} restorejob={self.options.restore_job} "
+                            f'where="{where}" {what} yes')
+        m = re.search(r"Job queued\. JobId=(\d+)", out)
+        if not m:
+            raise BackendError(f"bacula: restore of job {job_id} was not queued: {_last_lines(out)}")
+        return JobResult(job_id=m.group(1), name=self.options.restore_job, level="Restore", status="running")
+
+    # ------------------------------------------------------------------ bconsole
+    def _known_job(self, job: str) -> None:
+        _check_name(job, "job")
+        out = self._console(".jobs")
+        jobs = out.split(".jobs\n", 1)[-1].splitlines()
+        jobs = [j for j in jobs if _NAME.match(j) and j != "quit"]
+        if job not in jobs:
+            known = [j for j in jobs if j != self.options.restore_job]
+            raise BackendError(f"bacula: the director has no job {job!r}; it has: {', '.join(known[-20:])}")
+
+    def _sql(self, query: str, columns: int) -> list[list[str]]:
+        """Run a catalog query through `.sql`; its rows come as tab-terminated fields on one stream."""
+        out = self._console(f'.sql query="{query};"')
+        body = out.split(".sql query=", 1)[-1].split("\n", 1)[-1]
+        body = re.sub(r'^Using Catalog "[^"]*"\n', "", body)
+        body = re.sub(r"^Automatically selected Catalog: .*\n", "", body)
+        if "Query failed" in body or "ERR=" in body:
+            raise BackendError(f"bacula: catalog query failed: {_last_lines(body)}")
+        body = re.sub(r"\n?You have messages\.\n?", "", body)
+        body = re.sub(r"quit\n?$", "", body)         # the echo of our closing command follows the last row
+        fields = body.rstrip("\n").split("\t")
+        if fields and fields[-1].strip() == "":
+            fields.pop()
+        fields = [f.lstrip("\n") for f in fields]
+        if len(fields) % columns:
+            raise BackendError(f"bacula: catalog answer not understood ({len(fields)} fields for {columns} columns)")
+        return [fields[i:i + columns] for i in range(0, len(fields), columns)]
+
+    def _console(self, commands: str) -> str:
+        conf = Path(self.options.config)
+        if not conf.is_absolute():
+            conf = self.settings.config.path(conf) if self.settings is not None else conf
+        self._reachable(conf)
+        try:
+            done = subprocess.run([self.options.bconsole, "-n", "-c", str(conf)], input=commands + "\nquit\n",
+                                  capture_output=True, text=True, timeout=self.options.timeout)
+        except FileNotFoundError:
+            raise BackendError(f"bacula: {self.options.bconsole} is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"bacula: bconsole did not answer within {self.options.timeout:g}s") from None
+        out = done.stdout
+        if "Director authorization problem" in out or "Authorization problem" in out:
+            raise BackendError(f"bacula: the director refused bconsole's password ({conf})")
+        return out
+
+    def _reachable(self, conf: Path) -> None:
+        """Fail fast with the address when the director does not listen (bconsole would retry for minutes)."""
+        try:
+            text = conf.read_text()
+        except OSError as err:
+            raise BackendError(f"bacula: cannot read {conf}: {err.strerror}") from None
+        port = re.search(r"(?im)^\s*DIRport\s*=\s*(\d+)", text)
+        addr = re.search(r"(?im)^\s*address\s*=\s*\"?([^\s\"]+)", text)
+        host, p = (addr.group(1) if addr else "localhost"), int(port.group(1)) if port else 9101
+        try:
+            socket.create_connection((host, p), timeout=5).close()
+        except OSError as err:
+            raise BackendError(f"bacula: the director at {host}:{p} does not answer ({err.strerror or err})") from None
+
+
+def job_errors(joblog: str) -> list[str]:
+    """The error and warning lines of a job log (`list joblog`), plus its Termination line."""
+    out = []
+    for line in joblog.splitlines():
+        m = _ERROR_LINE.search(line)
+        if m:
+            out.append(m.group(1).rstrip(" |\\").strip())
+        t = re.search(r"Termination:\s+(.*)", line)
+        if t:
+            out.append(f"Termination: {t.group(1).strip()}")
+    return list(dict.fromkeys(out))        # a line the log repeats is reported once
+
+
+def _job_result(row: list[str]) -> JobResult:
+    job_id, name, level, jtype, status, start, end, files, size, errors = row
+    verdict = _ENDED.get(status, "running")
+    if verdict == "ok" and _int(errors):
+        verdict = "warning"
+    return JobResult(job_id=job_id, name=name, level="Restore" if jtype == "R" else _LEVELS.get(level, level),
+                     status=verdict, started=_when(start), ended=_when(end) if status in _ENDED else None,
+                     files=_int(files), bytes=_int(size),
+                     backend_status=f"{status} ({_WAITING.get(status, 'ended')})" if verdict == "running" else status)
+
+
+def _check_name(value: str, what: str) -> None:
+    if not _NAME.match(value):
+        raise BackendError(f"bacula: {what} name {value!r} has characters bconsole cannot take")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace(",", ""))
+    except ValueError:
+        return 0
+
+
+def _when(text: str) -> datetime | None:
+    """Catalog times are the director's local time without a zone (the agent runs beside the director,
+    or on a host with the same zone); 0 or empty means never."""
+    text = text.strip()
+    if not text or text in ("0", "0000-00-00 00:00:00"):
+        return None
+    try:
+        return datetime.fromisoformat(text).astimezone()     # the director's clock: this host's zone
+    except ValueError:
+        return None
+
+
+def _last_lines(text: str, n: int = 4) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " / ".join(lines[-n:])

@@ -1,0 +1,212 @@
+"""Run each asset's backup on its calendar, check it ended well, retry, and record it all.
+
+Activities 2–5 of "copias de respaldo": run the backup (2), is it conforming? (3), if not review and
+run it again (4), record the final state for the bitácora (5). A failed job is retried
+`backups.retries` times, `retry_delay` apart; when the last attempt fails too, the asset's
+`backup_last_run_ok` reading turns CRITICAL with the job's own error lines — the state change the
+alerting escalates. Every attempt is a row of `backup_runs`, written before the job starts and
+after it ends, so the bitácora and the freshness probe read the store, never the backend.
+
+The clock is injectable: the scheduler asks `due(now)` and `tick(now)`, which is how tests run a
+week of calendar in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, insert, select, update
+
+from agent.backups.assets import Asset
+from agent.backups.backend import BackendError, BackupBackend, JobResult, backend_class
+from agent.errors import ConfigError
+from agent.results import CheckResult, Reading, State
+from agent.settings import Settings
+from agent.store import Store
+from agent.store.schema import backup_runs
+
+_LOGGER = logging.getLogger(__name__)
+CHECK = "backup"
+
+
+class BackupService:
+    """The asset matrix's backups, against one store."""
+
+    def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], object] | None = None):
+        if settings.assets is None:
+            raise ConfigError("no asset matrix: set backups.matrix in the config")
+        self.settings, self.store = settings, store
+        self.cfg = settings.config.backups
+        self.tz = ZoneInfo(settings.config.agent.timezone)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.sleep = sleep or asyncio.sleep
+        self._backends: dict[str, BackupBackend] = {}
+        self._running: set[str] = set()
+
+    # ------------------------------------------------------------------ calendar
+    def due(self, now: datetime) -> list[tuple[Asset, datetime]]:
+        """Return the assets whose latest scheduled time has passed without a run for it.
+
+        Only the latest missed time of each asset, and only within `backups.catch_up`: an agent down
+        for three days runs a daily backup once, not three times, and a backup missed long ago is
+        left to the freshness alert rather than started in the middle of the working day."""
+        out = []
+        for asset in self.settings.assets.assets:
+            slots = asset.slots(now - timedelta(seconds=self.cfg.catch_up), now, self.tz)
+            if slots and not self._handled(asset.id, slots[-1]):
+                out.append((asset, slots[-1]))
+        return out
+
+    async def tick(self, now: datetime | None = None) -> list[JobResult]:
+        """Run every backup due now (each asset at most once at a time); return how they ended."""
+        now = now or self.clock()
+        due = [(a, s) for a, s in self.due(now) if a.id not in self._running]
+        results = await asyncio.gather(*(self.run(a, slot=s) for a, s in due))
+        return list(results)
+
+    def _handled(self, asset_id: str, slot: datetime) -> bool:
+        with self.store.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(backup_runs).where(
+                and_(backup_runs.c.asset == asset_id, backup_runs.c.slot == utc(slot)))) > 0
+
+    # ------------------------------------------------------------------ one asset
+    async def run(self, asset: Asset, slot: datetime | None = None, level: str | None = None) -> JobResult:
+        """Run an asset's backup with retries; record each attempt; alert when the last one fails."""
+        self._running.add(asset.id)
+        try:
+            backend = self.backend(asset.backend)
+            level = level or asset.level_for(slot or self.clock(), self.last_full(asset.id))
+            result = None
+            for attempt in range(1, self.cfg.retries + 2):
+                result = await self._attempt(backend, asset, slot, level, attempt)
+                if result.good:
+                    break
+                _LOGGER.warning("asset=%s attempt=%d %s: %s", asset.id, attempt, result.status,
+                                "; ".join(result.errors) or result.backend_status)
+                if attempt <= self.cfg.retries:
+                    await self.sleep(self.cfg.retry_delay)
+            await asyncio.to_thread(self._verdict, asset, result)
+            return result
+        finally:
+            self._running.discard(asset.id)
+
+    async def _attempt(self, backend: BackupBackend, asset: Asset, slot, level: str, attempt: int) -> JobResult:
+        started = self.clock()
+        row = await asyncio.to_thread(self._insert, asset, slot, level, attempt, started, backend.name)
+        try:
+            job_id = await asyncio.to_thread(backend.start, asset.job, level)
+            await asyncio.to_thread(self._update, row, job_id=job_id)
+            result = await self._wait(backend, job_id)
+        except BackendError as err:
+            result = JobResult(job_id="", name=asset.job, level=level, status="error", errors=[str(err)])
+        await asyncio.to_thread(self._finish, row, result)
+        return result
+
+    async def _wait(self, backend: BackupBackend, job_id: str) -> JobResult:
+        """Poll a job until it ends; cancel it after `job_timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.job_timeout
+        while True:
+            result = await asyncio.to_thread(backend.job, job_id)
+            if result.status != "running":
+                return result
+            if loop.time() > deadline:
+                await asyncio.to_thread(backend.cancel, job_id)
+                result.status = "failed"
+                result.errors.append(f"sin terminar en {self.cfg.job_timeout / 3600:g} h: cancelado por el agente "
+                                     f"({result.backend_status})")
+                return result
+            await asyncio.sleep(self.cfg.poll_every)
+
+    # ------------------------------------------------------------------ store
+    def _insert(self, asset: Asset, slot, level: str, attempt: int, started: datetime, backend: str) -> int:
+        with self.store.engine.begin() as conn:
+            return conn.execute(insert(backup_runs).values(
+                asset=asset.id, slot=utc(slot) if slot else None, attempt=attempt, trigger="schedule" if slot else "manual",
+                backend=backend, job_name=asset.job, level=level, status="running", started_at=utc(started),
+                bytes=0, files=0)).inserted_primary_key[0]
+
+    def _update(self, row: int, **values) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(update(backup_runs).where(backup_runs.c.id == row).values(**values))
+
+    def _finish(self, row: int, r: JobResult) -> None:
+        values = dict(job_id=r.job_id or None, status=r.status, ended_at=utc(r.ended or self.clock()),
+                      bytes=r.bytes, files=r.files, volumes=",".join(r.volumes),
+                      errors=json.dumps(r.errors, ensure_ascii=False) if r.errors else None,
+                      message=r.backend_status or None)
+        if r.started is not None:          # the backend's own start time, else the agent's
+            values["started_at"] = utc(r.started)
+        self._update(row, **values)
+
+    def _verdict(self, asset: Asset, r: JobResult) -> None:
+        """Record the asset's last-run reading: its state change is what alerts on a failed backup."""
+        device = self.device_of(asset)
+        state = State.OK if r.good else State.CRITICAL
+        message = "" if r.good else f"copia de respaldo de {asset.name} fallida tras {self.cfg.retries + 1} " \
+                                    f"intentos: " + "; ".join(r.errors or [r.backend_status or r.status])
+        self.store.record([CheckResult(check=CHECK, device=device, started=self.clock(), duration_s=0.0, readings=[
+            Reading("backup_last_run_ok", 1.0 if r.good else 0.0, state, labels=(("asset", asset.id),),
+                    help="1 if the asset's last backup (after retries) ended well", message=message)])])
+
+    def device_of(self, asset: Asset) -> str:
+        """The inventory device an asset's server names (by name or address), else the server as written."""
+        inv = self.settings.inventory
+        if asset.server in inv.by_name:
+            return asset.server
+        for d in inv:
+            if d.address == asset.server:
+                return d.name
+        return asset.server
+
+    def last_full(self, asset_id: str) -> datetime | None:
+        with self.store.engine.connect() as conn:
+            return aware(conn.scalar(select(func.max(backup_runs.c.started_at)).where(and_(
+                backup_runs.c.asset == asset_id, backup_runs.c.level == "Full",
+                backup_runs.c.status.in_(("ok", "warning"))))))
+
+    def runs(self, since: datetime | None = None, until: datetime | None = None,
+             asset: str | None = None) -> list[dict]:
+        """Backup runs, oldest first."""
+        q = select(backup_runs).order_by(backup_runs.c.started_at, backup_runs.c.id)
+        if since is not None:
+            q = q.where(backup_runs.c.started_at >= utc(since))
+        if until is not None:
+            q = q.where(backup_runs.c.started_at < utc(until))
+        if asset is not None:
+            q = q.where(backup_runs.c.asset == asset)
+        with self.store.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        for r in rows:
+            r["errors"] = json.loads(r["errors"]) if r["errors"] else []
+            for k in ("slot", "started_at", "ended_at"):
+                r[k] = aware(r[k])
+        return rows
+
+    # ------------------------------------------------------------------ backends
+    def backend(self, name: str) -> BackupBackend:
+        if name not in self._backends:
+            entry = self.cfg.backends.get(name)
+            if entry is None:
+                raise ConfigError(f"no backup backend {name!r} in the config's backups.backends")
+            cls = backend_class(entry.type)
+            self._backends[name] = cls(name, cls.Options.model_validate(entry.options), self.settings)
+        return self._backends[name]
+
+
+def utc(when: datetime) -> datetime:
+    """Every time goes to the store in UTC (SQLite keeps no zone)."""
+    return when.astimezone(UTC)
+
+
+def aware(when: datetime | None) -> datetime | None:
+    """A time read back from the store: UTC, with its zone."""
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)

@@ -1,0 +1,95 @@
+"""The `backup_freshness` check: is each asset's last good backup within its periodicity?
+
+It reads the store (the backup service records every run there), not the backend: an asset backed
+up daily is stale when its last good backup is older than a day plus `backups.grace`. One reading
+set per asset whose server is the checked device (by inventory name or address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, select
+
+from agent.backups import assets as assets_mod
+from agent.backups.assets import Asset
+from agent.backups.service import aware
+from agent.errors import ConfigError
+from agent.inventory import Device
+from agent.results import Reading, State
+from agent.store.schema import backup_runs
+from checks.base import Check, ProbeContext
+
+
+@dataclass
+class Freshness:
+    """What the store says of one asset's backups."""
+
+    asset: Asset
+    last_good: datetime | None
+    last_bytes: int
+    grace_s: float
+
+
+class BackupFreshnessCheck(Check):
+    """Check the age of each asset's last good backup against its periodicity."""
+
+    description = "age of the last good backup of each asset on this server, against its periodicity"
+
+    async def collect(self, device: Device, ctx: ProbeContext) -> list[Freshness]:
+        cfg = ctx.config
+        if cfg.backups.matrix is None:
+            raise ConfigError("backup_freshness: the config has no backups.matrix")
+        matrix = ctx.service("backups.assets", lambda: assets_mod.load(cfg.path(cfg.backups.matrix)))
+        mine = [a for a in matrix.assets if a.server in (device.name, device.address)]
+        if not mine:
+            return []
+        store = ctx.service("store", lambda: _open_store(cfg))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(ctx.ssh_pool, _read, store, mine, cfg.backups.grace)
+
+    def evaluate(self, device: Device, raw: list[Freshness], previous: Mapping[str, State]) -> list[Reading]:
+        out = []
+        now = datetime.now(UTC)
+        for f in raw:
+            gap = f.asset.periodicity.max_gap().total_seconds()
+            labels = (("asset", f.asset.id),)
+            if f.last_good is None:
+                out.append(Reading("backup_age_seconds", None, State.CRITICAL, "seconds", labels,
+                                   message=f"{f.asset.name}: sin copia de respaldo registrada",
+                                   help="age of the asset's last good backup"))
+                continue
+            age = (now - f.last_good).total_seconds()
+            # stale after one period plus the grace; CRITICAL once a second period is missed too
+            state = (State.OK if age <= gap + f.grace_s else State.WARNING if age <= 2 * gap + f.grace_s
+                     else State.CRITICAL)
+            message = "" if state == State.OK else (
+                f"{f.asset.name}: última copia buena hace {age / 86400:.1f} días "
+                f"(periodicidad {f.asset.periodicity.describe().lower()})")
+            out += [Reading("backup_age_seconds", age, state, "seconds", labels, message=message,
+                            help="age of the asset's last good backup"),
+                    Reading("backup_last_success_timestamp_seconds", f.last_good.timestamp(), unit="seconds",
+                            labels=labels, help="when the asset's last good backup ended"),
+                    Reading("backup_last_size_bytes", float(f.last_bytes), unit="bytes", labels=labels,
+                            help="size of the asset's last good backup")]
+        return out
+
+
+def _open_store(cfg):
+    from agent.store import Store
+
+    return Store(cfg.store.url, cfg.base_dir)
+
+
+def _read(store, mine: list[Asset], grace_s: float) -> list[Freshness]:
+    out = []
+    with store.engine.connect() as conn:
+        for a in mine:
+            good = conn.execute(select(backup_runs.c.ended_at, backup_runs.c.bytes).where(and_(
+                backup_runs.c.asset == a.id, backup_runs.c.status.in_(("ok", "warning"))))
+                .order_by(backup_runs.c.ended_at.desc()).limit(1)).first()
+            out.append(Freshness(a, aware(good[0]) if good else None, good[1] if good else 0, grace_s))
+    return out
