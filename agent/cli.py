@@ -186,9 +186,11 @@ def demo(workdir: Annotated[Path, typer.Option(help="where the demo writes its c
     run_demo(workdir, port, out)
 
 
+from agent.cli_backups import register as _register_backups  # noqa: E402 - after the app exists
 from agent.cli_runbook import register as _register_runbooks  # noqa: E402 - after the app exists
 
 _register_runbooks(app)
+_register_backups(app)
 
 
 def main() -> None:

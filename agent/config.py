@@ -197,6 +197,9 @@ class BackupsSection(_Model):
                                "this long after its time; older ones are left to the freshness alert")
     grace: Duration = Field(6 * 3600.0, description="how late a backup may be before it is stale")
     custody: CustodySection = CustodySection()
+    responsible: str = Field("Especialista en IS", description="who signs the bitácoras (Responsable)")
+    log_time: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                          description="when the daemon writes the previous day's bitácora (Anexo 03)")
 
 
 class AgentConfig(_Model):

@@ -49,6 +49,7 @@ class Daemon:
         store = Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every)
         ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(cfg.scheduler.ssh_threads,
                                                                      thread_name_prefix="probe"))
+        ctx.services["store"] = store        # probes that read the store (backup freshness) share it
         return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx)
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:
@@ -77,6 +78,55 @@ class Daemon:
         server, _thread = start_http_server(http.port, addr=http.listen, registry=registry)
         return server
 
+    def _schedule_backups(self, scheduler: AsyncIOScheduler, tz: ZoneInfo):
+        """Backups of the asset matrix: look for due assets every `check_every`, write yesterday's
+        bitácora (Anexo 03) and the tape inventory (Anexo 04) every day at `log_time`."""
+        if self.settings.assets is None:
+            return None
+        from agent.backups.service import BackupService
+
+        cfg = self.settings.config.backups
+        svc = BackupService(self.settings, self.store)
+        tasks: set[asyncio.Task] = set()
+
+        def start_due() -> None:
+            for task in svc.start_due():
+                tasks.add(task)
+                task.add_done_callback(_finished_backup(tasks))
+
+        for task in svc.recover():           # jobs left running when the agent last stopped
+            tasks.add(task)
+            task.add_done_callback(_finished_backup(tasks))
+        hour, minute = map(int, cfg.log_time.split(":"))
+        scheduler.add_job(start_due, "interval", seconds=cfg.check_every, id="backups", max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(tz))
+        scheduler.add_job(self._daily_backup_documents, "cron", hour=hour, minute=minute, args=[svc],
+                          id="backup-documents", max_instances=1, coalesce=True)
+        _LOGGER.info("backups: %d assets, checked every %gs", len(self.settings.assets.assets), cfg.check_every)
+        return svc
+
+    async def _daily_backup_documents(self, svc) -> None:
+        from datetime import timedelta
+
+        from agent.backups.reports import daily_log, tape_inventory
+        from agent.backups.tapes import TapeInventory
+
+        cfg = self.settings.config
+        folder = cfg.path(cfg.documents_dir)
+        yesterday = datetime.now(svc.tz).date() - timedelta(days=1)
+        try:
+            paths = await asyncio.to_thread(daily_log, svc, yesterday, folder / "bitacoras", cfg.backups.responsible)
+            inv = TapeInventory(self.store)
+            for name in cfg.backups.backends:
+                backend = svc.backend(name)
+                if backend.supports_tapes:
+                    await asyncio.to_thread(inv.sync, backend)
+            paths += await asyncio.to_thread(tape_inventory, inv.list(), inv.jobs_by_tape(), inv.boxes(),
+                                             folder / "cintas", svc.tz, cfg.backups.responsible, inv.today(svc.tz))
+            _LOGGER.info("backup documents written: %s", ", ".join(str(p) for p in paths))
+        except Exception as err:      # noqa: BLE001 - one bad day must not stop the daemon; logged, retried tomorrow
+            _LOGGER.error("backup documents of %s not written: %s", yesterday, err)
+
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Schedule every check group and run until stopped."""
         stop = stop or asyncio.Event()
@@ -92,6 +142,7 @@ class Daemon:
             scheduler.add_job(self.run_group, "interval", seconds=group.interval, args=[group, jobs], id=group.name,
                               max_instances=1, coalesce=True, misfire_grace_time=int(group.interval),
                               next_run_time=datetime.now(tz))
+        self._schedule_backups(scheduler, tz)
         server = self.serve_metrics()
         _LOGGER.info("metrics at http://%s:%d/metrics", cfg.http.listen, server.server_port)
         scheduler.start()
@@ -106,3 +157,11 @@ class Daemon:
             self.store.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+
+def _finished_backup(tasks: set):
+    def done(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.error("%s: %s", task.get_name(), task.exception())
+    return done

@@ -69,13 +69,13 @@ def test_full_shutdown_then_startup(datacenter, snmpsim, smtp, tmp_path):
     activities = {a for r in rows for a in str(r[1]).split(", ")}
     assert {str(n) for n in range(1, 16)} <= activities
     by_step = {(r[2], r[3]): r for r in rows}
-    approval = [r for r in rows if r[1] == "2"][0]
+    approval = [r for r in rows if str(r[1]) == "2"][0]
     assert approval[4] == "mariella (jefa)" and approval[6] == "Conforme"
-    gg = [r for r in rows if r[1] == "3"][0]
+    gg = [r for r in rows if str(r[1]) == "3"][0]
     assert gg[4] == "joanna (gg)"
     vm_line = by_step[("Apaga los servidores virtuales", "vm-app")]
     assert vm_line[4] == "oti-agent" and vm_line[6] == "Conforme"
-    temp = [r for r in rows if r[1] == "14"][0]
+    temp = [r for r in rows if str(r[1]) == "14"][0]
     assert "temperatura_sala_c=23.5" in temp[7]
     html = (tmp_path / "var" / "documentos" / run_id / "checklist-apagado.html").read_text()
     assert "Checklist de apagado-encendido del Centro de Datos" in html and "mariella (jefa)" in html

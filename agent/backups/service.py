@@ -70,6 +70,47 @@ class BackupService:
         results = await asyncio.gather(*(self.run(a, slot=s) for a, s in due))
         return list(results)
 
+    def start_due(self, now: datetime | None = None) -> list[asyncio.Task]:
+        """Start every backup due now in the background (the daemon's tick: a long job does not hold
+        back the others); return the tasks."""
+        now = now or self.clock()
+        tasks = []
+        for asset, slot in self.due(now):
+            if asset.id not in self._running:
+                self._running.add(asset.id)       # at once: the next tick must not start it again
+                tasks.append(asyncio.create_task(self.run(asset, slot=slot), name=f"backup-{asset.id}"))
+        return tasks
+
+    def recover(self) -> list[asyncio.Task]:
+        """Follow the jobs an earlier agent started and did not see end (it was stopped or killed):
+        each is read from the backend until it ends and recorded; a run that never reached the
+        backend is closed as interrupted."""
+        tasks = []
+        for r in self.runs():
+            if r["status"] != "running":
+                continue
+            asset = next((a for a in self.settings.assets.assets if a.id == r["asset"]), None)
+            if not r["job_id"] or asset is None:
+                self._finish(r["id"], JobResult(job_id=r["job_id"] or "", name=r["job_name"], level=r["level"],
+                                                status="error", errors=["interrumpida: el agente se detuvo antes "
+                                                                        "de que el trabajo empezara"]))
+                continue
+            self._running.add(asset.id)
+            tasks.append(asyncio.create_task(self._follow(asset, r), name=f"backup-{asset.id}"))
+        return tasks
+
+    async def _follow(self, asset: Asset, row: dict) -> None:
+        try:
+            try:
+                result = await self._wait(self.backend(row["backend"]), row["job_id"])
+            except BackendError as err:
+                result = JobResult(job_id=row["job_id"], name=row["job_name"], level=row["level"], status="error",
+                                   errors=[str(err)])
+            await asyncio.to_thread(self._finish, row["id"], result)
+            await asyncio.to_thread(self._verdict, asset, result)
+        finally:
+            self._running.discard(asset.id)
+
     def _handled(self, asset_id: str, slot: datetime) -> bool:
         with self.store.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(backup_runs).where(

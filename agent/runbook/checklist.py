@@ -17,12 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
+from agent.documents import write_table
 from agent.runbook.journal import Journal
 from agent.runbook.model import Runbook
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
 RESULT = {"done": "Conforme", "failed": "No conforme", "skipped": "No aplica", "successful": "Conforme",
           "canceled": "Cancelado", "started": "En curso"}
 FORMS = {
@@ -120,42 +118,7 @@ def _when(at: datetime | None, zone: ZoneInfo) -> str:
 
 def write(folder: Path, name: str, title: str, header: dict[str, str], rows: list[Line],
           form: str = "actividades") -> list[Path]:
-    """Write `name`.html and `name`.xlsx atomically (temp file, then rename); return both paths."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-
-    columns, table = FORMS[form], cells(form, rows)
-    folder.mkdir(parents=True, exist_ok=True)
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
-                      autoescape=select_autoescape(["html"]))
-    html = env.get_template("checklist.html.j2").render(title=title, header=header, columns=columns, rows=table)
-    html_path, xlsx_path = folder / f"{name}.html", folder / f"{name}.xlsx"
-    tmp = html_path.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(html_path)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Checklist"
-    ws.append([title])
-    ws["A1"].font = Font(bold=True, size=13)
-    for key, value in header.items():
-        ws.append([key, value])
-    ws.append([])
-    ws.append(columns)
-    head = ws.max_row
-    for cell in ws[head]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E78")
-    colour = {"ok": "1B5E20", "bad": "B71C1C"}
-    for row in table:
-        ws.append([int(row[0][0])] + [text for text, _ in row[1:]])
-        for cell, (text, cls) in zip(ws[ws.max_row], row, strict=True):
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            if cls and text:
-                cell.font = Font(bold=True, color=colour[cls])
-    for col, width in zip("ABCDEFGH", WIDTHS[form], strict=False):
-        ws.column_dimensions[col].width = width
-    tmpx = xlsx_path.with_suffix(".xlsx.tmp")
-    wb.save(tmpx)
-    tmpx.replace(xlsx_path)
-    return [html_path, xlsx_path]
+    """Write `name`.html and `name`.xlsx; return both paths."""
+    return write_table(folder, name, title, header, FORMS[form], cells(form, rows), WIDTHS[form],
+                       footer="Documento generado por oti-agent a partir del registro de la ejecución; "
+                              "no se digita a mano.")

@@ -1,0 +1,77 @@
+"""The office's documents as tables, written as HTML and XLSX side by side.
+
+Every form of the manual (checklists, bitácoras, the tape inventory) is a title, a header of
+key/value lines and a table in the form's own columns. A cell is (text, class): the class (`ok`,
+`bad` or '') colours it in both files. Files are written to a temporary name and renamed, so a
+reader never sees half a document and a failure leaves the previous one whole.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "documents"
+Cell = tuple[str, str]
+_COLOUR = {"ok": "1B5E20", "bad": "B71C1C"}
+
+
+def write_table(folder: Path, name: str, title: str, header: dict[str, str], columns: list[str],
+                rows: list[list[Cell]], widths: tuple[int, ...] = (), footer: str | None = None) -> list[Path]:
+    """Write `name`.html and `name`.xlsx; return both paths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                      autoescape=select_autoescape(["html", "j2"]))
+    footer = footer or "Documento generado por oti-agent a partir de su registro; no se digita a mano."
+    html = env.get_template("table.html.j2").render(title=title, header=header, columns=columns, rows=rows,
+                                                    footer=footer)
+    html_path, xlsx_path = folder / f"{name}.html", folder / f"{name}.xlsx"
+    tmp = html_path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31].replace("/", "-") or "Hoja"
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=13)
+    for key, value in header.items():
+        ws.append([key, value])
+    ws.append([])
+    ws.append(columns)
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E78")
+    for row in rows:
+        ws.append([_number(text) for text, _ in row])
+        for cell, (text, cls) in zip(ws[ws.max_row], row, strict=True):
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if cls and text:
+                cell.font = Font(bold=True, color=_COLOUR[cls])
+    for i, width in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    tmpx = xlsx_path.with_suffix(".xlsx.tmp")
+    try:
+        wb.save(tmpx)
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(html_path)
+    tmpx.replace(xlsx_path)
+    return [html_path, xlsx_path]
+
+
+def _number(text: str):
+    """Whole numbers go to the sheet as numbers (a person sums them); everything else as text."""
+    return int(text) if text.isdigit() and len(text) < 16 else text
+
+
+def human_bytes(n: int) -> str:
+    """Sizes as the office writes them: '824.000 MB', '5.224 GB'."""
+    for unit, size in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.3f} {unit}"
+    return f"{n} B"
