@@ -89,7 +89,7 @@ class Daemon:
         svc = BackupService(self.settings, self.store)
         tasks: set[asyncio.Task] = set()
 
-        def start_due() -> None:
+        async def start_due() -> None:       # a coroutine, so the scheduler runs it on the loop
             for task in svc.start_due():
                 tasks.add(task)
                 task.add_done_callback(_finished_backup(tasks))

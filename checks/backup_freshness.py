@@ -51,7 +51,7 @@ class BackupFreshnessCheck(Check):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(ctx.ssh_pool, _read, store, mine, cfg.backups.grace)
 
-    def evaluate(self, device: Device, raw: list[Freshness], previous: Mapping[str, State]) -> list[Reading]:
+    def evaluate(self, raw: list[Freshness], device: Device, previous: Mapping[str, State]) -> list[Reading]:
         out = []
         now = datetime.now(UTC)
         for f in raw:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -117,3 +117,44 @@ def test_backups_on_calendar_then_a_failure_retried_and_alerted(site, tmp_path, 
     alerts = [c for c in store.changes(device="fs-01") if c["reading"] == 'backup_last_run_ok{asset="docs"}']
     assert [c["to_state"] for c in alerts][-2:] == [0, 2]           # OK, then CRITICAL
     assert "Unable to connect to Client" in alerts[-1]["message"]
+
+
+def test_daemon_runs_what_is_due_and_exports_freshness(site, tmp_path, bacula):
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.operator import OTI
+    from tests.peers.common import free_tcp_port, stop
+
+    peer = bacula(_data(tmp_path))
+    now = datetime.now(LIMA)
+    earlier, later = (now - timedelta(minutes=2)).strftime("%H:%M"), (now + timedelta(hours=3)).strftime("%H:%M")
+    site.http_port = free_tcp_port()
+    site.group("respaldos", ["backup_freshness"], interval="1s", names=["fs-01", "ora-prod"])
+    _site(site, tmp_path, peer, check_every="1s")
+    matrix = yaml.safe_load((tmp_path / "matriz.yaml").read_text())
+    matrix["assets"][0]["time"] = earlier                  # docs: due since two minutes ago
+    matrix["assets"][1].update(time=later, periodicity="diario")   # bd-prod: not yet, never backed up
+    (tmp_path / "matriz.yaml").write_text(yaml.safe_dump(matrix, allow_unicode=True))
+    proc = subprocess.Popen([OTI, "serve", "-c", str(site.root / "config.yaml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and 'oti_backup_last_size_bytes{asset="docs"' not in text:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{site.http_port}/metrics", timeout=5) as resp:
+                    text = resp.read().decode()
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert 'oti_backup_last_size_bytes{asset="docs"' in text, text[-2000:]
+        assert "Bacula" not in text and "dir-secret" not in text
+        states = [ln for ln in text.splitlines() if ln.startswith("oti_reading_state") and "backup_age" in ln]
+        assert any('asset="docs"' in ln and ln.endswith(" 0.0") for ln in states), states
+        assert any('asset="bd-prod"' in ln and ln.endswith(" 2.0") for ln in states), states
+    finally:
+        stop(proc)
+    catalog = peer.console("list jobs")
+    assert "BackupDocs" in catalog and "BackupDB" not in catalog.split("list jobs", 1)[-1]
