@@ -120,12 +120,16 @@ def _tapes(config: Path):
 
 
 @tapes_app.command("sync")
-def tapes_sync(config: ConfigOpt = Path("config.yaml")) -> None:
+def tapes_sync(config: ConfigOpt = Path("config.yaml"),
+               rescan: Annotated[bool, typer.Option(help="first make the library read its barcodes again "
+                                                         "(after loading or ejecting tapes)")] = False) -> None:
     """Read every tape from the backends that have tapes into the inventory."""
     svc, inv = _tapes(config)
     for name in svc.cfg.backends:
         backend = svc.backend(name)
         if backend.supports_tapes:
+            if rescan:
+                backend.rescan()
             counts = inv.sync(backend)
             out.print(f"{name}: {counts['tapes']} tapes ({counts['new']} new)")
 

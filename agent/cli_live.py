@@ -99,7 +99,7 @@ class RunView:
         when = datetime.now().strftime("%H:%M:%S")
         where = step_id + (f" [{target}]" if target else "")
         line = f"{when} [{style(status)}]{status:<21}[/] {where} {message or ''}"
-        if status in HINT:
+        if status in HINT and not (message or "").startswith("oti-agent"):
             line += f"\n         → {HINT[status].format(run=self.run_id, step=step_id)}"
         self.console.print(line, highlight=False, soft_wrap=True)
 

@@ -97,9 +97,16 @@ class BackupBackend:
         """Return every tape the backend knows."""
         return []
 
+    def rescan(self) -> None:
+        """Make the tape library read its barcodes again, where the backend can."""
+
     def restore(self, job_id: str, where: str, files: list[str] | None = None) -> JobResult:
-        """Restore a backup (all of it, or some files) under `where`; wait for it and return how it ended."""
+        """Start restoring a backup (or a chain "1,5,7") under `where`; return the restore job (poll `job`)."""
         raise NotImplementedError
+
+    def contents(self, job_ids: list[str]) -> tuple[int, int]:
+        """Files and directories the backups hold, when the backend can tell; (0, 0) otherwise."""
+        return 0, 0
 
 
 @cache

@@ -40,6 +40,8 @@ class BaculaOptions(BackendOptions):
     config: Path = Field(Path("/etc/bacula/bconsole.conf"), description="bconsole.conf (holds the director's "
                          "password: keep it readable by the agent only)")
     restore_job: str = Field("RestoreFiles", description="the director's Restore job the agent uses")
+    storage: str | None = Field(None, description="the autochanger's Storage name, for `tapes sync --rescan` "
+                                "(update slots: the library reads its barcodes again)")
     timeout: float = Field(60.0, gt=0, description="seconds one bconsole call may take")
 
 
@@ -102,16 +104,35 @@ class BaculaBackend(BackupBackend):
                        retention_s=_int(r[6]), slot=_int(r[7]) or None, in_library=r[8] == "1", media_type=r[9])
                 for r in rows]
 
-    def update_slots(self, storage: str) -> None:
-        """Rescan the library's barcodes (after tapes went out or came back)."""
-        _check_name(storage, "storage")
-        self._console(f"update slots storage={storage} drive=0")
+    def rescan(self) -> None:
+        """Make the library read its barcodes again (after tapes went out or came back)."""
+        if not self.options.storage:
+            raise BackendError(f"{self.name}: set options.storage (the autochanger) to rescan the library")
+        _check_name(self.options.storage, "storage")
+        self._console(f"update slots storage={self.options.storage} drive=0")
 
     # ------------------------------------------------------------------ restore
+    def contents(self, job_ids: list[str]) -> tuple[int, int]:
+        """Files and directories a chain of backups holds (each path counted once)."""
+        paths: set[str] = set()
+        for job_id in job_ids:
+            if not job_id.isdigit():
+                raise BackendError(f"bacula: {job_id!r} is not a JobId")
+            out = self._console(f"list files jobid={job_id}")
+            body = out.split(f"list files jobid={job_id}", 1)[-1]
+            for line in body.splitlines():
+                m = re.match(r"^\|\s(/.*?)\s*\|$", line)
+                if m:
+                    paths.add(m.group(1))
+        dirs = sum(1 for p in paths if p.endswith("/"))
+        return len(paths) - dirs, dirs
+
     def restore(self, job_id: str, where: str, files: list[str] | None = None) -> JobResult:
-        if not job_id.isdigit():
-            raise BackendError(f"bacula: {job_id!r} is not a JobId")
-        client = self._sql(f"SELECT c.Name FROM Job j JOIN Client c ON c.ClientId=j.ClientId WHERE j.JobId={job_id}", 1)
+        """Restore a backup, or a chain of them ("12,15,17": a full then its incrementals, merged)."""
+        if not re.fullmatch(r"\d+(,\d+)*", job_id):
+            raise BackendError(f"bacula: {job_id!r} is not a JobId or a list of them")
+        last = job_id.split(",")[-1]
+        client = self._sql(f"SELECT c.Name FROM Job j JOIN Client c ON c.ClientId=j.ClientId WHERE j.JobId={last}", 1)
         if not client:
             raise BackendError(f"bacula: no job {job_id} in the catalog")
         if any(c in where for c in "\n\"'") or any(c in f for f in files or [] for c in "\n\"'"):

@@ -72,7 +72,11 @@ class CommandBackend(BackupBackend):
         if not self.options.restore:
             raise BackendError(f"{self.name}: no restore command configured")
         command = self.options.restore.format(job_id=shlex.quote(job_id), where=shlex.quote(where))
-        return self._ssh(command, job_id, "restore", "Restore")
+        restore_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+        result = self._ssh(command, restore_id, "restore", "Restore")
+        with self._lock:
+            self._jobs[restore_id] = result
+        return result
 
     def _ssh(self, command: str, job_id: str, job: str, level: str) -> JobResult:
         from checks.base import ProbeContext

@@ -86,3 +86,37 @@ def tape_inventory(tapes: list[dict], jobs_by_tape: dict[str, list[str]], boxes:
               "En custodia": str(sum(1 for t in tapes if t["location"] == "custodia"))}
     return write_table(folder, f"inventario-cintas-{today:%Y-%m-%d}", "Inventario de cintas de respaldo (Anexo 04)",
                        header, TAPE_COLUMNS, rows, (5, 14, 12, 16, 12, 12, 16, 50, 20, 6, 10, 12, 12, 12))
+
+
+RESTORE_STATUS = {"completado": ("Completado", "ok"), "fallido": ("Fallido", "bad"),
+                  "sin_copia": ("No existe copia en la fecha", "bad")}
+RESTORE_COLUMNS = ["N°", "Solicitante", "Fecha de backup", "Servidor", "Nombre de restauración", "Files",
+                   "Directorios", "Peso del backup", "Estado", "Observaciones"]
+
+
+def restore_log(store, tz: ZoneInfo, folder: Path, responsible: str) -> list[Path]:
+    """Write the bitácora de restauración de servidores (Anexo 06): every restore recorded."""
+    from sqlalchemy import select
+
+    from agent.backups.service import aware
+    from agent.store.schema import restores
+
+    with store.engine.connect() as conn:
+        found = [dict(r._mapping) for r in conn.execute(select(restores).order_by(restores.c.at, restores.c.id))]
+    rows = []
+    for i, r in enumerate(found, 1):
+        text, cls = RESTORE_STATUS.get(r["status"], (r["status"], ""))
+        when = aware(r["backup_date"])
+        note = "; ".join(x for x in (f"fecha solicitada {date.fromisoformat(r['requested_date']):%d/%m/%Y}"
+                                     if r["requested_date"] else "", f"jobs {r['jobs']}" if r["jobs"] else "",
+                                     r["note"] or "", f"ejecución {r['run_id']}") if x)
+        rows.append([(str(i), ""), (r["requester"], ""), (f"{when.astimezone(tz):%d/%m/%Y}" if when else "", ""),
+                     (r["server"] or "", ""), (r["restore_name"] or "", ""), (str(r["files"]), ""),
+                     (str(r["directories"]), ""), (human_bytes(r["bytes"]) if r["bytes"] else "", ""),
+                     (text, cls), (note, "")])
+    last = aware(found[-1]["at"]).astimezone(tz) if found else None
+    header = {"Oficina": "Oficina de Tecnologías de la Información",
+              "Nombre del encargado del activo de información": responsible,
+              "Fecha de última actualización": f"{last:%d/%m/%Y}" if last else ""}
+    return write_table(folder, "bitacora-restauracion", "Bitácora de restauración de servidores (Anexo 06)", header,
+                       RESTORE_COLUMNS, rows, (5, 16, 13, 16, 34, 9, 11, 14, 22, 60))

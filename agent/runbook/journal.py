@@ -33,6 +33,7 @@ class Journal:
     """Read and write runs in the store."""
 
     def __init__(self, store: Store):
+        self.store = store
         self.engine = store.engine
 
     # ---------------------------------------------------------------- runs
@@ -151,6 +152,19 @@ class Journal:
         """Append a free event to the journal."""
         with self.engine.begin() as conn:
             _event(conn, run_id, event, detail, step_id, target)
+
+    def set_facts(self, run_id: str, step_id: str, facts: dict[str, Any]) -> None:
+        """Record what a step found, for the steps after it (`facts.<key>` in templates and kinds)."""
+        self.event(run_id, "facts", json.dumps(facts, ensure_ascii=False, default=str), step_id=step_id)
+
+    def facts(self, run_id: str) -> dict[str, Any]:
+        """Everything the run's steps recorded as facts so far (a later fact replaces an earlier one)."""
+        out: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for detail, in conn.execute(select(run_events.c.detail).where(and_(
+                    run_events.c.run_id == run_id, run_events.c.event == "facts")).order_by(run_events.c.id)):
+                out.update(json.loads(detail))
+        return out
 
     def in_maintenance(self) -> set[str]:
         """Return the devices a running shutdown or startup is touching (their alarms stay quiet)."""

@@ -59,13 +59,14 @@ class StepContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("agent.runbook"))
 
     def render(self, template: str, target: Device | None = None) -> str:
-        """Render a Jinja2 string with params, run and target (StrictUndefined: a typo is an error)."""
+        """Render a Jinja2 string with params, facts, run and target (StrictUndefined: a typo is an error)."""
         from jinja2 import StrictUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
         env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        facts = self.journal.facts(self.run_id) if "facts" in template else {}
         return env.from_string(template).render(params=self.params, run_id=self.run_id, target=target,
-                                                step=self.step, runbook=self.runbook)
+                                                step=self.step, runbook=self.runbook, facts=facts)
 
 
 class StepFailed(Exception):

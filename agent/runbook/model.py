@@ -32,6 +32,7 @@ class Param(_Model):
 
     type: Literal["bool", "str", "int", "float"] = "str"
     default: Any = None
+    required: bool = False
     description: str = ""
 
     def coerce(self, raw: Any) -> Any:
@@ -129,6 +130,11 @@ class Runbook(_Model):
         if unknown:
             raise ConfigError(f"runbook {self.id}: unknown parameter(s) {', '.join(unknown)}; "
                               f"known: {', '.join(self.params) or 'none'}")
+        missing = [n for n, p in self.params.items() if p.required and n not in given]
+        if missing:
+            raise ConfigError(f"runbook {self.id}: missing parameter(s) "
+                              + ", ".join(f"{n} ({self.params[n].description or self.params[n].type})" for n in missing)
+                              + "; give each with -p name=value")
         out = {}
         for name, p in self.params.items():
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agent import mail
 from agent.config import Duration
@@ -53,8 +53,15 @@ class Pause(StepKind):
 
 class NotifyOptions(StepOptions):
     """Who gets which template."""
-    to: list[str] = Field(min_length=1, description="recipient roles from the config's mail.recipients")
+    to: list[str] = Field([], description="recipient roles from the config's mail.recipients")
+    to_params: list[str] = Field([], description="runbook parameters holding addresses (a requester's e-mail)")
     template: str = Field(description="agent/templates/mail/<template>.txt.j2")
+
+    @model_validator(mode="after")
+    def _someone(self):
+        if not self.to and not self.to_params:
+            raise ValueError("give `to` (roles) or `to_params` (parameters holding addresses)")
+        return self
 
 
 class Notify(StepKind):
@@ -64,14 +71,19 @@ class Notify(StepKind):
     estimate_s = 1.0
 
     def describe(self, options: NotifyOptions) -> str:
-        return f"correo '{options.template}' a {', '.join(options.to)}"
+        return f"correo '{options.template}' a {', '.join(options.to + [f'params.{p}' for p in options.to_params])}"
 
     async def run(self, ctx: StepContext, target) -> str:
         cfg = ctx.settings.config
-        to = mail.recipients(cfg.mail, ctx.options.to)
+        to = mail.recipients(cfg.mail, ctx.options.to) if ctx.options.to else []
+        for name in ctx.options.to_params:
+            address = str(ctx.params.get(name) or "")
+            if "@" not in address:
+                raise StepFailed(f"parameter {name} ({address!r}) is not an e-mail address")
+            to.append(address)
         subject, body = mail.render(ctx.options.template, {
             "params": ctx.params, "run_id": ctx.run_id, "runbook": ctx.runbook, "step": ctx.step,
-            "agent": cfg.agent, "targets": ctx.targets})
+            "agent": cfg.agent, "targets": ctx.targets, "facts": ctx.journal.facts(ctx.run_id)})
         try:
             message_id = await mail.send(cfg.mail, cfg.base_dir, to, subject, body)
         except mail.MailError as err:

@@ -232,8 +232,34 @@ def _v3(conn: Connection) -> None:
         table.create(conn)
 
 
+restores = Table(
+    "restores", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),          # the restore runbook's run
+    Column("requester", String(128), nullable=False),      # Solicitante: the requesting unit
+    Column("asset", String(128), nullable=False),
+    Column("server", String(128)),
+    Column("requested_date", String(10), nullable=False),  # the date asked for, YYYY-MM-DD
+    Column("backup_date", DateTime(timezone=True)),        # when the backup restored was made
+    Column("jobs", String(256)),                           # the backend's job ids restored
+    Column("restore_name", String(256)),
+    Column("files", Integer, nullable=False, default=0),
+    Column("directories", Integer, nullable=False, default=0),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("status", String(16), nullable=False),          # completado fallido sin_copia
+    Column("note", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _v4(conn: Connection) -> None:
+    """Restores from tape: the bitácora de restauración de servidores (Anexo 06)."""
+    restores.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 ]

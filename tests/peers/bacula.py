@@ -76,18 +76,34 @@ class Bacula:
         return done.stdout + done.stderr
 
     def eject(self, volume: str) -> None:
-        """Take a tape out of the library (its barcode leaves the slot) and tell Bacula."""
-        lines = (self.vtl / "barcodes").read_text().splitlines()
-        (self.vtl / "barcodes").write_text("".join(
-            (f"{ln.split(':')[0]}:\n" if ln.endswith(f":{volume}") else ln + "\n") for ln in lines))
+        """Take a tape out of the library: its data (the slot file) leaves, its slot shows empty."""
+        slots = self._barcodes()
+        slot = next(n for n, label in slots.items() if label == volume)
+        shelf = self.root / "shelf"
+        shelf.mkdir(exist_ok=True)
+        (self.vtl / f"slot{slot}").replace(shelf / volume)
+        (self.vtl / f"slot{slot}").touch()
+        (shelf / f"{volume}.slot").write_text(str(slot))
+        slots[slot] = ""
+        self._write_barcodes(slots)
         self.console("update slots storage=VTL drive=0")
 
-    def insert(self, volume: str, slot: int) -> None:
-        """Put a tape back in a slot."""
-        lines = (self.vtl / "barcodes").read_text().splitlines()
-        (self.vtl / "barcodes").write_text("".join(
-            (f"{slot}:{volume}\n" if ln.split(":")[0] == str(slot) else ln + "\n") for ln in lines))
+    def insert(self, volume: str) -> None:
+        """Put an ejected tape back in its slot."""
+        shelf = self.root / "shelf"
+        slot = int((shelf / f"{volume}.slot").read_text())
+        (shelf / volume).replace(self.vtl / f"slot{slot}")
+        slots = self._barcodes()
+        slots[slot] = volume
+        self._write_barcodes(slots)
         self.console("update slots storage=VTL drive=0")
+
+    def _barcodes(self) -> dict[int, str]:
+        return {int(n): label for n, _, label in
+                (ln.partition(":") for ln in (self.vtl / "barcodes").read_text().splitlines())}
+
+    def _write_barcodes(self, slots: dict[int, str]) -> None:
+        (self.vtl / "barcodes").write_text("".join(f"{n}:{label}\n" for n, label in sorted(slots.items())))
 
     def _write_configs(self) -> None:
         w, sock = self.work, "127.0.0.1"

@@ -1,0 +1,154 @@
+"""The restore from tape (activities 8–20) end to end: a real Bacula, the tapes away in a custody box,
+the box asked back by e-mail, received, the files restored by date, the bitácora (Anexo 06)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+
+from openpyxl import load_workbook
+
+from agent.backups.service import BackupService
+from agent.backups.tapes import TapeInventory
+from agent.runbook.journal import TERMINAL, Journal
+from agent.store import Store
+from tests.conftest import REPO
+from tests.operator import OTI, cli
+from tests.test_backups import LIMA, _site
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.dat"))}
+
+
+def _start(config, *params):
+    args = [OTI, "run", "restore-from-tape", "-c", str(config), "--by", "helpdesk"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _rows(path):
+    rows = [[c.value for c in r] for r in load_workbook(path).active.iter_rows()]
+    head = next(i for i, r in enumerate(rows) if r[0] == "N°")
+    return [dict(zip(rows[head], r, strict=True)) for r in rows[head + 1:]]
+
+
+def test_restore_by_date_with_the_box_away_then_a_date_without_backup(site, tmp_path, bacula, smtp):
+    port, inbox = smtp
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"d{i}.dat").write_bytes(os.urandom(400_000))
+    original = _digest(docs)
+    (tmp_path / "db").mkdir()
+    peer = bacula({"BackupDocs": [docs], "BackupDB": [tmp_path / "db"]}, volume_bytes="1M")
+    site.extra["mail"] = {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
+                          "password": site.secret("smtp", "mailpw"), "sender": "oti-agent@entidad.example",
+                          "recipients": {"custodia": ["operaciones@resguardo.example"],
+                                         "jefe_uuoo": ["director.dein@entidad.example"]}}
+    site.extra["runbooks_dir"] = str(REPO / "runbooks")
+    settings = _site(site, tmp_path, peer)
+    config = site.root / "config.yaml"
+    store = Store(settings.config.store.url, settings.config.base_dir)
+    svc = BackupService(settings, store)
+
+    backup = asyncio.run(svc.run(settings.assets.get("docs")))
+    assert backup.good, backup.errors
+    day = backup.started.astimezone(LIMA).date().isoformat()
+
+    # the backup's tapes leave the library in a box that goes to the custody company
+    inv = TapeInventory(store)
+    assert cli(config, "tapes", "sync").returncode == 0
+    out = cli(config, "tapes", "box", "prepare", "CAJA-09", *backup.volumes, "--seal", "P-100", "--by", "luis",
+              "--allow-not-full")
+    assert out.returncode == 0, out.stderr
+    for label in backup.volumes:
+        peer.eject(label)
+    cli(config, "tapes", "sync")
+    assert cli(config, "tapes", "box", "send", "CAJA-09", "--by", "luis").returncode == 0
+    shutil.rmtree(docs)                                                   # the information is lost
+    inbox.messages.clear()
+
+    restored_to = tmp_path / "recuperado"
+    proc = _start(config, "unidad=DEIN", "solicitante=Ana Ruiz", "correo_solicitante=ana.ruiz@entidad.example",
+                  "activo=docs", f"fecha={day}", "motivo=borrado accidental", f"destino={restored_to}",
+                  "ticket=GLPI-4512")
+    journal = Journal(store)
+    run_id, seen = None, set()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        runs = [r for r in journal.runs(5) if r["runbook"] == "restore-from-tape"]
+        run_id = runs[0]["id"] if runs else None
+        if run_id:
+            steps = journal.steps(run_id)
+            if journal.run(run_id)["status"] in TERMINAL and proc.poll() is not None:
+                break
+            waiting = {s for s, r in steps.items() if r["status"].startswith("awaiting")} - seen
+            for step in waiting:
+                seen.add(step)
+                if step == "autoriza":
+                    refused = cli(config, "approve", run_id, "--as", "jefe_uuoo", "--by", "helpdesk")
+                    assert refused.returncode != 0                         # who started it cannot authorise it
+                    assert cli(config, "approve", run_id, "--as", "jefe_uuoo", "--by", "Director DEIN").returncode == 0
+                elif step == "recepcionar-caja":                           # activity 14: the box is back
+                    assert "Servicio de emergencia" in inbox.subjects()[-1]
+                    assert cli(config, "tapes", "box", "receive", "CAJA-09", "--by", "luis", "--seal",
+                               "P-100").returncode == 0
+                    for label in backup.volumes:                           # tapes back in the library
+                        peer.insert(label)
+                    cli(config, "tapes", "sync")
+                elif step == "devolver-caja":                              # activities 18-19
+                    for label in backup.volumes:
+                        peer.eject(label)
+                    cli(config, "tapes", "sync")
+                    sent = cli(config, "tapes", "box", "send", "CAJA-09", "--by", "luis", "--seal", "P-101")
+                    assert sent.returncode == 0, sent.stderr
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+        raise AssertionError(f"restore run did not end:\n{cli(config, 'run-status', run_id).stdout}")
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:]
+
+    assert _digest(restored_to) == original                               # every file back, byte for byte
+    facts = journal.facts(run_id)
+    assert facts["restore_boxes"] == ["CAJA-09"] and facts["restore_status"] == "completado"
+    assert [m["movement"] for m in inv.movements("CAJA-09")] == ["preparada", "enviada", "solicitada", "recibida",
+                                                                  "enviada"]
+    subjects = inbox.subjects()
+    assert any("Validación de solicitud" in s for s in subjects)          # activity 9
+    result = [m for m, subject in zip(inbox.messages, subjects, strict=True)
+              if "Resultado de la recuperación" in subject][0]
+    assert "ana.ruiz@entidad.example" in result["To"]
+    assert "se completó" in result.get_payload(decode=True).decode()
+    log = _rows(tmp_path / "docs-out" / "bitacoras" / "bitacora-restauracion.xlsx")
+    assert log[0]["Solicitante"] == "DEIN" and log[0]["Estado"] == "Completado" and log[0]["Servidor"] == "fs-01"
+    assert log[0]["Files"] == 3 and log[0]["Directorios"] >= 1
+    assert log[0]["Fecha de backup"] == backup.started.astimezone(LIMA).strftime("%d/%m/%Y")
+
+    # activity 12: a date without a backup is a clear answer, recorded as not possible, and notified
+    proc = _start(config, "unidad=OTI", "solicitante=Luis", "correo_solicitante=luis@entidad.example",
+                  "activo=docs", "fecha=2020-01-01", "motivo=auditoría", f"destino={tmp_path / 'nada'}")
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        runs = [r for r in journal.runs(5) if r["runbook"] == "restore-from-tape" and r["id"] != run_id]
+        if runs and journal.steps(runs[0]["id"])["autoriza"]["status"] == "awaiting_approval":
+            cli(config, "approve", runs[0]["id"], "--as", "jefe_uuoo", "--by", "Jefa OTI")
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+        raise AssertionError("the run for a date without backup did not end")
+    second = [r for r in journal.runs(5) if r["runbook"] == "restore-from-tape" and r["id"] != run_id][0]
+    steps = journal.steps(second["id"])
+    assert "no existe copia de respaldo" in steps["ubicar-cinta"]["message"]
+    assert steps["recuperar"]["status"] == "skipped" and steps["registrar-resultado"]["status"] == "successful"
+    assert steps["notificar-uuoo"]["status"] == "successful" and second["status"] == "successful"
+    log = _rows(tmp_path / "docs-out" / "bitacoras" / "bitacora-restauracion.xlsx")
+    assert log[-1]["Estado"] == "No existe copia en la fecha" and "01/01/2020" in log[-1]["Observaciones"]
+    notice = [m for m in inbox.messages if "luis@entidad.example" in m["To"]][-1]
+    assert "No existe copia" in notice.get_payload(decode=True).decode()
