@@ -17,6 +17,8 @@ async def holds(cond: Condition, target: Device, probes: ProbeContext) -> bool:
         if cond.probe == "tcp":
             port = cond.port or (target.ssh.port if target.ssh else 22)
             return await _tcp_open(target.address, port) == (cond.state == "open")
+        if cond.probe == "http":
+            return await _http_status(cond.url.replace("{address}", target.address)) == cond.status
         if cond.probe == "ipmi_power":
             from agent.ipmi import power_state
 
@@ -59,7 +61,19 @@ def describe(cond: Condition) -> str:
         return f"energía {'encendida' if cond.state == 'on' else 'apagada'} (IPMI)"
     if cond.probe == "ssh":
         return f"`{cond.command}` termina bien"
+    if cond.probe == "http":
+        return f"{cond.url} responde {cond.status}"
     return f"{cond.reading} = {cond.equals}"
+
+
+async def _http_status(url: str) -> int | None:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            return (await client.get(url)).status_code
+    except httpx.HTTPError:
+        return None
 
 
 async def _tcp_open(host: str, port: int) -> bool:

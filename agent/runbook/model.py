@@ -59,21 +59,24 @@ class Condition(_Model):
 
     probe: ipmi_power (state on/off) · tcp (port open/closed; the device's SSH port when `port` is
     not given) · ssh (command exits 0) · oracle (the device's oti_oracle.status_command exits 0) ·
-    snmp (a reading of the device's profile equals a value)."""
+    snmp (a reading of the device's profile equals a value) · http (GET `url` answers `status`;
+    `{address}` in the url is the device's address)."""
 
-    probe: Literal["ipmi_power", "tcp", "ssh", "snmp", "oracle"]
+    probe: Literal["ipmi_power", "tcp", "ssh", "snmp", "oracle", "http"]
     state: Literal["on", "off", "open", "closed"] | None = None
     port: int | None = Field(None, ge=1, le=65535)
     command: str | None = None
     reading: str | None = None
     equals: str | float | None = None
+    url: str | None = None
+    status: int = Field(200, ge=100, le=599)
     within: Duration = 60.0
     every: Duration = 1.0
 
     @model_validator(mode="after")
     def _complete(self) -> Condition:
         need = {"ipmi_power": ("state",), "tcp": ("state",), "ssh": ("command",), "oracle": (),
-                "snmp": ("reading", "equals")}[self.probe]
+                "snmp": ("reading", "equals"), "http": ("url",)}[self.probe]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"probe {self.probe} needs {', '.join(missing)}")

@@ -22,10 +22,12 @@ class WaitUntil(StepKind):
         return f"espera hasta {conditions.describe(options)} (máx. {options.within:g} s)"
 
     async def run(self, ctx: StepContext, target: Device) -> str:
-        if await conditions.wait_for(ctx.options, target, ctx.probes):
-            return f"{target.name}: {conditions.describe(ctx.options)}"
-        raise StepFailed(f"{target.name}: no se cumplió «{conditions.describe(ctx.options)}» en "
-                         f"{ctx.options.within:g} s")
+        cond = ctx.options
+        if cond.url and "{{" in cond.url:          # a URL from the run's parameters
+            cond = cond.model_copy(update={"url": ctx.render(cond.url, target)})
+        if await conditions.wait_for(cond, target, ctx.probes):
+            return f"{target.name}: {conditions.describe(cond)}"
+        raise StepFailed(f"{target.name}: no se cumplió «{conditions.describe(cond)}» en {cond.within:g} s")
 
     async def check(self, ctx: StepContext, target: Device) -> bool | None:
         return await conditions.holds(ctx.options, target, ctx.probes)
