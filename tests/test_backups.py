@@ -118,6 +118,16 @@ def test_backups_on_calendar_then_a_failure_retried_and_alerted(site, tmp_path, 
     assert [c["to_state"] for c in alerts][-2:] == [0, 2]           # OK, then CRITICAL
     assert "Unable to connect to Client" in alerts[-1]["message"]
 
+    # what the daemon does every morning at log_time: yesterday's bitácora and the tape inventory
+    from agent.daemon import Daemon
+
+    asyncio.run(Daemon.create(settings)._daily_backup_documents(svc))
+    today = datetime.now(LIMA).date()
+    out = tmp_path / "docs-out"
+    assert (out / "bitacoras" / f"bitacora-copias-{today - timedelta(days=1)}.xlsx").exists()
+    inventory = load_workbook(out / "cintas" / f"inventario-cintas-{today}.xlsx").active
+    assert sum(1 for row in inventory.iter_rows() if str(row[1].value).startswith("TAPE")) == 8
+
 
 def test_daemon_runs_what_is_due_and_exports_freshness(site, tmp_path, bacula):
     import subprocess
