@@ -134,6 +134,23 @@ def tapes_sync(config: ConfigOpt = Path("config.yaml"),
             out.print(f"{name}: {counts['tapes']} tapes ({counts['new']} new)")
 
 
+@tapes_app.command("label")
+def tapes_label(slots: Annotated[str, typer.Argument(help="library slots, e.g. 1-8 or 2,4")],
+                pool: Annotated[str, typer.Option(help="the pool the new tapes join")],
+                config: ConfigOpt = Path("config.yaml"),
+                backend: Annotated[str | None, typer.Option(help="backend name (default: the only one with tapes)")]
+                = None) -> None:
+    """Label new tapes by their barcodes and add them to the inventory."""
+    svc, inv = _tapes(config)
+    names = [n for n in svc.cfg.backends if svc.backend(n).supports_tapes]
+    if backend is None and len(names) != 1:
+        raise typer.BadParameter(f"name the backend with --backend (tape backends: {', '.join(names) or 'none'})")
+    chosen = svc.backend(backend or names[0])
+    created = chosen.label(pool, slots)
+    inv.sync(chosen)
+    out.print(f"labelled {len(created)} tape(s): {', '.join(created) or 'none (already labelled)'}")
+
+
 @tapes_app.command("list")
 def tapes_list(config: ConfigOpt = Path("config.yaml")) -> None:
     """List the tape inventory: status, where each tape is, what it holds."""

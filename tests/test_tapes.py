@@ -7,6 +7,7 @@ import asyncio
 import os
 from datetime import datetime
 
+import yaml
 from openpyxl import load_workbook
 
 from agent.backups.service import BackupService
@@ -28,11 +29,16 @@ def test_tapes_custody_and_the_documents(site, tmp_path, bacula, smtp):
     for i in range(3):
         (tmp_path / "docs" / f"d{i}.dat").write_bytes(os.urandom(500_000))
     (tmp_path / "db").mkdir()
-    peer = bacula({"BackupDocs": [tmp_path / "docs"], "BackupDB": [tmp_path / "db"]}, volume_bytes="1M")
+    peer = bacula({"BackupDocs": [tmp_path / "docs"], "BackupDB": [tmp_path / "db"]}, volume_bytes="1M", slots=10,
+                  label=8)
     site.extra["mail"] = {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
                           "password": site.secret("smtp", "mailpw"), "sender": "oti-agent@entidad.example",
                           "recipients": {"custodia": ["operaciones@resguardo.example"]}}
     settings = _site(site, tmp_path, peer, custody={"company": "Resguardo S.A.C."}, responsible="Luis Quispe")
+    config = site.root / "config.yaml"
+    conf = yaml.safe_load(config.read_text())
+    conf["backups"]["backends"]["vtl"]["options"]["storage"] = "VTL"
+    config.write_text(yaml.safe_dump(conf, allow_unicode=True))
     config = site.root / "config.yaml"
     store = Store(settings.config.store.url, settings.config.base_dir)
     svc = BackupService(settings, store)
@@ -44,6 +50,9 @@ def test_tapes_custody_and_the_documents(site, tmp_path, bacula, smtp):
     assert len(used) == 2 and run["status"] == "ok"
 
     assert "8 tapes (8 new)" in cli(config, "tapes", "sync").stdout
+    labelled = cli(config, "tapes", "label", "9-10", "--pool", "TapePool")       # two new tapes arrive
+    assert labelled.returncode == 0 and "TAPE009, TAPE010" in labelled.stdout, labelled.stdout + labelled.stderr
+    assert len(TapeInventory(store).list()) == 10
     inv = TapeInventory(store)
     tapes = {t["label"]: t for t in inv.list()}
     full = [lb for lb in used if tapes[lb]["status"] == "full"]

@@ -100,6 +100,10 @@ class BackupBackend:
     def rescan(self) -> None:
         """Make the tape library read its barcodes again, where the backend can."""
 
+    def label(self, pool: str, slots: str) -> list[str]:
+        """Label new tapes in library slots; return the labels created."""
+        raise BackendError(f"{self.name}: this backend does not label tapes")
+
     def restore(self, job_id: str, where: str, files: list[str] | None = None) -> JobResult:
         """Start restoring a backup (or a chain "1,5,7") under `where`; return the restore job (poll `job`)."""
         raise NotImplementedError

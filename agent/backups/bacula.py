@@ -104,6 +104,22 @@ class BaculaBackend(BackupBackend):
                        retention_s=_int(r[6]), slot=_int(r[7]) or None, in_library=r[8] == "1", media_type=r[9])
                 for r in rows]
 
+    def label(self, pool: str, slots: str) -> list[str]:
+        """Label the tapes in some library slots by their barcodes (`label barcodes`); return the labels
+        created. Tapes already labelled are left alone by Bacula."""
+        if not self.options.storage:
+            raise BackendError(f"{self.name}: set options.storage (the autochanger) to label tapes")
+        _check_name(pool, "pool")
+        _check_name(self.options.storage, "storage")
+        if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", slots):
+            raise BackendError(f"bacula: slots {slots!r} must look like 1-8 or 1,3,5")
+        out = self._console(f"label barcodes storage={self.options.storage} pool={pool} slots={slots} drive=0\nyes")
+        created = re.findall(r'(?:Catalog|Media) record for Volume "([^"]+)".*successfully created', out)
+        refused = re.findall(r"(.*already exists.*|.*not found.*|.*ERR=.*)", out)
+        if not created and refused:
+            raise BackendError(f"bacula: nothing labelled: {'; '.join(refused[:3])}")
+        return created
+
     def rescan(self) -> None:
         """Make the library read its barcodes again (after tapes went out or came back)."""
         if not self.options.storage:
