@@ -246,7 +246,7 @@ def _mail(svc, template: str, context: dict) -> None:
     cfg = svc.settings.config
     to = mail.recipients(cfg.mail, [cfg.backups.custody.recipients])
     subject, body = mail.render(template, {**context, "company": cfg.backups.custody.company,
-                                           "today": datetime.now(svc.tz)})
+                                           "today": datetime.now(svc.tz)}, mail.templates_dir(cfg))
     try:
         asyncio.run(mail.send(cfg.mail, cfg.base_dir, to, subject, body))
     except mail.MailError as err:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.errors import ConfigError, PluginNotFound, Problem
 from agent.secrets import SecretRef
@@ -34,6 +34,8 @@ def _seconds(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 """Seconds, written as a number or as '500ms', '30s', '5m', '1h'."""
+Delay = Annotated[float, BeforeValidator(_seconds), Field(ge=0)]
+"""A Duration that may be 0 (at once)."""
 
 
 class _Model(BaseModel):
@@ -136,6 +138,7 @@ class MailSection(_Model):
     password: SecretRef | None = None
     sender: str = "oti-agent@localhost"
     timeout: Duration = 20.0
+    templates_dir: Path | None = Field(None, description="a folder of mail templates that replace the shipped ones")
     recipients: dict[str, list[str]] = Field({}, description="role (jefa, gg, com, isp, especialistas...) -> "
                                              "addresses")
 
@@ -202,6 +205,41 @@ class BackupsSection(_Model):
                           description="when the daemon writes the previous day's bitácora (Anexo 03)")
 
 
+class EscalationStep(_Model):
+    """Who is told, how long after the alert opened (S.04.04.01.03_P, activities 8–9)."""
+
+    after: Delay = 0.0
+    to: list[str] = Field([], description="mail roles (mail.recipients)")
+    vendor: bool = Field(False, description="also the device's vendor (oti_vendor.email)")
+    cc: list[str] = Field([], description="mail roles in copy (the jefa, when the vendor is written to)")
+
+    @model_validator(mode="after")
+    def _someone(self):
+        if not self.to and not self.vendor:
+            raise ValueError("an escalation step needs `to` roles or `vendor: true`")
+        return self
+
+
+class EscalationPolicy(_Model):
+    """Escalation for some alerts: the first policy whose severities and kinds match is used."""
+
+    name: str
+    severities: list[Literal["warning", "critical"]] = ["warning", "critical"]
+    kinds: list[str] = Field([], description="device kinds (empty: all)")
+    steps: list[EscalationStep] = Field(min_length=1)
+    repeat: Duration | None = Field(None, description="re-send the last step this often while unacknowledged")
+
+
+class AlertsSection(_Model):
+    """Alerts born from state changes, and how they escalate."""
+
+    resolve_after: Duration = Field(300.0, description="an alert ends after its reading is OK this long")
+    flap_changes: int = Field(6, ge=2, description="state changes within flap_window that make an alert flap")
+    flap_window: Duration = 1800.0
+    tick: Duration = Field(15.0, description="how often escalation and the outbox are looked at")
+    policies: list[EscalationPolicy] = []
+
+
 class AgentConfig(_Model):
     """The whole configuration file."""
 
@@ -217,6 +255,7 @@ class AgentConfig(_Model):
     documents_dir: Path = Field(Path("var/documentos"), description="where checklists and reports are written")
     check_groups: list[CheckGroup] = []
     backups: BackupsSection = BackupsSection()
+    alerts: AlertsSection = AlertsSection()
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)
@@ -251,9 +290,26 @@ def load(path: Path | str) -> AgentConfig:
         problems += problems_from(err, str(path), lines)
     problems += _check_options_problems(data, str(path), lines)
     problems += _backend_options_problems(data, str(path), lines)
+    if config is not None:
+        problems += _escalation_problems(config, str(path), lines)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _escalation_problems(config: AgentConfig, file: str, lines: dict[tuple, int]) -> list[Problem]:
+    """Every role an escalation step names must have addresses in mail.recipients."""
+    out = []
+    for pi, policy in enumerate(config.alerts.policies):
+        for si, step in enumerate(policy.steps):
+            for key in ("to", "cc"):
+                for role in getattr(step, key):
+                    if role not in config.mail.recipients:
+                        loc = ("alerts", "policies", pi, "steps", si, key)
+                        out.append(Problem(file, ".".join(map(str, loc)), line_of(lines, loc),
+                                           f"unknown role {role!r}: mail.recipients has "
+                                           f"{', '.join(config.mail.recipients) or 'no roles'}"))
+    return out
 
 
 def _check_options_problems(data: dict, file: str, lines: dict[tuple, int]) -> list[Problem]:

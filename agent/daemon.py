@@ -41,6 +41,7 @@ class Daemon:
     snapshot: Snapshot
     runner: Runner
     ctx: ProbeContext
+    alerts: object | None = None        # the AlertBook, set when serving
 
     @classmethod
     def create(cls, settings: Settings) -> Daemon:
@@ -62,6 +63,11 @@ class Daemon:
         except StoreError as err:
             _LOGGER.error("group=%s: results kept in memory only: %s", group.name, err)
             changes = []
+        if changes and self.alerts is not None:
+            try:
+                await asyncio.to_thread(self.alerts.process, changes)
+            except Exception as err:     # noqa: BLE001 - an alert bookkeeping failure must not stop polling
+                _LOGGER.error("group=%s: alerts not updated: %s", group.name, err)
         for c in changes:
             if c.from_state is not None:
                 _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
@@ -78,6 +84,24 @@ class Daemon:
         server, _thread = start_http_server(http.port, addr=http.listen, registry=registry)
         return server
 
+    def _schedule_alerts(self, scheduler: AsyncIOScheduler, tz: ZoneInfo) -> None:
+        """Alerts come from state changes (run_group); escalation and the outbox run every `alerts.tick`."""
+        from agent.alerts import AlertBook
+
+        self.alerts = AlertBook(self.settings, self.store)
+
+        async def tick() -> None:
+            try:
+                counts = await asyncio.to_thread(self.alerts.tick)
+            except Exception as err:     # noqa: BLE001 - logged; the next tick tries again
+                _LOGGER.error("alerts: %s", err)
+                return
+            if any(counts.values()):
+                _LOGGER.info("alerts: %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+
+        scheduler.add_job(tick, "interval", seconds=self.settings.config.alerts.tick, id="alerts", max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(tz))
+
     def _schedule_backups(self, scheduler: AsyncIOScheduler, tz: ZoneInfo):
         """Backups of the asset matrix: look for due assets every `check_every`, write yesterday's
         bitácora (Anexo 03) and the tape inventory (Anexo 04) every day at `log_time`."""
@@ -86,7 +110,7 @@ class Daemon:
         from agent.backups.service import BackupService
 
         cfg = self.settings.config.backups
-        svc = BackupService(self.settings, self.store)
+        svc = BackupService(self.settings, self.store, on_changes=self.alerts.process if self.alerts else None)
         tasks: set[asyncio.Task] = set()
 
         async def start_due() -> None:       # a coroutine, so the scheduler runs it on the loop
@@ -142,6 +166,7 @@ class Daemon:
             scheduler.add_job(self.run_group, "interval", seconds=group.interval, args=[group, jobs], id=group.name,
                               max_instances=1, coalesce=True, misfire_grace_time=int(group.interval),
                               next_run_time=datetime.now(tz))
+        self._schedule_alerts(scheduler, tz)
         self._schedule_backups(scheduler, tz)
         server = self.serve_metrics()
         _LOGGER.info("metrics at http://%s:%d/metrics", cfg.http.listen, server.server_port)

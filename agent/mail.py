@@ -22,20 +22,42 @@ class MailError(AgentError):
     """The SMTP server refused or could not be reached."""
 
 
-def render(template: str, context: dict) -> tuple[str, str]:
-    """Render `templates/mail/<template>.txt.j2`; its first line is `Asunto: ...`. Return (subject, body)."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False,
-                      keep_trailing_newline=True)
+def render(template: str, context: dict, templates_dir: Path | None = None) -> tuple[str, str]:
+    """Render `<template>.txt.j2` (from `templates_dir` when it has one, else the shipped ones); its first
+    line is `Asunto: ...`. Return (subject, body); a broken template is a ConfigError naming file and line."""
+    folders = [str(templates_dir)] if templates_dir else []
+    env = Environment(loader=FileSystemLoader([*folders, str(TEMPLATES)]), undefined=StrictUndefined,
+                      autoescape=False, keep_trailing_newline=True)
     try:
-        text = env.get_template(f"{template}.txt.j2").render(**context)
+        tmpl = env.get_template(f"{template}.txt.j2")
     except TemplateError as err:
-        where = f"{TEMPLATES / (template + '.txt.j2')}"
+        where = getattr(err, "filename", None) or f"{template}.txt.j2"
         line = getattr(err, "lineno", None)
         raise ConfigError(f"mail template {where}{':' + str(line) if line else ''}: {err}") from None
+    try:
+        text = tmpl.render(**context)
+    except TemplateError as err:
+        line = _template_line(err.__traceback__, tmpl.filename)
+        raise ConfigError(f"mail template {tmpl.filename}{':' + str(line) if line else ''}: {err}") from None
     first, _, body = text.partition("\n")
     if not first.startswith("Asunto:"):
-        raise ConfigError(f"mail template {template}: the first line must be 'Asunto: ...'")
+        raise ConfigError(f"mail template {tmpl.filename}: the first line must be 'Asunto: ...'")
     return first.removeprefix("Asunto:").strip(), body.lstrip("\n")
+
+
+def templates_dir(config) -> Path | None:
+    """The office's own mail templates folder of a config, if it names one."""
+    return config.path(config.mail.templates_dir) if config.mail.templates_dir else None
+
+
+def _template_line(tb, filename: str | None) -> int | None:
+    """The template line an error was raised at (Jinja2 puts the template's own frames in the traceback)."""
+    line = None
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def recipients(mail: MailSection, roles: list[str]) -> list[str]:
@@ -46,9 +68,11 @@ def recipients(mail: MailSection, roles: list[str]) -> list[str]:
     return list(dict.fromkeys(a for r in roles for a in mail.recipients[r]))
 
 
-def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str) -> str:
+def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str, cc: list[str] | None = None) -> str:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = mail.sender, ", ".join(to), subject
+    if cc:
+        msg["Cc"] = ", ".join(cc)
     msg["Date"], msg["Message-ID"] = formatdate(localtime=True), make_msgid(domain="oti-agent")
     msg.set_content(body)
     try:
@@ -77,6 +101,13 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ.get("OTI_SMTP_CAFILE"))
 
 
-async def send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str) -> str:
+async def send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str,
+               cc: list[str] | None = None) -> str:
     """Send one message (blocking SMTP in a thread); return its Message-ID."""
-    return await asyncio.to_thread(_send, mail, base_dir, to, subject, body)
+    return await asyncio.to_thread(_send, mail, base_dir, to, subject, body, cc)
+
+
+def send_now(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str,
+             cc: list[str] | None = None) -> str:
+    """Send one message, blocking (the outbox's worker thread); return its Message-ID."""
+    return _send(mail, base_dir, to, subject, body, cc)

@@ -38,7 +38,7 @@ class BackupService:
     """The asset matrix's backups, against one store."""
 
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], object] | None = None):
+                 sleep: Callable[[float], object] | None = None, on_changes: Callable[[list], object] | None = None):
         if settings.assets is None:
             raise ConfigError("no asset matrix: set backups.matrix in the config")
         self.settings, self.store = settings, store
@@ -47,6 +47,7 @@ class BackupService:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.sleep = sleep or asyncio.sleep
         self._backends: dict[str, BackupBackend] = {}
+        self.on_changes = on_changes       # the daemon's alerts, told of the state changes a verdict causes
         self._running: set[str] = set()
 
     # ------------------------------------------------------------------ calendar
@@ -192,9 +193,13 @@ class BackupService:
         state = State.OK if r.good else State.CRITICAL
         message = "" if r.good else f"copia de respaldo de {asset.name} fallida tras {self.cfg.retries + 1} " \
                                     f"intentos: " + "; ".join(r.errors or [r.backend_status or r.status])
-        self.store.record([CheckResult(check=CHECK, device=device, started=self.clock(), duration_s=0.0, readings=[
-            Reading("backup_last_run_ok", 1.0 if r.good else 0.0, state, labels=(("asset", asset.id),),
-                    help="1 if the asset's last backup (after retries) ended well", message=message)])])
+        changes = self.store.record([CheckResult(check=CHECK, device=device, started=self.clock(), duration_s=0.0,
+                                                 readings=[Reading("backup_last_run_ok", 1.0 if r.good else 0.0, state,
+                                                                   labels=(("asset", asset.id),), message=message,
+                                                                   help="1 if the asset's last backup (after "
+                                                                        "retries) ended well")])])
+        if changes and self.on_changes is not None:
+            self.on_changes(changes)
 
     def device_of(self, asset: Asset) -> str:
         """The inventory device an asset's server names (by name or address), else the server as written."""

@@ -130,7 +130,7 @@ class CustodyRequest(StepKind):
                 continue
             subject, body = mail.render("custodia-solicitud", {
                 "box": info, "by": ctx.started_by, "reason": f"{reason} (ejecución {ctx.run_id})",
-                "company": cfg.backups.custody.company, "today": datetime.now()})
+                "company": cfg.backups.custody.company, "today": datetime.now()}, mail.templates_dir(cfg))
             try:
                 await mail.send(cfg.mail, cfg.base_dir, mail.recipients(cfg.mail, [cfg.backups.custody.recipients]),
                                 subject, body)

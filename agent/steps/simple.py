@@ -83,7 +83,7 @@ class Notify(StepKind):
             to.append(address)
         subject, body = mail.render(ctx.options.template, {
             "params": ctx.params, "run_id": ctx.run_id, "runbook": ctx.runbook, "step": ctx.step,
-            "agent": cfg.agent, "targets": ctx.targets, "facts": ctx.journal.facts(ctx.run_id)})
+            "agent": cfg.agent, "targets": ctx.targets, "facts": ctx.journal.facts(ctx.run_id)}, mail.templates_dir(cfg))
         try:
             message_id = await mail.send(cfg.mail, cfg.base_dir, to, subject, body)
         except mail.MailError as err:

@@ -257,9 +257,80 @@ def _v4(conn: Connection) -> None:
     restores.create(conn)
 
 
+alerts = Table(
+    "alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device", String(128), nullable=False),
+    Column("reading", String(256), nullable=False),
+    Column("check_name", String(64), nullable=False),
+    Column("severity", Integer, nullable=False),           # the worst State seen: 1 WARNING, 2 CRITICAL
+    Column("state", Integer, nullable=False),              # the reading's state now
+    Column("value", Float),
+    Column("text", Text),
+    Column("message", Text),
+    Column("status", String(16), nullable=False),          # open acknowledged resolved
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("ok_since", DateTime(timezone=True)),
+    Column("changes", Integer, nullable=False, default=1),
+    Column("flapping", Boolean, nullable=False, default=False),
+    Column("steps_sent", Integer, nullable=False, default=0),
+    Column("last_notified_at", DateTime(timezone=True)),
+    Column("acked_by", String(128)),
+    Column("acked_at", DateTime(timezone=True)),
+    Column("resolved_by", String(128)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("comment", Text),
+    Index("ix_alerts_key", "device", "reading", "status"),
+)
+
+alert_events = Table(
+    "alert_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("event", String(32), nullable=False),           # opened worse notified flapping acknowledged resolved
+    Column("detail", Text),
+    Column("by", String(128)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_alert_events_alert", "alert_id", "id"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("to", Text, nullable=False),                    # JSON list of addresses
+    Column("cc", Text),                                    # JSON list of addresses
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("source", String(64)),                          # e.g. alert:12
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("message_id", String(256)),
+)
+
+silences = Table(
+    "silences", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device", String(128), nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("reason", Text),
+    Column("by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _v5(conn: Connection) -> None:
+    """Alerts and their events, the mail outbox, silences."""
+    for table in (alerts, alert_events, outbox, silences):
+        table.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 ]

@@ -1,0 +1,180 @@
+"""Alerts from simulated SNMP devices going on battery and overheating, escalated on an injected clock,
+acknowledged through the CLI, mailed through a real SMTP server (and kept while it is down)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent.alerts import AlertBook
+from agent.errors import ConfigError
+from agent.plan import all_jobs
+from agent.runner import Runner
+from agent.settings import load_all
+from agent.store import Store
+from checks.base import ProbeContext
+from tests.operator import cli
+
+T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+
+
+def _mail(site, port: int) -> dict:
+    return {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
+            "password": site.secret("smtp", "mailpw"), "sender": "oti-agent@entidad.example",
+            "recipients": {"especialistas": ["is@entidad.example"], "jefa": ["jefa@entidad.example"]}}
+
+
+POLICIES = [{"name": "energia-y-clima", "severities": ["critical"], "kinds": ["ups", "ac"], "repeat": "2h",
+             "steps": [{"after": 0, "to": ["especialistas"]}, {"after": "15m", "to": ["jefa"]},
+                       {"after": "1h", "vendor": True, "cc": ["jefa"]}]}]
+
+
+def _poll(config):
+    """One poll of every check group, recorded in the store: what the daemon does each interval."""
+    settings = load_all(config)
+    store = Store(settings.config.store.url, settings.config.base_dir)
+
+    async def run():
+        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(4))
+        try:
+            return await Runner(ctx, 16).run([j for js in all_jobs(settings).values() for j in js])
+        finally:
+            await ctx.aclose()
+
+    return settings, store, store.record(asyncio.run(run()))
+
+
+@pytest.fixture
+def plant(site, snmpsim, smtp):
+    """A UPS and a precision AC on snmpsim whose communities (file secrets) the test flips to the
+    on-battery and alarmed recordings, as if the devices changed."""
+    port, inbox = smtp
+    vendor = {"name": "Energía y Clima S.A.C.", "email": "soporte@energia.example", "contract": "C-2026-014"}
+    site.snmp_device("ups-01", "ups", "ups-rfc1628", site.v2c("ups", "ups-rfc1628"), snmpsim.port, oti_vendor=vendor)
+    site.snmp_device("aap-01", "ac", "liebert-gp", site.v2c("aap", "liebert-crac"), snmpsim.port, oti_vendor=vendor)
+    site.group("energia", ["snmp"], interval="1m")
+    site.extra["mail"] = _mail(site, port)
+    site.extra["alerts"] = {"resolve_after": "5m", "policies": POLICIES}
+    inbox.messages.clear()
+    return site, site.write(), inbox
+
+
+def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")                                 # the CLI's tables, unfolded
+    site, config, inbox = plant
+    settings, store, changes = _poll(config)
+    clock = [T0]
+    book = AlertBook(settings, store, clock=lambda: clock[0])
+    book.process(changes)
+    assert book.list() == []                                             # all normal: nothing raised
+
+    site.secret("ups", "ups-onbattery")                                  # the UPS goes on battery
+    site.secret("aap", "liebert-crac-alarm")                             # the AC overheats
+    settings, store, changes = _poll(config)
+    book.process(changes)
+    opened = {a["device"]: a for a in book.list()}
+    assert set(opened) == {"ups-01", "aap-01"}
+    ups = [a for a in book.list() if a["device"] == "ups-01" and "output_source" in a["reading"]]
+    assert ups and ups[0]["text"] == "battery" and ups[0]["severity"] == 2
+
+    book.tick()                                                          # step 1 at once: the specialist
+    first = {m["Subject"] for m in inbox.messages}
+    assert all(m["To"] == "is@entidad.example" for m in inbox.messages)
+    body = inbox.messages[0].get_payload(decode=True).decode()
+    assert "Equipo:" in body and "oti-agent alerts ack" in body
+    assert any("ups-01" in s and "battery" in s for s in inbox.subjects())
+    n_first = len(inbox.messages)
+    _, _, again = _poll(config)                                          # the next poll: same state,
+    book.process(again)                                                  # no new alert, no new mail
+    book.tick()
+    assert len(inbox.messages) == n_first
+
+    # the UPS's alerts are acknowledged through the CLI: their escalation stops
+    ups_id = ups[0]["id"]
+    ups_ids = [str(a["id"]) for a in book.list() if a["device"] == "ups-01"]
+    done = cli(config, "alerts", "ack", *ups_ids, "--by", "luis", "--comment", "revisando el tablero")
+    assert done.returncode == 0, done.stderr
+    clock[0] = T0 + timedelta(minutes=16)
+    book.tick()                                                          # step 2: the jefa, for the AC only
+    to_jefa = [s for m, s in zip(inbox.messages, inbox.subjects(), strict=True) if m["To"] == "jefa@entidad.example"]
+    assert to_jefa and all("aap-01" in s for s in to_jefa)
+    clock[0] = T0 + timedelta(minutes=61)
+    book.tick()                                                          # step 3: the vendor, jefa in copy
+    vendor = [m for m in inbox.messages if "soporte@energia.example" in m["To"]]
+    assert vendor and all(m["Cc"] == "jefa@entidad.example" for m in vendor)
+    letter = vendor[0].get_payload(decode=True).decode()
+    assert "aap-01" in letter and "C-2026-014" in letter and "Señores Energía y Clima S.A.C." in letter
+    assert not any("ups-01" in s for m, s in zip(inbox.messages, inbox.subjects(), strict=True)
+                   if "soporte@energia.example" in m["To"])
+    count = len(inbox.messages)
+    clock[0] = T0 + timedelta(minutes=62)
+    book.tick()
+    assert len(inbox.messages) == count                                 # nothing more until `repeat`
+
+    # the AC comes back to normal; five minutes later its alert ends by itself
+    site.secret("aap", "liebert-crac")
+    _, _, back = _poll(config)
+    book.process(back)
+    clock[0] = T0 + timedelta(minutes=68)
+    book.tick()
+    assert all(a["device"] != "aap-01" for a in book.list())
+    history = [e["event"] for e in book.events(ups_id)]
+    assert history[:3] == ["opened", "notified", "acknowledged"]
+    listing = cli(config, "alerts", "--all")
+    assert "resolved" in listing.stdout and "acknowledged" in listing.stdout
+
+
+def test_smtp_down_keeps_the_mail_until_it_can_be_delivered(plant, tmp_path):
+    site, config, inbox = plant
+    from tests.peers.common import free_tcp_port
+
+    real_port = site.extra["mail"]["port"]
+    site.extra["mail"]["port"] = free_tcp_port()                        # nothing listens there
+    config = site.write()
+    site.secret("ups", "ups-onbattery")
+    settings, store, changes = _poll(config)
+    book = AlertBook(settings, store, clock=lambda: T0)
+    book.process(changes)
+    counts = book.tick()
+    assert counts["sent"] == 0 and counts["pending"] >= 1
+    waiting = book.outbox.pending()
+    assert waiting[0]["attempts"] == 1 and "Connection refused" in waiting[0]["last_error"]
+    assert cli(config, "outbox", "flush").returncode == 1                # still down: exit 1, kept
+
+    site.extra["mail"]["port"] = real_port                              # the server is back
+    config = site.write()
+    delivered = cli(config, "outbox", "flush")
+    assert delivered.returncode == 0, delivered.stdout + delivered.stderr
+    assert book.outbox.pending() == [] and any("ups-01" in s for s in inbox.subjects())
+
+    site.extra["mail"]["password"] = site.secret("smtp", "wrong")        # a server that refuses the login
+    config = site.write()
+    site.secret("aap", "liebert-crac-alarm")
+    settings, store, changes = _poll(config)
+    book = AlertBook(settings, store, clock=lambda: T0)
+    book.process(changes)
+    book.tick()
+    assert any("refused" in m["last_error"] for m in book.outbox.pending())
+
+
+def test_bad_escalation_role_and_broken_template_are_named(site, smtp, tmp_path):
+    port, _ = smtp
+    site.extra["mail"] = _mail(site, port)
+    site.extra["alerts"] = {"policies": [{"name": "p", "steps": [{"to": ["especialistas"]},
+                                                                  {"after": "10m", "to": ["gerencia"]}]}]}
+    with pytest.raises(ConfigError) as err:
+        load_all(site.write())
+    assert "alerts.policies.0.steps.1.to" in str(err.value) and "unknown role 'gerencia'" in str(err.value)
+    assert "config.yaml:" in str(err.value)
+
+    from agent import mail
+
+    folder = tmp_path / "plantillas"
+    folder.mkdir()
+    (folder / "alerta.txt.j2").write_text("Asunto: {{ alert.device }}\n\nLínea dos\nValor: {{ alerta.valor }}\n")
+    with pytest.raises(ConfigError) as err:
+        mail.render("alerta", {"alert": {"device": "ups-01"}}, folder)
+    assert f"{folder / 'alerta.txt.j2'}:4" in str(err.value) and "alerta" in str(err.value)
