@@ -111,7 +111,47 @@ class AlertBook:
         resolved = self._resolve_settled(now)
         notified = self._escalate(now)
         sent, pending = self.outbox.flush()
-        return {"resolved": resolved, "notified": notified, "sent": sent, "pending": pending}
+        counts = {"resolved": resolved, "notified": notified, "sent": sent, "pending": pending}
+        if self.cfg.alertmanager:
+            counts["forwarded"] = self._forward(now)
+        return counts
+
+    def _forward(self, now: datetime) -> int:
+        """Push open alerts, and those resolved since the last push, to Alertmanager (API v2).
+
+        Alertmanager forgets an alert it is not told about again within its resolve_timeout, so the
+        open ones are re-sent every tick; a resolved one goes once more with its endsAt. A failure is
+        logged and retried next tick: the mail escalation does not depend on it."""
+        import httpx
+
+        inventory = self.settings.inventory.by_name
+        since = now - timedelta(seconds=max(self.cfg.tick * 4, 60))
+        rows = self.list(status=OPEN) + [a for a in self.list(status=("resolved",))
+                                         if a["resolved_at"] and a["resolved_at"] >= since]
+        payload = []
+        for a in rows:
+            device = inventory.get(a["device"])
+            labels = {"alertname": a["reading"].split("{")[0], "device": a["device"], "reading": a["reading"],
+                      "severity": "critical" if a["severity"] >= 2 else "warning", "source": "oti-agent",
+                      "kind": device.kind if device else "", "site": device.site if device else ""}
+            item = {"labels": {k: v for k, v in labels.items() if v},
+                    "annotations": {"summary": f"{a['device']}: {a['reading']} "
+                                               f"{a['text'] or ('' if a['value'] is None else a['value'])}".strip(),
+                                    "description": a["message"] or "", "alert_id": str(a["id"]),
+                                    "status": a["status"]},
+                    "startsAt": a["opened_at"].isoformat()}
+            if a["status"] == "resolved":
+                item["endsAt"] = a["resolved_at"].isoformat()
+            payload.append(item)
+        if not payload:
+            return 0
+        try:
+            resp = httpx.post(self.cfg.alertmanager.rstrip("/") + "/api/v2/alerts", json=payload, timeout=10)
+            resp.raise_for_status()
+        except httpx.HTTPError as err:
+            _LOGGER.warning("alertmanager %s: %s", self.cfg.alertmanager, err)
+            return 0
+        return len(payload)
 
     def _resolve_settled(self, now: datetime) -> int:
         limit = now - timedelta(seconds=self.cfg.resolve_after)

@@ -238,6 +238,8 @@ class AlertsSection(_Model):
     flap_window: Duration = 1800.0
     tick: Duration = Field(15.0, description="how often escalation and the outbox are looked at")
     policies: list[EscalationPolicy] = []
+    alertmanager: str | None = Field(None, pattern=r"^https?://",
+                                     description="also push every alert to this Alertmanager (API v2)")
 
 
 class AgentConfig(_Model):

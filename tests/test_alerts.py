@@ -178,3 +178,33 @@ def test_bad_escalation_role_and_broken_template_are_named(site, smtp, tmp_path)
     with pytest.raises(ConfigError) as err:
         mail.render("alerta", {"alert": {"device": "ups-01"}}, folder)
     assert f"{folder / 'alerta.txt.j2'}:4" in str(err.value) and "alerta" in str(err.value)
+
+
+def test_alerts_forwarded_to_a_real_alertmanager(plant, tmp_path):
+    from tests.peers.alertmanager import alerts as am_alerts, start_alertmanager
+    from tests.peers.common import stop
+
+    site, config, _inbox = plant
+    proc, port = start_alertmanager(tmp_path / "am")
+    try:
+        site.extra["alerts"]["alertmanager"] = f"http://127.0.0.1:{port}"
+        config = site.write()
+        site.secret("ups", "ups-onbattery")
+        settings, store, changes = _poll(config)
+        now = [datetime.now(UTC)]
+        book = AlertBook(settings, store, clock=lambda: now[0])
+        book.process(changes)
+        assert book.tick()["forwarded"] >= 1
+        got = am_alerts(port)
+        source = [a for a in got if a["labels"].get("alertname") == "ups_output_source"]
+        assert source and source[0]["labels"]["device"] == "ups-01" and source[0]["labels"]["severity"] == "critical"
+        assert source[0]["labels"]["kind"] == "ups" and "battery" in source[0]["annotations"]["summary"]
+        assert source[0]["status"]["state"] == "active"
+
+        alert_id = int(source[0]["annotations"]["alert_id"])
+        assert cli(config, "alerts", "resolve", str(alert_id), "--by", "luis").returncode == 0
+        book.tick()                                                     # resolved: sent once more, ended
+        left = [a for a in am_alerts(port) if a["annotations"].get("alert_id") == str(alert_id)]
+        assert left == []                                               # Alertmanager no longer lists it
+    finally:
+        stop(proc)
