@@ -4,9 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Debian packages of the real peers the tests and the demo talk to.
+# Debian packages: the real peers the tests and the demo talk to, and Pango (WeasyPrint PDFs).
 DEBS   := snmpd snmp snmpsim openssh-server prometheus prometheus-snmp-exporter prometheus-alertmanager iproute2 \
-          procps openipmi ipmitool bacula-director-sqlite3 bacula-sd bacula-fd bacula-console postgresql
+          procps openipmi ipmitool bacula-director-sqlite3 bacula-sd bacula-fd bacula-console postgresql \
+          libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test deps venv bench clean

@@ -188,11 +188,13 @@ def demo(workdir: Annotated[Path, typer.Option(help="where the demo writes its c
 
 from agent.cli_alerts import register as _register_alerts  # noqa: E402 - after the app exists
 from agent.cli_backups import register as _register_backups  # noqa: E402 - after the app exists
+from agent.cli_reports import register as _register_reports  # noqa: E402 - after the app exists
 from agent.cli_runbook import register as _register_runbooks  # noqa: E402 - after the app exists
 
 _register_runbooks(app)
 _register_backups(app)
 _register_alerts(app)
+_register_reports(app)
 
 
 def main() -> None:

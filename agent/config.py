@@ -242,6 +242,15 @@ class AlertsSection(_Model):
                                      description="also push every alert to this Alertmanager (API v2)")
 
 
+class ReportsSection(_Model):
+    """The office's documents sent by mail."""
+
+    responsible: str = Field("Especialista en IS", description="Responsable on the daily checklist")
+    daily_time: str = Field("07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                            description="when the daily checklist is written and mailed (agent.timezone)")
+    daily_to: list[str] = Field(["jefa"], description="mail roles that receive it")
+
+
 class AgentConfig(_Model):
     """The whole configuration file."""
 
@@ -258,6 +267,7 @@ class AgentConfig(_Model):
     check_groups: list[CheckGroup] = []
     backups: BackupsSection = BackupsSection()
     alerts: AlertsSection = AlertsSection()
+    reports: ReportsSection = ReportsSection()
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)

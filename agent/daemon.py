@@ -102,6 +102,19 @@ class Daemon:
         scheduler.add_job(tick, "interval", seconds=self.settings.config.alerts.tick, id="alerts", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(tz))
 
+        async def daily() -> None:
+            from agent.cli_reports import daily_report
+
+            try:
+                paths = await asyncio.to_thread(daily_report, self.settings, self.store, datetime.now(tz).date(), True)
+                _LOGGER.info("daily checklist: %s", ", ".join(str(p) for p in paths))
+            except Exception as err:     # noqa: BLE001 - logged; tomorrow runs again, `oti-agent report daily` now
+                _LOGGER.error("daily checklist not written: %s", err)
+
+        hour, minute = map(int, self.settings.config.reports.daily_time.split(":"))
+        scheduler.add_job(daily, "cron", hour=hour, minute=minute, id="daily-checklist", max_instances=1,
+                          coalesce=True)
+
     def _schedule_backups(self, scheduler: AsyncIOScheduler, tz: ZoneInfo):
         """Backups of the asset matrix: look for due assets every `check_every`, write yesterday's
         bitácora (Anexo 03) and the tape inventory (Anexo 04) every day at `log_time`."""

@@ -18,8 +18,9 @@ _COLOUR = {"ok": "1B5E20", "bad": "B71C1C"}
 
 
 def write_table(folder: Path, name: str, title: str, header: dict[str, str], columns: list[str],
-                rows: list[list[Cell]], widths: tuple[int, ...] = (), footer: str | None = None) -> list[Path]:
-    """Write `name`.html and `name`.xlsx; return both paths."""
+                rows: list[list[Cell]], widths: tuple[int, ...] = (), footer: str | None = None,
+                pdf: bool = False) -> list[Path]:
+    """Write `name`.html and `name`.xlsx (and `name`.pdf, from the same HTML); return the paths."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -28,8 +29,9 @@ def write_table(folder: Path, name: str, title: str, header: dict[str, str], col
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "j2"]))
     footer = footer or "Documento generado por oti-agent a partir de su registro; no se digita a mano."
+    total = sum(widths) or 1
     html = env.get_template("table.html.j2").render(title=title, header=header, columns=columns, rows=rows,
-                                                    footer=footer)
+                                                    footer=footer, widths=[100 * w / total for w in widths])
     html_path, xlsx_path = folder / f"{name}.html", folder / f"{name}.xlsx"
     tmp = html_path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
@@ -59,9 +61,31 @@ def write_table(folder: Path, name: str, title: str, header: dict[str, str], col
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
+    paths = [html_path, xlsx_path]
+    if pdf:
+        pdf_path = folder / f"{name}.pdf"
+        tmpp = pdf_path.with_suffix(".pdf.tmp")
+        try:
+            html_to_pdf(html, tmpp)
+        except Exception:
+            tmp.unlink(missing_ok=True)
+            tmpx.unlink(missing_ok=True)
+            raise
+        tmpp.replace(pdf_path)
+        paths.append(pdf_path)
     tmp.replace(html_path)
     tmpx.replace(xlsx_path)
-    return [html_path, xlsx_path]
+    return paths
+
+
+def html_to_pdf(html: str, path: Path) -> None:
+    """Render an HTML document to PDF (WeasyPrint: the same template a person edits gives both)."""
+    import logging
+
+    import weasyprint
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)      # font fallbacks are not the office's concern
+    weasyprint.HTML(string=html).write_pdf(path)
 
 
 def _number(text: str):

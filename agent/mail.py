@@ -68,13 +68,26 @@ def recipients(mail: MailSection, roles: list[str]) -> list[str]:
     return list(dict.fromkeys(a for r in roles for a in mail.recipients[r]))
 
 
-def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str, cc: list[str] | None = None) -> str:
+def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str, cc: list[str] | None = None,
+          html: str | None = None, attachments: list[str] | None = None) -> str:
+    import mimetypes
+
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = mail.sender, ", ".join(to), subject
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Date"], msg["Message-ID"] = formatdate(localtime=True), make_msgid(domain="oti-agent")
     msg.set_content(body)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    for name in attachments or []:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise MailError(f"attachment {path}: {err.strerror}") from None
+        kind = (mimetypes.guess_type(path.name)[0] or "application/octet-stream").split("/")
+        msg.add_attachment(data, maintype=kind[0], subtype=kind[1], filename=path.name)
     try:
         with smtplib.SMTP(mail.host, mail.port, timeout=mail.timeout) as smtp:
             if mail.starttls:
@@ -108,6 +121,6 @@ async def send(mail: MailSection, base_dir: Path, to: list[str], subject: str, b
 
 
 def send_now(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: str,
-             cc: list[str] | None = None) -> str:
+             cc: list[str] | None = None, html: str | None = None, attachments: list[str] | None = None) -> str:
     """Send one message, blocking (the outbox's worker thread); return its Message-ID."""
-    return _send(mail, base_dir, to, subject, body, cc)
+    return _send(mail, base_dir, to, subject, body, cc, html, attachments)

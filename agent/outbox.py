@@ -28,13 +28,14 @@ class Outbox:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def enqueue(self, to: list[str], subject: str, body: str, cc: list[str] | None = None,
-                source: str | None = None) -> int:
+                source: str | None = None, html: str | None = None, attachments: list[str] | None = None) -> int:
         """Store a message to send; return its id."""
         if not to:
             raise ConfigError(f"mail «{subject}»: no recipients")
         with self.store.engine.begin() as conn:
             return conn.execute(insert(outbox).values(
-                to=json.dumps(to), cc=json.dumps(cc or []), subject=subject, body=body, source=source,
+                to=json.dumps(to), cc=json.dumps(cc or []), subject=subject, body=body, source=source, html=html,
+                attachments=json.dumps([str(a) for a in attachments or []]),
                 created_at=self.clock().astimezone(UTC), attempts=0)).inserted_primary_key[0]
 
     def pending(self) -> list[dict]:
@@ -53,7 +54,7 @@ class Outbox:
         for i, row in enumerate(rows):
             try:
                 message_id = mail.send_now(self.config.mail, self.config.base_dir, row["to"], row["subject"],
-                                           row["body"], row["cc"])
+                                           row["body"], row["cc"], row["html"], row["attachments"])
             except mail.MailError as err:
                 self._update(row["id"], attempts=row["attempts"] + 1, last_error=str(err))
                 _LOGGER.warning("outbox: message %d «%s» not sent (attempt %d): %s", row["id"], row["subject"],
@@ -73,4 +74,5 @@ class Outbox:
             rows = [dict(r._mapping) for r in conn.execute(select(outbox).where(where).order_by(outbox.c.id))]
         for r in rows:
             r["to"], r["cc"] = json.loads(r["to"]), json.loads(r["cc"] or "[]")
+            r["attachments"] = json.loads(r["attachments"] or "[]")
         return rows

@@ -208,3 +208,37 @@ def test_alerts_forwarded_to_a_real_alertmanager(plant, tmp_path):
         assert left == []                                               # Alertmanager no longer lists it
     finally:
         stop(proc)
+
+
+def test_daily_checklist_mailed_to_the_jefa_with_xlsx_and_pdf(plant, tmp_path):
+    import subprocess
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    site, config, inbox = plant
+    site.secret("ups", "ups-onbattery")
+    settings, store, changes = _poll(config)
+    book = AlertBook(settings, store)
+    book.process(changes)
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("America/Lima")).date().isoformat()
+    done = cli(config, "report", "daily", "--date", today, "--send")
+    assert done.returncode == 0, done.stdout + done.stderr
+    message = [m for m, s in zip(inbox.messages, inbox.subjects(), strict=True) if "Checklist diario" in s][-1]
+    assert message["To"] == "jefa@entidad.example"
+    parts = {p.get_filename() or p.get_content_type(): p for p in message.walk() if not p.is_multipart()}
+    assert "text/html" in parts and "Anexo 07" in parts["text/html"].get_payload(decode=True).decode()
+    xlsx = next(p for name, p in parts.items() if name.endswith(".xlsx"))
+    pdf = next(p for name, p in parts.items() if name.endswith(".pdf"))
+    rows = [[c.value for c in r] for r in load_workbook(BytesIO(xlsx.get_payload(decode=True))).active.iter_rows()]
+    head = next(i for i, r in enumerate(rows) if r[0] == "Ítem")
+    assert rows[head] == ["Ítem", "Actividades", "Sí", "No", "Observación"]
+    lines = {r[1]: r for r in rows[head + 1:]}
+    ups = lines["Operatividad de ups-01 (UPS)"]
+    assert ups[2] in (None, "") and ups[3] == "X" and "alerta" in ups[4] and "crítico" in ups[4]
+    aap = lines["Operatividad de aap-01 (aire acondicionado de precisión)"]
+    assert aap[2] == "X" and aap[3] in (None, "")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.get_payload(decode=True), capture_output=True).stdout
+    assert b"Checklist diario de estado de los servicios TI" in text and b"ups-01" in text

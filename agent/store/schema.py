@@ -302,6 +302,8 @@ outbox = Table(
     Column("cc", Text),                                    # JSON list of addresses
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
+    Column("html", Text),                                  # an HTML alternative of the body
+    Column("attachments", Text),                           # JSON list of archived files to attach
     Column("source", String(64)),                          # e.g. alert:12
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
