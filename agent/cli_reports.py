@@ -36,6 +36,47 @@ def daily_report(settings, store, day: date, send: bool) -> list[Path]:
     return paths
 
 
+def monitoring_report(settings, store, day: date, send: bool) -> list[Path]:
+    """Write the monitoring report; with `send`, queue it for the jefa and deliver the outbox."""
+    from agent import mail
+    from agent.outbox import Outbox
+    from agent.reports import monitoring
+
+    cfg = settings.config
+    paths = monitoring.write(settings, store, day, cfg.path(cfg.documents_dir) / "reportes")
+    if send:
+        header, _ = monitoring.sections(settings, store, day)
+        subject, body = mail.render("reporte-monitoreo", {"day": day, "header": header, "agent": cfg.agent},
+                                    mail.templates_dir(cfg))
+        box = Outbox(store, cfg)
+        box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"monitoreo:{day}",
+                    html=paths[0].read_text(encoding="utf-8"), attachments=[str(p) for p in paths[1:]])
+        box.flush()
+    return paths
+
+
+def _when(settings, day: str | None) -> date:
+    try:
+        return date.fromisoformat(day) if day else datetime.now(ZoneInfo(settings.config.agent.timezone)).date()
+    except ValueError:
+        raise typer.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)") from None
+
+
+@report_app.command("monitoring")
+def report_monitoring(config: ConfigOpt = Path("config.yaml"),
+                      day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today)")] = None,
+                      send: Annotated[bool, typer.Option(help="mail it to reports.daily_to (through the outbox)")]
+                      = False) -> None:
+    """The monitoring report (Anexo 01 of S.04.04.01.03_P): equipment, alerts, escalations, how each ended."""
+    from agent.settings import load_all
+    from agent.store import Store
+
+    settings = load_all(config)
+    cfg = settings.config
+    for p in monitoring_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send):
+        out.print(str(p), soft_wrap=True, highlight=False)
+
+
 @report_app.command("daily")
 def report_daily(config: ConfigOpt = Path("config.yaml"),
                  day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today)")] = None,
@@ -47,11 +88,7 @@ def report_daily(config: ConfigOpt = Path("config.yaml"),
 
     settings = load_all(config)
     cfg = settings.config
-    try:
-        when = date.fromisoformat(day) if day else datetime.now(ZoneInfo(cfg.agent.timezone)).date()
-    except ValueError:
-        raise typer.BadParameter(f"{day!r} is not a date (YYYY-MM-DD)") from None
-    for p in daily_report(settings, Store(cfg.store.url, cfg.base_dir), when, send):
+    for p in daily_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send):
         out.print(str(p), soft_wrap=True, highlight=False)
 
 

@@ -103,13 +103,14 @@ class Daemon:
                           coalesce=True, next_run_time=datetime.now(tz))
 
         async def daily() -> None:
-            from agent.cli_reports import daily_report
+            from agent.cli_reports import daily_report, monitoring_report
 
-            try:
-                paths = await asyncio.to_thread(daily_report, self.settings, self.store, datetime.now(tz).date(), True)
-                _LOGGER.info("daily checklist: %s", ", ".join(str(p) for p in paths))
-            except Exception as err:     # noqa: BLE001 - logged; tomorrow runs again, `oti-agent report daily` now
-                _LOGGER.error("daily checklist not written: %s", err)
+            for name, report in (("daily checklist", daily_report), ("monitoring report", monitoring_report)):
+                try:
+                    paths = await asyncio.to_thread(report, self.settings, self.store, datetime.now(tz).date(), True)
+                    _LOGGER.info("%s: %s", name, ", ".join(str(p) for p in paths))
+                except Exception as err:     # noqa: BLE001 - logged; tomorrow runs again; `oti-agent report` now
+                    _LOGGER.error("%s not written: %s", name, err)
 
         hour, minute = map(int, self.settings.config.reports.daily_time.split(":"))
         scheduler.add_job(daily, "cron", hour=hour, minute=minute, id="daily-checklist", max_instances=1,

@@ -8,6 +8,7 @@ reader never sees half a document and a failure leaves the previous one whole.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -17,10 +18,27 @@ Cell = tuple[str, str]
 _COLOUR = {"ok": "1B5E20", "bad": "B71C1C"}
 
 
+@dataclass
+class Section:
+    """One table of a document: a subtitle (may be empty), the form's columns, the rows, column widths."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]]
+    widths: tuple[int, ...] = ()
+    sheet: str = ""            # the XLSX sheet's name (at most 31 characters); the title's start if empty
+
+
 def write_table(folder: Path, name: str, title: str, header: dict[str, str], columns: list[str],
                 rows: list[list[Cell]], widths: tuple[int, ...] = (), footer: str | None = None,
                 pdf: bool = False) -> list[Path]:
-    """Write `name`.html and `name`.xlsx (and `name`.pdf, from the same HTML); return the paths."""
+    """Write a one-table document: `name`.html and `name`.xlsx (and `name`.pdf); return the paths."""
+    return write_document(folder, name, title, header, [Section("", columns, rows, widths)], footer, pdf)
+
+
+def write_document(folder: Path, name: str, title: str, header: dict[str, str], sections: list[Section],
+                   footer: str | None = None, pdf: bool = False) -> list[Path]:
+    """Write `name`.html and `name`.xlsx (one sheet per section), and `name`.pdf from the same HTML."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -29,32 +47,37 @@ def write_table(folder: Path, name: str, title: str, header: dict[str, str], col
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "j2"]))
     footer = footer or "Documento generado por oti-agent a partir de su registro; no se digita a mano."
-    total = sum(widths) or 1
-    html = env.get_template("table.html.j2").render(title=title, header=header, columns=columns, rows=rows,
-                                                    footer=footer, widths=[100 * w / total for w in widths])
+    html = env.get_template("table.html.j2").render(
+        title=title, header=header, footer=footer,
+        sections=[dict(title=sec.title, columns=sec.columns, rows=sec.rows,
+                       widths=[100 * w / (sum(sec.widths) or 1) for w in sec.widths]) for sec in sections])
     html_path, xlsx_path = folder / f"{name}.html", folder / f"{name}.xlsx"
     tmp = html_path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31].replace("/", "-") or "Hoja"
-    ws.append([title])
-    ws["A1"].font = Font(bold=True, size=13)
-    for key, value in header.items():
-        ws.append([key, value])
-    ws.append([])
-    ws.append(columns)
-    for cell in ws[ws.max_row]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E78")
-    for row in rows:
-        ws.append([_number(text) for text, _ in row])
-        for cell, (text, cls) in zip(ws[ws.max_row], row, strict=True):
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            if cls and text:
-                cell.font = Font(bold=True, color=_COLOUR[cls])
-    for i, width in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(i)].width = width
+    for n, sec in enumerate(sections):
+        ws = wb.active if n == 0 else wb.create_sheet()
+        ws.title = (sec.sheet or sec.title or title)[:31].replace("/", "-").replace(":", "") or f"Hoja {n + 1}"
+        ws.append([title])
+        ws["A1"].font = Font(bold=True, size=13)
+        for key, value in header.items():
+            ws.append([key, value])
+        if sec.title:
+            ws.append([sec.title])
+            ws.cell(ws.max_row, 1).font = Font(bold=True)
+        ws.append([])
+        ws.append(sec.columns)
+        for cell in ws[ws.max_row]:
+            cell.font = Font(bold=True, color="FFFFFF")
+            cell.fill = PatternFill("solid", fgColor="1F4E78")
+        for row in sec.rows:
+            ws.append([_number(text) for text, _ in row])
+            for cell, (text, cls) in zip(ws[ws.max_row], row, strict=True):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+                if cls and text:
+                    cell.font = Font(bold=True, color=_COLOUR[cls])
+        for i, width in enumerate(sec.widths, 1):
+            ws.column_dimensions[get_column_letter(i)].width = width
     tmpx = xlsx_path.with_suffix(".xlsx.tmp")
     try:
         wb.save(tmpx)

@@ -126,6 +126,30 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
     listing = cli(config, "alerts", "--all")
     assert "resolved" in listing.stdout and "acknowledged" in listing.stdout
 
+    # the monitoring report (Anexo 01): the AC's alerts were escalated to the vendor — incidents;
+    # the UPS's were taken by luis and never reached the vendor — events
+    from zoneinfo import ZoneInfo
+
+    from openpyxl import load_workbook
+
+    day = datetime.now(ZoneInfo("America/Lima")).date().isoformat()
+    report = cli(config, "report", "monitoring", "--date", day, "--send")
+    assert report.returncode == 0, report.stdout + report.stderr
+    xlsx = [p for p in report.stdout.split() if p.endswith(".xlsx")][0]
+    book_x = load_workbook(xlsx)
+    assert book_x.sheetnames == ["Equipos", "Alertas"]
+    rows = [[c.value for c in r] for r in book_x.worksheets[1].iter_rows()]
+    head = next(i for i, r in enumerate(rows) if r[0] == "N°")
+    lines = [dict(zip(rows[head], r, strict=True)) for r in rows[head + 1:]]
+    aap = [ln for ln in lines if ln["Equipo"] == "aap-01"]
+    ups_lines = [ln for ln in lines if ln["Equipo"] == "ups-01"]
+    to_vendor = [ln for ln in aap if "soporte@energia.example" in ln["Escalamiento"]]
+    assert to_vendor and all(ln["Clasificación"].startswith("Incidente") for ln in to_vendor)
+    assert all(ln["Clasificación"] == "Evento" for ln in lines if ln not in to_vendor)
+    assert all(ln["Cierre"].startswith("resuelta") for ln in aap)
+    assert ups_lines and all(ln["Clasificación"] == "Evento" and ln["Tomada por"] == "luis" for ln in ups_lines)
+    assert any("Reporte de monitoreo" in s for s in inbox.subjects())
+
 
 def test_smtp_down_keeps_the_mail_until_it_can_be_delivered(plant, tmp_path):
     site, config, inbox = plant
