@@ -323,9 +323,33 @@ silences = Table(
 )
 
 
+uptime_days = Table(
+    "uptime_days", metadata,
+    Column("device", String(128), primary_key=True),
+    Column("check_name", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),           # YYYY-MM-DD, UTC
+    Column("runs", Integer, nullable=False, default=0),
+    Column("up_runs", Integer, nullable=False, default=0),
+)
+
+access_log = Table(
+    "access_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("day", String(10), nullable=False),             # Fecha de ingreso, YYYY-MM-DD
+    Column("name", String(256), nullable=False),           # Nombre y apellidos
+    Column("id_number", String(32), nullable=False),       # Identificación / DNI
+    Column("company", String(256), nullable=False),        # Entidad / proveedor
+    Column("activity", Text, nullable=False),              # Actividad realizada
+    Column("time_in", String(5), nullable=False),          # Hora de ingreso, HH:MM
+    Column("time_out", String(5)),                         # Hora de salida
+    Column("recorded_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v5(conn: Connection) -> None:
-    """Alerts and their events, the mail outbox, silences."""
-    for table in (alerts, alert_events, outbox, silences):
+    """Alerts and their events, the mail outbox, silences, daily availability, the access log."""
+    for table in (alerts, alert_events, outbox, silences, uptime_days, access_log):
         table.create(conn)
 
 

@@ -19,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import StoreError
 from agent.results import CheckResult, State
-from agent.store.schema import MIGRATIONS, check_status, latest_readings, schema_version, state_changes
+from agent.store.schema import (MIGRATIONS, check_status, latest_readings, schema_version, state_changes,
+                                uptime_days)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,11 @@ class Store:
         return changes
 
     def _write(self, conn, latest, changes, statuses) -> None:
+        if statuses:       # each run counts toward its device's availability of the day (monthly report)
+            conn.execute(_upsert(self.engine, uptime_days, ["device", "check_name", "day"],
+                                 increments={"runs": True, "up_runs": True}),
+                         [dict(device=s["device"], check_name=s["check_name"], day=f"{s['last_run']:%Y-%m-%d}",
+                               runs=1, up_runs=1 if s["up"] else 0) for s in statuses])
         if latest:
             conn.execute(_upsert(self.engine, latest_readings, ["device", "reading"]), latest)
         if changes:
