@@ -200,6 +200,16 @@ class AlertBook:
     def _notify(self, row: dict, policy: EscalationPolicy, index: int, device, now: datetime) -> None:
         step = policy.steps[index]
         cfg = self.settings.config
+        if step.when != "siempre":
+            from zoneinfo import ZoneInfo
+
+            from agent.calendar_pe import in_office_hours
+
+            working = in_office_hours(now.astimezone(ZoneInfo(cfg.agent.timezone)), self.cfg.office_hours)
+            if working != (step.when == "horario_oficina"):
+                self._log_event(row["id"], "skipped", f"paso {index + 1}: solo "
+                                                      f"{step.when.replace('_', ' ')}", now)
+                return
         to = mail.recipients(cfg.mail, step.to) if step.to else []
         template = "alerta"
         if step.vendor:

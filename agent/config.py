@@ -212,6 +212,9 @@ class EscalationStep(_Model):
     to: list[str] = Field([], description="mail roles (mail.recipients)")
     vendor: bool = Field(False, description="also the device's vendor (oti_vendor.email)")
     cc: list[str] = Field([], description="mail roles in copy (the jefa, when the vendor is written to)")
+    when: Literal["siempre", "horario_oficina", "fuera_de_horario"] = Field(
+        "siempre", description="send this step only in office hours, or only outside them (weekends and "
+                               "Peru's public holidays are outside); otherwise it is passed over")
 
     @model_validator(mode="after")
     def _someone(self):
@@ -230,9 +233,20 @@ class EscalationPolicy(_Model):
     repeat: Duration | None = Field(None, description="re-send the last step this often while unacknowledged")
 
 
+class OfficeHours(_Model):
+    """When the office works: weekdays and hours, in agent.timezone, except public holidays."""
+
+    days: str = Field("L M X J V", description="weekdays, as the asset matrix writes them")
+    start: str = Field("08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    holidays: list[str] = Field([], description="extra non-working days, YYYY-MM-DD (Peru's national holidays "
+                                                "are known already)")
+
+
 class AlertsSection(_Model):
     """Alerts born from state changes, and how they escalate."""
 
+    office_hours: OfficeHours = OfficeHours()
     resolve_after: Duration = Field(300.0, description="an alert ends after its reading is OK this long")
     flap_changes: int = Field(6, ge=2, description="state changes within flap_window that make an alert flap")
     flap_window: Duration = 1800.0

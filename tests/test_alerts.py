@@ -266,3 +266,29 @@ def test_daily_checklist_mailed_to_the_jefa_with_xlsx_and_pdf(plant, tmp_path):
     assert aap[2] == "X" and aap[3] in (None, "")
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf.get_payload(decode=True), capture_output=True).stdout
     assert b"Checklist diario de estado de los servicios TI" in text and b"ups-01" in text
+
+
+def test_office_hours_and_peru_holidays_decide_who_is_paged(site, smtp):
+    from zoneinfo import ZoneInfo
+
+    from agent.results import State
+    from agent.store.store import StateChange
+
+    port, inbox = smtp
+    site.hosts["sw-01"] = {"ansible_host": "127.0.0.30", "oti_kind": "switch"}
+    site.extra["mail"] = _mail(site, port)
+    site.extra["mail"]["recipients"]["guardia"] = ["guardia@entidad.example"]
+    site.extra["alerts"] = {"policies": [{"name": "turnos", "steps": [
+        {"to": ["especialistas"], "when": "horario_oficina"}, {"to": ["guardia"], "when": "fuera_de_horario"}]}]}
+    settings = load_all(site.write())
+    store = Store(settings.config.store.url, settings.config.base_dir)
+    lima = ZoneInfo("America/Lima")
+    for when, reading in ((datetime(2026, 12, 8, 10, 0, tzinfo=lima), "a"),      # Inmaculada Concepción
+                          (datetime(2026, 12, 9, 10, 0, tzinfo=lima), "b"),      # Batalla de Ayacucho
+                          (datetime(2026, 12, 10, 10, 0, tzinfo=lima), "c")):    # a Thursday at the office
+        book = AlertBook(settings, store, clock=lambda when=when: when)
+        book.process([StateChange("sw-01", reading, "snmp", State.OK, State.CRITICAL, 0.0, None, "caído", when)])
+        inbox.messages.clear()
+        book.tick()
+        to = sorted(m["To"] for m in inbox.messages)
+        assert to == (["is@entidad.example"] if reading == "c" else ["guardia@entidad.example"]), (reading, to)
