@@ -13,9 +13,24 @@ from rich.console import Console
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
 report_app = typer.Typer(no_args_is_help=True, help="The office's documents: write them now, and mail them.")
+FORMATS = ("html", "xlsx", "pdf")
+FormatOpt = Annotated[list[str] | None, typer.Option("--format", help="html, xlsx or pdf (repeatable): which files "
+                                                     "to print and attach; all three are always written")]
 
 
-def daily_report(settings, store, day: date, send: bool) -> list[Path]:
+def _formats(values: list[str] | None) -> tuple[str, ...]:
+    bad = [v for v in values or [] if v not in FORMATS]
+    if bad:
+        raise typer.BadParameter(f"unknown format(s) {', '.join(bad)}; use {', '.join(FORMATS)}")
+    return tuple(values) if values else FORMATS
+
+
+def _attached(paths: list[Path], formats: tuple[str, ...]) -> list[str]:
+    """The files that go as attachments: the chosen formats, except the HTML (it is the body)."""
+    return [str(p) for p in paths if p.suffix.lstrip(".") in formats and p.suffix != ".html"]
+
+
+def daily_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write the daily checklist; with `send`, queue it for its recipients and deliver the outbox."""
     from agent import mail
     from agent.outbox import Outbox
@@ -31,12 +46,12 @@ def daily_report(settings, store, day: date, send: bool) -> list[Path]:
         html = paths[0].read_text(encoding="utf-8")
         box = Outbox(store, cfg)
         box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"checklist:{day}",
-                    html=html, attachments=[str(p) for p in paths[1:]])
+                    html=html, attachments=_attached(paths, formats))
         box.flush()
     return paths
 
 
-def monitoring_report(settings, store, day: date, send: bool) -> list[Path]:
+def monitoring_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write the monitoring report; with `send`, queue it for the jefa and deliver the outbox."""
     from agent import mail
     from agent.outbox import Outbox
@@ -50,7 +65,7 @@ def monitoring_report(settings, store, day: date, send: bool) -> list[Path]:
                                     mail.templates_dir(cfg))
         box = Outbox(store, cfg)
         box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"monitoreo:{day}",
-                    html=paths[0].read_text(encoding="utf-8"), attachments=[str(p) for p in paths[1:]])
+                    html=paths[0].read_text(encoding="utf-8"), attachments=_attached(paths, formats))
         box.flush()
     return paths
 
@@ -66,22 +81,24 @@ def _when(settings, day: str | None) -> date:
 def report_monitoring(config: ConfigOpt = Path("config.yaml"),
                       day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today)")] = None,
                       send: Annotated[bool, typer.Option(help="mail it to reports.daily_to (through the outbox)")]
-                      = False) -> None:
+                      = False, fmt: FormatOpt = None) -> None:
     """The monitoring report (Anexo 01 of S.04.04.01.03_P): equipment, alerts, escalations, how each ended."""
     from agent.settings import load_all
     from agent.store import Store
 
     settings = load_all(config)
     cfg = settings.config
-    for p in monitoring_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send):
-        out.print(str(p), soft_wrap=True, highlight=False)
+    formats = _formats(fmt)
+    for p in monitoring_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send, formats):
+        if p.suffix.lstrip(".") in formats:
+            out.print(str(p), soft_wrap=True, highlight=False)
 
 
 @report_app.command("monthly")
 def report_monthly(config: ConfigOpt = Path("config.yaml"),
                    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: last month)")] = None,
                    send: Annotated[bool, typer.Option(help="mail it to reports.daily_to (through the outbox)")]
-                   = False) -> None:
+                   = False, fmt: FormatOpt = None) -> None:
     """The monthly IT services report: availability, switches, incidents, backups, custody, access log."""
     import re
 
@@ -91,6 +108,7 @@ def report_monthly(config: ConfigOpt = Path("config.yaml"),
     from agent.settings import load_all
     from agent.store import Store
 
+    formats = _formats(fmt)
     settings = load_all(config)
     cfg = settings.config
     if month is None:
@@ -106,25 +124,28 @@ def report_monthly(config: ConfigOpt = Path("config.yaml"),
                                     mail.templates_dir(cfg))
         box = Outbox(store, cfg)
         box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"mensual:{month}",
-                    html=paths[0].read_text(encoding="utf-8"), attachments=[str(p) for p in paths[1:]])
+                    html=paths[0].read_text(encoding="utf-8"), attachments=_attached(paths, formats))
         box.flush()
     for p in paths:
-        out.print(str(p), soft_wrap=True, highlight=False)
+        if p.suffix.lstrip(".") in formats:
+            out.print(str(p), soft_wrap=True, highlight=False)
 
 
 @report_app.command("daily")
 def report_daily(config: ConfigOpt = Path("config.yaml"),
                  day: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today)")] = None,
                  send: Annotated[bool, typer.Option(help="mail it to reports.daily_to (through the outbox)")]
-                 = False) -> None:
+                 = False, fmt: FormatOpt = None) -> None:
     """The daily checklist of IT services (Anexo 07), as HTML, XLSX and PDF."""
     from agent.settings import load_all
     from agent.store import Store
 
     settings = load_all(config)
     cfg = settings.config
-    for p in daily_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send):
-        out.print(str(p), soft_wrap=True, highlight=False)
+    formats = _formats(fmt)
+    for p in daily_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send, formats):
+        if p.suffix.lstrip(".") in formats:
+            out.print(str(p), soft_wrap=True, highlight=False)
 
 
 access_app = typer.Typer(no_args_is_help=True, help="The datacenter access log (Anexo 1 of S.04.03.02_P).")
