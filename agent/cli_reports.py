@@ -83,13 +83,18 @@ def report_monitoring(config: ConfigOpt = Path("config.yaml"),
                       send: Annotated[bool, typer.Option(help="mail it to reports.daily_to (through the outbox)")]
                       = False, fmt: FormatOpt = None) -> None:
     """The monitoring report (Anexo 01 of S.04.04.01.03_P): equipment, alerts, escalations, how each ended."""
+    _run_day_report(monitoring_report, config, day, send, fmt)
+
+
+def _run_day_report(report, config: Path, day: str | None, send: bool, fmt: list[str] | None) -> None:
+    """Write (and with `send`, mail) a report of one day; print the files of the chosen formats."""
     from agent.settings import load_all
     from agent.store import Store
 
     settings = load_all(config)
     cfg = settings.config
     formats = _formats(fmt)
-    for p in monitoring_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send, formats):
+    for p in report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send, formats):
         if p.suffix.lstrip(".") in formats:
             out.print(str(p), soft_wrap=True, highlight=False)
 
@@ -137,15 +142,7 @@ def report_daily(config: ConfigOpt = Path("config.yaml"),
                  send: Annotated[bool, typer.Option(help="mail it to reports.daily_to (through the outbox)")]
                  = False, fmt: FormatOpt = None) -> None:
     """The daily checklist of IT services (Anexo 07), as HTML, XLSX and PDF."""
-    from agent.settings import load_all
-    from agent.store import Store
-
-    settings = load_all(config)
-    cfg = settings.config
-    formats = _formats(fmt)
-    for p in daily_report(settings, Store(cfg.store.url, cfg.base_dir), _when(settings, day), send, formats):
-        if p.suffix.lstrip(".") in formats:
-            out.print(str(p), soft_wrap=True, highlight=False)
+    _run_day_report(daily_report, config, day, send, fmt)
 
 
 access_app = typer.Typer(no_args_is_help=True, help="The datacenter access log (Anexo 1 of S.04.03.02_P).")

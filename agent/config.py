@@ -347,19 +347,8 @@ def _check_options_problems(data: dict, file: str, lines: dict[tuple, int]) -> l
     for gi, group in enumerate(groups if isinstance(groups, list) else []):
         entries = group.get("checks") if isinstance(group, dict) else None
         for ci, entry in enumerate(entries if isinstance(entries, list) else []):
-            if not isinstance(entry, dict) or not isinstance(entry.get("check"), str):
-                continue
-            where = ("check_groups", gi, "checks", ci)
-            try:
-                plugin = load_check(entry["check"])
-            except PluginNotFound as err:
-                loc = where + ("check",)
-                problems.append(Problem(file, ".".join(map(str, loc)), line_of(lines, loc), str(err)))
-                continue
-            try:
-                plugin.Options.model_validate(entry.get("options") or {})
-            except ValidationError as err:
-                problems += problems_from(err, file, lines, prefix=where + ("options",))
+            if isinstance(entry, dict) and isinstance(entry.get("check"), str):
+                problems += _plugin_problems(load_check, entry, "check", ("check_groups", gi, "checks", ci), file, lines)
     return problems
 
 
@@ -370,17 +359,20 @@ def _backend_options_problems(data: dict, file: str, lines: dict[tuple, int]) ->
     problems = []
     backends = (data.get("backups") or {}).get("backends") if isinstance(data.get("backups"), dict) else None
     for name, entry in (backends.items() if isinstance(backends, dict) else []):
-        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
-            continue
-        where = ("backups", "backends", name)
-        try:
-            plugin = backend_class(entry["type"])
-        except PluginNotFound as err:
-            loc = where + ("type",)
-            problems.append(Problem(file, ".".join(map(str, loc)), line_of(lines, loc), str(err)))
-            continue
-        try:
-            plugin.Options.model_validate(entry.get("options") or {})
-        except ValidationError as err:
-            problems += problems_from(err, file, lines, prefix=where + ("options",))
+        if isinstance(entry, dict) and isinstance(entry.get("type"), str):
+            problems += _plugin_problems(backend_class, entry, "type", ("backups", "backends", name), file, lines)
     return problems
+
+
+def _plugin_problems(load_plugin, entry: dict, key: str, where: tuple, file: str, lines) -> list[Problem]:
+    """An entry naming a plugin by `key` with `options`: the plugin must exist and take those options."""
+    try:
+        plugin = load_plugin(entry[key])
+    except PluginNotFound as err:
+        loc = where + (key,)
+        return [Problem(file, ".".join(map(str, loc)), line_of(lines, loc), str(err))]
+    try:
+        plugin.Options.model_validate(entry.get("options") or {})
+    except ValidationError as err:
+        return problems_from(err, file, lines, prefix=where + ("options",))
+    return []
