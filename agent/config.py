@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.compliance import CompliancePolicy
 from agent.errors import ConfigError, PluginNotFound, Problem
 from agent.secrets import SecretRef
 from agent.yamlfile import line_of, load_with_lines, problems_from
@@ -282,6 +283,7 @@ class AgentConfig(_Model):
     backups: BackupsSection = BackupsSection()
     alerts: AlertsSection = AlertsSection()
     reports: ReportsSection = ReportsSection()
+    compliance: CompliancePolicy = CompliancePolicy()
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)

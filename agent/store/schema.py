@@ -347,9 +347,19 @@ access_log = Table(
 )
 
 
+pending_updates = Table(
+    "pending_updates", metadata,
+    Column("host", String(128), primary_key=True),
+    Column("item", String(256), primary_key=True),         # a package or update still missing on the host
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v5(conn: Connection) -> None:
-    """Alerts and their events, the mail outbox, silences, daily availability, the access log."""
-    for table in (alerts, alert_events, outbox, silences, uptime_days, access_log):
+    """Alerts and their events, the mail outbox, silences, daily availability, the access log, and the
+    updates each host has been missing since when."""
+    for table in (alerts, alert_events, outbox, silences, uptime_days, access_log, pending_updates):
         table.create(conn)
 
 

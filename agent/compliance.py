@@ -1,0 +1,100 @@
+"""Patch and antivirus compliance (S.04.03.02_P flow 2, activities 4–10): the policy, its exceptions,
+and the verdict per host with its reasons.
+
+A probe reports what it found on a host as `Facts` (missing security updates and how long they
+have been missing, last report, reboot pending since, antivirus state); `judge` turns them into
+findings against the policy. An exception exempts one host from one rule until a date, with a
+reason and who granted it; once expired it stops counting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Rule = Literal["updates", "report", "reboot", "failed", "antivirus", "signatures"]
+RULES_ES = {"updates": "actualizaciones de seguridad pendientes", "report": "reporte reciente",
+            "reboot": "reinicio pendiente", "failed": "actualizaciones fallidas",
+            "antivirus": "antivirus activo con protección en tiempo real", "signatures": "firmas del antivirus"}
+
+
+class ComplianceException(BaseModel):
+    """A host exempt from a rule until a date."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    host: str
+    rule: Rule
+    until: date
+    reason: str = Field(min_length=1)
+    granted_by: str = Field(min_length=1)
+
+
+class CompliancePolicy(BaseModel):
+    """When a host is compliant (the defaults follow common practice; the office sets its own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_missing_days: int = Field(14, ge=0, description="an approved security/critical update may be missing "
+                                                        "this many days")
+    max_report_age_days: int = Field(7, ge=0, description="the host reported (or was read) within this many days")
+    max_reboot_pending_days: int = Field(3, ge=0)
+    max_signature_age_days: int = Field(3, ge=0, description="antivirus signatures younger than this")
+    exceptions: list[ComplianceException] = []
+
+
+@dataclass
+class Facts:
+    """What a probe found on one host; None means it could not tell."""
+
+    missing: list[tuple[str, int]] | None = None     # (update, days missing since approved or published)
+    failed: list[str] = field(default_factory=list)
+    last_report: datetime | None = None
+    reboot_pending_days: int | None = None           # 0: pending since today; None: not pending
+    antivirus: bool | None = None                    # engine on with real-time protection
+    antivirus_detail: str = ""
+    signature_age_days: int | None = None
+
+
+@dataclass
+class Finding:
+    rule: Rule
+    ok: bool
+    detail: str
+    exempt: str = ""              # why it does not count (an active exception)
+
+
+def judge(host: str, facts: Facts, policy: CompliancePolicy, today: date | None = None) -> list[Finding]:
+    """The findings of one host; a host is compliant when every finding is ok or exempt."""
+    today = today or datetime.now(UTC).date()
+    out: list[Finding] = []
+    if facts.missing is not None:
+        late = [(u, d) for u, d in facts.missing if d > policy.max_missing_days]
+        out.append(Finding("updates", not late, (f"{len(late)} pendiente(s) hace más de {policy.max_missing_days} "
+                                                 f"días: " + ", ".join(f"{u} ({d} d)" for u, d in late[:5]))
+                           if late else f"{len(facts.missing)} pendiente(s) dentro del plazo"))
+    if facts.failed:
+        out.append(Finding("failed", False, "fallidas: " + ", ".join(facts.failed[:5])))
+    if facts.last_report is not None:
+        age = (datetime.now(UTC) - facts.last_report).days
+        out.append(Finding("report", age <= policy.max_report_age_days, f"último reporte hace {age} días"))
+    if facts.reboot_pending_days is not None:
+        out.append(Finding("reboot", facts.reboot_pending_days <= policy.max_reboot_pending_days,
+                           f"reinicio pendiente desde hace {facts.reboot_pending_days} días"))
+    if facts.antivirus is not None:
+        out.append(Finding("antivirus", facts.antivirus, facts.antivirus_detail))
+    if facts.signature_age_days is not None:
+        out.append(Finding("signatures", facts.signature_age_days <= policy.max_signature_age_days,
+                           f"firmas de hace {facts.signature_age_days} días"))
+    for f in out:
+        if not f.ok:
+            active = [e for e in policy.exceptions if e.host == host and e.rule == f.rule and e.until >= today]
+            if active:
+                e = active[0]
+                f.exempt = f"excepción hasta {e.until:%d/%m/%Y} ({e.reason}; autorizó {e.granted_by})"
+    return out
+
+
+def compliant(findings: list[Finding]) -> bool:
+    return all(f.ok or f.exempt for f in findings)

@@ -1,0 +1,89 @@
+"""Patch compliance of Linux hosts over real SSH, judged by the policy and its exceptions; the parsers
+on recorded outputs (a Debian 12 host's real `apt-get -s dist-upgrade`, RHEL 9's dnf updateinfo)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from agent.compliance import CompliancePolicy, Facts, compliant, judge
+from agent.plan import all_jobs
+from agent.runner import Runner
+from agent.settings import load_all
+from agent.store import Store
+from agent.store.schema import pending_updates
+from checks.base import ProbeContext
+from checks.linux_updates import parse
+
+FIXTURES = Path(__file__).parent / "fixtures" / "compliance"
+
+
+def test_parsers_on_recorded_outputs():
+    apt = parse("##apt\n" + (FIXTURES / "apt-dist-upgrade-debian12.txt").read_text() + "##reboot\nsince 1795000000\n"
+                "##now\n1795600000\n")
+    assert apt.manager == "apt" and "libgcrypt20" in apt.security and "bash" not in apt.security
+    assert apt.other > 0 and apt.reboot_pending and (apt.now - apt.reboot_since).days == 6
+    dnf = parse("##dnf\n" + (FIXTURES / "dnf-updateinfo-security-rhel9.txt").read_text() + "##reboot\npending\n")
+    assert dnf.manager == "dnf" and len(dnf.security) == 4 and dnf.reboot_pending and dnf.reboot_since is None
+
+
+def test_policy_exceptions_count_until_they_expire():
+    policy = CompliancePolicy(max_missing_days=14, exceptions=[
+        {"host": "app-01", "rule": "updates", "until": "2026-12-31", "reason": "ventana de cambios en enero",
+         "granted_by": "Mariella"},
+        {"host": "app-02", "rule": "updates", "until": "2026-11-01", "reason": "vencida", "granted_by": "Mariella"}])
+    facts = Facts(missing=[("openssl", 20), ("bash", 3)], reboot_pending_days=1)
+    today = date(2026, 11, 26)
+    one = judge("app-01", facts, policy, today)
+    assert compliant(one) and "excepción hasta 31/12/2026" in one[0].exempt
+    two = judge("app-02", facts, policy, today)
+    assert not compliant(two) and "openssl (20 d)" in two[0].detail and not two[0].exempt
+
+
+def test_linux_host_over_ssh_becomes_non_compliant_as_updates_age(site, tmp_path, datacenter):
+    datacenter.all_on()
+    fake = tmp_path / "fake-apt"
+    fake.write_text("#!/bin/sh\ncat " + str(FIXTURES / "apt-dist-upgrade-debian12.txt") + "\n")
+    fake.chmod(0o755)
+    site.ssh_creds["root"] = {"user": "root", "key_file": str(datacenter.key), "known_hosts": str(datacenter.known_hosts)}
+    site.hosts["vm-app"] = {"ansible_host": "127.0.0.1", "oti_kind": "server_virtual",
+                            "oti_ssh": {"credential": "root", "port": datacenter.ports["vm-app"]}}
+    site.group("parches", [{"check": "linux_updates", "options": {"apt_command": str(fake)}}], names=["vm-app"])
+    site.extra["compliance"] = {"max_missing_days": 14}
+    config = site.write()
+
+    def poll():
+        settings = load_all(config)
+
+        async def run():
+            ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
+            try:
+                return await Runner(ctx, 4).run([j for js in all_jobs(settings).values() for j in js])
+            finally:
+                await ctx.aclose()
+
+        (result,) = asyncio.run(run())
+        assert result.up, result.error
+        return {r.key: r for r in result.readings}, Store(settings.config.store.url, settings.config.base_dir)
+
+    readings, store = poll()
+    assert readings["updates_security_pending"].value >= 10
+    assert readings['compliance_ok{area="parches"}'].state.name == "OK"         # just seen: within the 14 days
+    with store.engine.begin() as conn:                                          # three weeks pass
+        conn.execute(update(pending_updates).where(pending_updates.c.item == "libgcrypt20")
+                     .values(first_seen=datetime.now(UTC) - timedelta(days=21, hours=1)))
+    readings, _ = poll()
+    verdict = readings['compliance_ok{area="parches"}']
+    assert verdict.state.name == "CRITICAL" and "libgcrypt20 (21 d)" in verdict.message
+
+    site.extra["compliance"]["exceptions"] = [{"host": "vm-app", "rule": "updates",
+                                               "until": (date.today() + timedelta(days=5)).isoformat(),
+                                               "reason": "servidor en migración", "granted_by": "Mariella"}]
+    config = site.write()
+    readings, _ = poll()
+    assert readings['compliance_ok{area="parches"}'].state.name == "OK"
+    assert "servidor en migración" in readings['compliance_rule_ok{area="parches",rule="updates"}'].message
