@@ -65,9 +65,10 @@ class Finding:
     exempt: str = ""              # why it does not count (an active exception)
 
 
-def judge(host: str, facts: Facts, policy: CompliancePolicy, today: date | None = None) -> list[Finding]:
-    """The findings of one host; a host is compliant when every finding is ok or exempt."""
-    today = today or datetime.now(UTC).date()
+def judge(host: str, facts: Facts, policy: CompliancePolicy, now: datetime | None = None) -> list[Finding]:
+    """The findings of one host at `now`; a host is compliant when every finding is ok or exempt."""
+    now = now or datetime.now(UTC)
+    today = now.date()
     out: list[Finding] = []
     if facts.missing is not None:
         late = [(u, d) for u, d in facts.missing if d > policy.max_missing_days]
@@ -77,7 +78,7 @@ def judge(host: str, facts: Facts, policy: CompliancePolicy, today: date | None 
     if facts.failed:
         out.append(Finding("failed", False, "fallidas: " + ", ".join(facts.failed[:5])))
     if facts.last_report is not None:
-        age = (datetime.now(UTC) - facts.last_report).days
+        age = (now - facts.last_report).days
         out.append(Finding("report", age <= policy.max_report_age_days, f"último reporte hace {age} días"))
     if facts.reboot_pending_days is not None:
         out.append(Finding("reboot", facts.reboot_pending_days <= policy.max_reboot_pending_days,

@@ -120,6 +120,15 @@ class UserPassword(_Model):
     password: SecretRef
 
 
+class WinrmCredential(_Model):
+    """A Windows login for WinRM (PowerShell remoting): WSUS, Defender."""
+
+    user: str
+    password: SecretRef
+    transport: Literal["ntlm", "kerberos", "credssp", "basic"] = "ntlm"
+    ca_file: Path | None = Field(None, description="the CA of the hosts' WinRM HTTPS certificates")
+
+
 class Credentials(_Model):
     """Named credentials; the inventory refers to them by name."""
 
@@ -127,6 +136,7 @@ class Credentials(_Model):
     ssh: dict[str, SshCredential] = {}
     ipmi: dict[str, IpmiCredential] = {}
     oracle: dict[str, UserPassword] = {}
+    winrm: dict[str, WinrmCredential] = {}
 
 
 class MailSection(_Model):

@@ -54,6 +54,14 @@ class SshAccess(_Vars):
     port: int = Field(22, ge=1, le=65535)
 
 
+class WinrmAccess(_Vars):
+    """How to reach a Windows host's WinRM (HTTPS by default)."""
+
+    credential: str
+    port: int = Field(5986, ge=1, le=65535)
+    scheme: str = Field("https", pattern="^https?$")
+
+
 class IpmiAccess(_Vars):
     """The host's BMC, for power control."""
 
@@ -100,6 +108,7 @@ class Device(_Vars):
     vendor: VendorContact | None = Field(None, alias="oti_vendor")
     snmp: SnmpAccess | None = Field(None, alias="oti_snmp")
     ssh: SshAccess | None = Field(None, alias="oti_ssh")
+    winrm: WinrmAccess | None = Field(None, alias="oti_winrm")
     ipmi: IpmiAccess | None = Field(None, alias="oti_ipmi")
     services: tuple[str, ...] = Field((), alias="oti_services")
     monitoring: MonitoringAgent | None = Field(None, alias="oti_monitoring")

@@ -86,6 +86,9 @@ def _cross_check(config: AgentConfig, inventory: Inventory, profiles: dict | Non
                         f"credential {d.snmp.credential!r} is not in {file} credentials.snmp")
         if d.ssh and d.ssh.credential not in config.credentials.ssh:
             problem(d.name, "oti_ssh", "credential", f"credential {d.ssh.credential!r} is not in {file} credentials.ssh")
+        if d.winrm and d.winrm.credential not in config.credentials.winrm:
+            problem(d.name, "oti_winrm", "credential",
+                    f"credential {d.winrm.credential!r} is not in {file} credentials.winrm")
         if d.ipmi and d.ipmi.credential not in config.credentials.ipmi:
             problem(d.name, "oti_ipmi", "credential",
                     f"credential {d.ipmi.credential!r} is not in {file} credentials.ipmi")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pydantic import Field
 from sqlalchemy import and_, delete, insert, select, update
 
-from agent.compliance import CompliancePolicy, Facts, compliant, judge, RULES_ES
+from agent.compliance import RULES_ES, CompliancePolicy, Facts, compliant, judge
 from agent.errors import ProbeUnavailable
 from agent.inventory import Device
 from agent.results import Reading, State
@@ -117,7 +117,7 @@ class LinuxUpdatesCheck(Check):
         facts = Facts(missing=[(p, (now - raw.first_seen.get(p, now)).days) for p in raw.security],
                       reboot_pending_days=(now - raw.reboot_since).days if raw.reboot_since
                       else (0 if raw.reboot_pending else None))
-        findings = judge(device.name, facts, raw.policy or CompliancePolicy(), now.date())
+        findings = judge(device.name, facts, raw.policy or CompliancePolicy(), now)
         ok = compliant(findings)
         reasons = "; ".join(f"{RULES_ES[f.rule]}: {f.detail}" + (f" — {f.exempt}" if f.exempt else "")
                             for f in findings if not f.ok)

@@ -37,7 +37,7 @@ def test_policy_exceptions_count_until_they_expire():
          "granted_by": "Mariella"},
         {"host": "app-02", "rule": "updates", "until": "2026-11-01", "reason": "vencida", "granted_by": "Mariella"}])
     facts = Facts(missing=[("openssl", 20), ("bash", 3)], reboot_pending_days=1)
-    today = date(2026, 11, 26)
+    today = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     one = judge("app-01", facts, policy, today)
     assert compliant(one) and "excepción hasta 31/12/2026" in one[0].exempt
     two = judge("app-02", facts, policy, today)
@@ -87,3 +87,88 @@ def test_linux_host_over_ssh_becomes_non_compliant_as_updates_age(site, tmp_path
     readings, _ = poll()
     assert readings['compliance_ok{area="parches"}'].state.name == "OK"
     assert "servidor en migración" in readings['compliance_rule_ok{area="parches",rule="updates"}'].message
+
+
+def _policy(**kw) -> CompliancePolicy:
+    return CompliancePolicy(**kw)
+
+
+def test_wsus_answer_recorded():
+    import json
+
+    from checks.windows_compliance import WsusAnswer, WsusCheck
+
+    computers = json.loads((FIXTURES / "wsus-computers.json").read_text())
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    readings = WsusCheck().evaluate(WsusAnswer(computers, ["srv-app-01", "srv-bd-01", "srv-new-01"], _policy(), now),
+                                    None, {})
+    verdict = {dict(r.labels)["host"]: r for r in readings if r.name == "compliance_ok"}
+    app = verdict["srv-app-01"]                                   # KB5070100 approved ~29 days ago, still needed
+    assert app.state.name == "CRITICAL" and "KB5070100 (30 d)" in app.message
+    assert "KB5070222" not in app.message                        # not approved for it: not counted
+    bd = verdict["srv-bd-01"]                                    # failed + pending reboot; the Unknown
+    assert bd.state.name == "CRITICAL" and "KB4052623" in bd.message and "KB5070111" not in bd.message
+    old = verdict["srv-old-01"]                                  # last report in September: stale
+    assert old.state.name == "CRITICAL" and "último reporte hace" in old.message
+    assert verdict["srv-new-01"].state.name == "CRITICAL" and "desconocido para WSUS" in verdict["srv-new-01"].message
+
+
+def test_defender_recorded_and_the_never_scanned_trap():
+    import json
+
+    from checks.windows_compliance import defender_facts
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    healthy = defender_facts(json.loads((FIXTURES / "defender-healthy.json").read_text()), now)
+    assert compliant(judge("srv-app-01", healthy, _policy(), now))
+    stale = defender_facts(json.loads((FIXTURES / "defender-stale-never-scanned.json").read_text()), now)
+    findings = {f.rule: f for f in judge("srv-bd-01", stale, _policy(), now)}
+    assert not findings["antivirus"].ok and "tiempo real desactivada" in findings["antivirus"].detail
+    assert "nunca se ha ejecutado" in findings["antivirus"].detail          # 4294967295 is never, not 11 million years
+    assert not findings["signatures"].ok and "12 días" in findings["signatures"].detail
+
+
+def test_winrm_host_refusing_login_is_a_clear_finding(site, tmp_path):
+    """The real WinRM code path against a real HTTP endpoint that answers 401 to every login."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self):                       # noqa: N802 - http.server's name
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Basic realm=WSMAN")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        site.hosts["srv-app-01"] = {"ansible_host": "127.0.0.1", "oti_kind": "server_virtual",
+                                    "oti_winrm": {"credential": "dominio", "port": server.server_address[1],
+                                                  "scheme": "http"}}
+        site.group("antivirus", ["defender"], names=["srv-app-01"])
+        config = site.write()
+        import yaml
+
+        data = yaml.safe_load(config.read_text())
+        data.pop("credentials", None)
+        data["credentials"] = {"winrm": {"dominio": {"user": "svc-oti", "password": site.secret("winrm", "s3cr3t!"),
+                                                     "transport": "basic"}}}
+        config.write_text(yaml.safe_dump(data))
+        settings = load_all(config)
+
+        async def run():
+            ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
+            try:
+                return await Runner(ctx, 2).run([j for js in all_jobs(settings).values() for j in js])
+            finally:
+                await ctx.aclose()
+
+        (result,) = asyncio.run(run())
+    finally:
+        server.shutdown()
+    assert not result.up and result.error_kind == "auth"
+    assert "login as svc-oti refused" in result.error and "s3cr3t" not in result.error
