@@ -172,3 +172,63 @@ def test_winrm_host_refusing_login_is_a_clear_finding(site, tmp_path):
         server.shutdown()
     assert not result.up and result.error_kind == "auth"
     assert "login as svc-oti refused" in result.error and "s3cr3t" not in result.error
+
+
+def test_clamav_recorded():
+    from checks.antivirus import ClamAnswer, ClamavCheck
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    ok = ClamavCheck().evaluate(ClamAnswer((FIXTURES / "clamav-healthy.txt").read_text(), _policy(), now),
+                                _Dev("srv-linux-01"), {})
+    assert ok[0].state.name == "OK"
+    bad = ClamavCheck().evaluate(ClamAnswer((FIXTURES / "clamav-stale.txt").read_text(), _policy(), now),
+                                 _Dev("srv-linux-02"), {})
+    assert bad[0].state.name == "CRITICAL" and "clamd detenido" in bad[0].message and "firmas de hace 107 días" \
+        in bad[0].message
+
+
+class _Dev:
+    def __init__(self, name):
+        self.name, self.ssh = name, object()
+
+
+def test_console_export_through_a_column_mapping_and_a_broken_export(site, tmp_path):
+    import shutil
+
+    for name in ("eset-protect-export.csv", "kaspersky-export-missing-columns.csv"):
+        shutil.copy(FIXTURES / name, site.root / name)
+    site.hosts["consola-av"] = {"ansible_host": "127.0.0.40", "oti_kind": "server_virtual"}
+    site.group("antivirus", [
+        {"check": "av_console", "options": {"file": "eset-protect-export.csv", "product": "ESET PROTECT",
+                                            "columns": {"host": "Nombre del equipo", "protected": "Estado de protección",
+                                                        "realtime": "Protección en tiempo real",
+                                                        "signature_date": "Última actualización de módulos"}}},
+        {"check": "av_console", "options": {"file": "kaspersky-export-missing-columns.csv", "product": "Kaspersky",
+                                            "columns": {"host": "Equipo", "signature_date": "Fecha de bases"}}}],
+        names=["consola-av"])
+    site.extra["compliance"] = {"max_signature_age_days": 3, "exceptions": [
+        {"host": "PC-CONTAB-07", "rule": "signatures", "until": "2027-01-31", "reason": "equipo en baja",
+         "granted_by": "Mariella"}]}
+    settings = load_all(site.write())
+
+    async def run():
+        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
+        try:
+            return await Runner(ctx, 2).run([j for js in all_jobs(settings).values() for j in js])
+        finally:
+            await ctx.aclose()
+
+    results = asyncio.run(run())
+    assert all(r.up for r in results), [r.error for r in results]
+    readings = [x for r in results for x in r.readings]
+    hosts = {dict(x.labels).get("host"): x for x in readings if x.name == "compliance_ok"}
+    rules = {(dict(x.labels).get("host"), dict(x.labels).get("rule")): x for x in readings
+             if x.name == "compliance_rule_ok"}
+    assert rules[("SRV-APP-01", "antivirus")].value == 1.0                  # protected, real-time on
+    assert rules[("SRV-FS-01", "antivirus")].value == 0.0
+    assert hosts["SRV-FS-01"].state.name == "CRITICAL" and "Desactivado" in hosts["SRV-FS-01"].message
+    pc = hosts["PC-CONTAB-07"]
+    assert pc.state.name == "CRITICAL" and "Sin protección" in pc.message
+    assert "equipo en baja" in pc.message                                   # signatures exempt, protection not
+    broken = [x for x in readings if x.name == "av_console_ok" and dict(x.labels)["console"] == "Kaspersky"][0]
+    assert broken.state.name == "CRITICAL" and "faltan las columnas Equipo, Fecha de bases" in broken.message

@@ -56,6 +56,13 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
         conn.execute(insert(custody_movements).values(box="CAJA-03", movement="enviada", tapes="TAPE001,TAPE002",
                                                       seal="P-77", by="luis", at=datetime(2026, 10, 30, 15, tzinfo=UTC)))
 
+    # the compliance verdict of a Windows server, as the wsus probe leaves it
+    from agent.results import CheckResult, Reading
+
+    store.record([CheckResult("wsus", "fs-01", datetime.now(UTC), 0.1, [Reading(
+        "compliance_ok", 0.0, State.CRITICAL, labels=(("area", "wsus"), ("host", "srv-app-01")),
+        message="actualizaciones de seguridad pendientes: KB5070100 (30 d)")])])
+
     # the switch's outage was an alert escalated to its vendor
     clock = [datetime(2026, 10, 14, 15, 0, tzinfo=UTC)]
     book = AlertBook(settings, store, clock=lambda: clock[0])
@@ -81,7 +88,10 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
     assert done.returncode == 0, done.stdout + done.stderr
     paths = [p for p in done.stdout.split() if p.startswith("/")]
     book_x = load_workbook([p for p in paths if p.endswith(".xlsx")][0])
-    assert book_x.sheetnames == ["Disponibilidad", "Switches", "Incidentes", "Respaldos", "Custodia", "Acceso"]
+    assert book_x.sheetnames == ["Disponibilidad", "Switches", "Incidentes", "Respaldos", "Custodia", "Cumplimiento",
+                                 "Acceso"]
+    compliance = {r["Equipo"]: r for r in _sheet(book_x, "Cumplimiento")}
+    assert compliance["srv-app-01"]["Conforme"] == "No" and "KB5070100" in compliance["srv-app-01"]["Observaciones"]
     avail = {r["Equipo"]: r for r in _sheet(book_x, "Disponibilidad")}
     assert avail["sw-core-01"]["Disponibilidad"] == "99.87 %" and avail["fs-01"]["Disponibilidad"] == "100.00 %"
     assert avail["sw-core-01"]["Alertas"] == 1

@@ -20,10 +20,31 @@ def _book(tmp_path, text):
     return path
 
 
+SAMPLE_PARAMS = {
+    "restore-from-tape": ["unidad=DEIN", "solicitante=Ana", "correo_solicitante=ana@entidad.example",
+                          "activo=bd-oracle-prod", "fecha=2026-11-20", "motivo=borrado", "destino=/srv/r"],
+    "alfresco-restore": ["ticket=GLPI-1"],
+    "antivirus-agent-repair": ["equipo=app-web-01"],
+}
+
+
 def test_shipped_runbooks_are_valid():
-    for name in ("datacenter-shutdown", "datacenter-startup"):
+    shipped = sorted(p.stem for p in (REPO / "runbooks").glob("*.yaml"))
+    assert {"datacenter-shutdown", "datacenter-startup", "restore-from-tape", "alfresco-restore",
+            "antivirus-agent-repair"} <= set(shipped)
+    for name in shipped:
         book = load(REPO / "runbooks" / f"{name}.yaml")
-        assert all(s.activities for s in book.steps)
+        assert all(s.activities for s in book.steps), name
+        args = [a for p in SAMPLE_PARAMS.get(name, []) for a in ("-p", p)]
+        result = runner.invoke(app, ["plan", name, "-c", str(REPO / "config.example.yaml"), *args])
+        assert result.exit_code == 0, (name, result.output)
+
+
+def test_a_parameter_naming_no_device_is_refused_with_the_step():
+    result = runner.invoke(app, ["plan", "antivirus-agent-repair", "-c", str(REPO / "config.example.yaml"),
+                                 "-p", "equipo=no-existe"])
+    text = str(result.exception)
+    assert result.exit_code != 0 and "steps[reinstalar].targets" in text and "no-existe" in text
 
 
 def test_unknown_kind_missing_need_cycle_and_bad_options_are_named(tmp_path):

@@ -54,6 +54,8 @@ def sections(settings, store, month: str) -> tuple[dict[str, str], list[Section]
             backup_runs.c.started_at >= s_utc, backup_runs.c.started_at < u_utc)))]
         moves = [dict(r._mapping) for r in conn.execute(select(custody_movements).where(and_(
             custody_movements.c.at >= s_utc, custody_movements.c.at < u_utc)).order_by(custody_movements.c.at))]
+        verdicts = [dict(r._mapping) for r in conn.execute(select(latest_readings).where(
+            latest_readings.c.name == "compliance_ok").order_by(latest_readings.c.device, latest_readings.c.reading))]
         entries = [dict(r._mapping) for r in conn.execute(select(access_log).where(and_(
             access_log.c.day >= f"{since:%Y-%m-%d}", access_log.c.day < f"{until:%Y-%m-%d}"))
             .order_by(access_log.c.day, access_log.c.time_in))]
@@ -105,6 +107,16 @@ def sections(settings, store, month: str) -> tuple[dict[str, str], list[Section]
     access = [[(date.fromisoformat(e["day"]).strftime("%d/%m/%Y"), ""), (e["name"], ""), (e["id_number"], ""),
                (e["company"], ""), (e["activity"], ""), (e["time_in"], ""), (e["time_out"] or "", ""), ("", "")]
               for e in entries]
+    import json
+
+    compliance = []
+    for i, v in enumerate(verdicts, 1):
+        labels = dict(json.loads(v["labels"] or "[]"))
+        ok = v["state"] == 0
+        compliance.append([(str(i), ""), (labels.get("host", v["device"]), ""),
+                           ({"parches": "Parches (Linux)", "wsus": "Parches (WSUS)", "antivirus": "Antivirus"}
+                            .get(labels.get("area", ""), labels.get("area", "")), ""),
+                           ("Sí" if ok else "No", "ok" if ok else "bad"), (v["message"] or "", "")])
     total_runs = sum(v[0] for v in per_device.values())
     total_up = sum(v[1] for v in per_device.values())
     header = {"Oficina": "Oficina de Tecnologías de la Información",
@@ -114,7 +126,9 @@ def sections(settings, store, month: str) -> tuple[dict[str, str], list[Section]
               "Alertas": f"{len(month_alerts)} ({len(vendor_alerts)} incidente(s) escalado(s) al proveedor)",
               "Copias de respaldo": f"{sum(len([r for r in runs if r['asset'] == a.id]) for a in assets)} ejecuciones, "
                                     f"{sum(1 for r in runs if r['status'] not in ('ok', 'warning'))} fallidas",
-              "Ingresos al Centro de Datos": str(len(access))}
+              "Ingresos al Centro de Datos": str(len(access)),
+              "Cumplimiento (parches y antivirus)": f"{sum(1 for c in compliance if c[3][0] == 'Sí')} de "
+                                                    f"{len(compliance)} conformes" if compliance else "sin datos"}
     return header, [
         Section("Disponibilidad por equipo", ["N°", "Equipo", "Tipo", "Chequeos", "Disponibilidad", "Alertas"],
                 availability, (5, 20, 28, 10, 14, 9), sheet="Disponibilidad"),
@@ -128,6 +142,9 @@ def sections(settings, store, month: str) -> tuple[dict[str, str], list[Section]
         Section("Cintas enviadas y recibidas de custodia", ["N°", "Fecha", "Caja", "Movimiento", "Cintas",
                                                             "Precinto", "Registró"], custody,
                 (5, 11, 11, 13, 34, 11, 14), sheet="Custodia"),
+        Section("Cumplimiento de parches y antivirus (al cierre)", ["N°", "Equipo", "Área", "Conforme",
+                                                                   "Observaciones"], compliance,
+                (5, 20, 18, 10, 60), sheet="Cumplimiento"),
         Section("Control de acceso al Centro de Datos (Anexo 1 de S.04.03.02_P)", ACCESS_COLUMNS, access,
                 (11, 22, 13, 18, 30, 9, 9, 12), sheet="Acceso"),
     ]

@@ -120,7 +120,7 @@ class Engine:
             self.progress(step.id, None, "skipped", step.when)
             return "skipped"
         kind = load_kind(step.kind)()
-        targets = resolve_targets(book, step, self.settings.inventory)
+        targets = resolve_targets(book, step, self.settings.inventory, run["params"])
         ctx = StepContext(run_id, book, step, kind.Options.model_validate(step.with_), run["params"],
                           run["started_by"], self.settings, self.journal, probes, cancel, targets, self.progress)
         while True:

@@ -18,17 +18,25 @@ def order_targets(devices: list[Device], order: str) -> list[Device]:
     return ranked if order == "startup" else list(reversed(ranked))
 
 
-def resolve_targets(book: Runbook, step: Step, inventory: Inventory) -> list[Device]:
-    """Return a step's targets in order; raise ConfigError naming the file and step if none match."""
+def resolve_targets(book: Runbook, step: Step, inventory: Inventory, params: dict | None = None) -> list[Device]:
+    """Return a step's targets in order; raise ConfigError naming the file and step if none match.
+
+    Names may come from the run's parameters (`names: ["{{ params.equipo }}"]`)."""
     if step.targets is None:
         return []
     t = step.targets
-    found = inventory.select(kinds=t.kinds, groups=t.groups, names=t.names, criticality=t.criticality, sites=t.sites)
+    names = [_param_name(n, params or {}) for n in t.names]
+    try:
+        found = inventory.select(kinds=t.kinds, groups=t.groups, names=names, criticality=t.criticality, sites=t.sites)
+    except ConfigError as err:        # an unknown name: say which step asked for it
+        raise ConfigError([Problem(book.source, f"steps[{step.id}].targets", None, p.message)
+                           for p in err.problems]) from None
     if t.roles:
         found = [d for d in found if d.role in t.roles]
     if not found:
+        which = f" (names: {', '.join(names)})" if names else ""
         raise ConfigError([Problem(book.source, f"steps[{step.id}].targets", None,
-                                   f"the selector matches no device in {inventory.path}")])
+                                   f"the selector matches no device in {inventory.path}{which}")])
     return order_targets(found, step.order)
 
 
@@ -66,7 +74,7 @@ def make_plan(book: Runbook, params: dict, inventory: Inventory) -> Plan:
     problems, planned = [], {}
     for step in book.steps:
         try:
-            targets = resolve_targets(book, step, inventory)
+            targets = resolve_targets(book, step, inventory, params)
         except ConfigError as err:
             problems += err.problems
             continue
@@ -106,3 +114,13 @@ def _topological(book: Runbook) -> list[str]:
         done += [s.id for s in ready]
         pending = [s for s in pending if s.id not in done]
     return done
+
+
+def _param_name(name: str, params: dict) -> str:
+    """A target name, or `{{ params.x }}` replaced by that parameter's value."""
+    if "{{" not in name:
+        return name
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined).from_string(name).render(params=params).strip()
