@@ -51,6 +51,7 @@ class Facts:
     missing: list[tuple[str, int]] | None = None     # (update, days missing since approved or published)
     failed: list[str] = field(default_factory=list)
     last_report: datetime | None = None
+    never_reported: bool = False                     # known to the server, but it never reported
     reboot_pending_days: int | None = None           # 0: pending since today; None: not pending
     antivirus: bool | None = None                    # engine on with real-time protection
     antivirus_detail: str = ""
@@ -77,7 +78,9 @@ def judge(host: str, facts: Facts, policy: CompliancePolicy, now: datetime | Non
                            if late else f"{len(facts.missing)} pendiente(s) dentro del plazo"))
     if facts.failed:
         out.append(Finding("failed", False, "fallidas: " + ", ".join(facts.failed[:5])))
-    if facts.last_report is not None:
+    if facts.never_reported:
+        out.append(Finding("report", False, "nunca ha reportado su estado"))
+    elif facts.last_report is not None:
         age = (now - facts.last_report).days
         out.append(Finding("report", age <= policy.max_report_age_days, f"último reporte hace {age} días"))
     if facts.reboot_pending_days is not None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -43,6 +44,39 @@ $out = foreach ($c in $wsus.GetComputerTargets()) {
 }
 ConvertTo-Json -InputObject @($out) -Depth 4 -Compress
 """
+# The SUSDB path: WSUS's public reporting views, queried on the WSUS server itself (the Windows Internal
+# Database answers only on a local named pipe), one row per (computer, update approved for it).
+SUSDB_QUERY = """SET NOCOUNT ON;
+SELECT ct.Name, CONVERT(varchar(33), ct.LastReportedStatusTime, 126) AS LastReportedStatusTime,
+       u.DefaultTitle AS Title, u.KnowledgebaseArticle AS Kb, uc.DefaultTitle AS Classification,
+       uib.State, ua.Action, CONVERT(varchar(33), ua.CreationDate, 126) AS ApprovedOn
+FROM PUBLIC_VIEWS.vComputerTarget ct
+LEFT JOIN PUBLIC_VIEWS.vUpdateEffectiveApprovalPerComputer eap ON eap.ComputerTargetId = ct.ComputerTargetId
+LEFT JOIN PUBLIC_VIEWS.vUpdateApproval ua ON ua.UpdateApprovalId = eap.UpdateApprovalId
+LEFT JOIN PUBLIC_VIEWS.vUpdateInstallationInfoBasic uib
+       ON uib.ComputerTargetId = ct.ComputerTargetId AND uib.UpdateId = ua.UpdateId
+LEFT JOIN PUBLIC_VIEWS.vUpdate u ON u.UpdateId = ua.UpdateId
+LEFT JOIN PUBLIC_VIEWS.vClassification uc ON uc.ClassificationId = u.ClassificationId"""
+SUSDB_SCRIPT = r"""$ErrorActionPreference = 'Stop'
+$q = @'
+{query}
+'@
+$rows = Invoke-Sqlcmd -ServerInstance '{instance}' -Database SUSDB -Query $q
+ConvertTo-Json -InputObject @($rows | Select-Object Name,LastReportedStatusTime,Title,Kb,Classification,State,Action,ApprovedOn) -Compress
+"""
+
+
+def susdb_computers(rows: list[dict]) -> list[dict]:
+    """SUSDB rows (one per computer and approved update) grouped into the API's shape (pure)."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        c = out.setdefault(r["Name"], {"Name": r["Name"], "LastReportedStatusTime": r.get("LastReportedStatusTime"),
+                                       "Updates": []})
+        if r.get("Title") is not None:
+            c["Updates"].append({k: r.get(k) for k in ("Title", "Kb", "Classification", "State", "Action", "ApprovedOn")})
+    return list(out.values())
+
+
 DEFENDER_SCRIPT = ("Get-MpComputerStatus | Select-Object AMServiceEnabled,AntivirusEnabled,RealTimeProtectionEnabled,"
                    "AntivirusSignatureLastUpdated,AntivirusSignatureAge,QuickScanAge,FullScanAge,ProductStatus,"
                    "AMRunningMode | ConvertTo-Json -Compress")
@@ -87,7 +121,8 @@ def wsus_facts(computers: list[dict], now: datetime) -> dict[str, Facts]:
                 failed.append(label)
             elif state == 6:
                 reboot.append(days)
-        out[name] = Facts(missing=missing, failed=failed, last_report=when(c.get("LastReportedStatusTime")),
+        reported = when(c.get("LastReportedStatusTime"))
+        out[name] = Facts(missing=missing, failed=failed, last_report=reported, never_reported=reported is None,
                           reboot_pending_days=max(reboot) if reboot else None)
     return out
 
@@ -113,9 +148,13 @@ def defender_facts(status: dict, now: datetime) -> Facts:
 
 
 class WsusOptions(NoOptions):
-    """Which Windows hosts WSUS should know."""
+    """Which Windows hosts WSUS should know, and where to read them."""
     hosts: list[str] = Field([], description="inventory names (or short host names) expected in WSUS: one "
                                              "missing is a finding")
+    source: Literal["api", "susdb"] = Field("api", description="api: the UpdateServices PowerShell module; susdb: "
+                                                               "SUSDB's public views through Invoke-Sqlcmd")
+    sql_instance: str = Field(r"np:\\.\pipe\MICROSOFT##WID\tsql\query",
+                              description="the SUSDB instance as seen from the WSUS server (WID by default)")
     timeout: float = Field(300.0, gt=0)
 
 
@@ -151,11 +190,15 @@ class WsusCheck(Check):
     async def collect(self, device: Device, ctx: ProbeContext) -> WsusAnswer:
         from agent.winrm import run_ps
 
+        script = WSUS_SCRIPT if self.options.source == "api" else \
+            SUSDB_SCRIPT.replace("{query}", SUSDB_QUERY).replace("{instance}", self.options.sql_instance)
         status, out, err = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, run_ps, device, ctx.config, WSUS_SCRIPT, self.options.timeout)
+            ctx.ssh_pool, run_ps, device, ctx.config, script, self.options.timeout)
         if status != 0:
             raise ProbeUnavailable(f"wsus {device.name}: PowerShell failed ({status}): {err.strip()[:300]}")
-        return WsusAnswer(parse_json_list(out, f"wsus {device.name}"), self.options.hosts, ctx.config.compliance)
+        found = parse_json_list(out, f"wsus {device.name}")
+        computers = found if self.options.source == "api" else susdb_computers(found)
+        return WsusAnswer(computers, self.options.hosts, ctx.config.compliance)
 
     def evaluate(self, raw: WsusAnswer, device: Device, previous: Mapping[str, State]) -> list[Reading]:
         now = raw.now

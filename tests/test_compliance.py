@@ -232,3 +232,57 @@ def test_console_export_through_a_column_mapping_and_a_broken_export(site, tmp_p
     assert "equipo en baja" in pc.message                                   # signatures exempt, protection not
     broken = [x for x in readings if x.name == "av_console_ok" and dict(x.labels)["console"] == "Kaspersky"][0]
     assert broken.state.name == "CRITICAL" and "faltan las columnas Equipo, Fecha de bases" in broken.message
+
+
+def test_wsus_through_susdb_rows_recorded():
+    import json
+
+    from checks.windows_compliance import WsusAnswer, WsusCheck, susdb_computers
+
+    rows = json.loads((FIXTURES / "susdb-rows.json").read_text())
+    computers = susdb_computers(rows)
+    assert [c["Name"].split(".")[0] for c in computers] == ["srv-app-01", "srv-bd-01", "srv-nuevo-01"]
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    readings = WsusCheck().evaluate(WsusAnswer(computers, [], _policy(), now), None, {})
+    verdict = {dict(r.labels)["host"]: r for r in readings if r.name == "compliance_ok"}
+    assert verdict["srv-app-01"].state.name == "CRITICAL" and "KB5070100 (30 d)" in verdict["srv-app-01"].message
+    assert verdict["srv-bd-01"].state.name == "OK"                    # its only row was approved for others
+    assert verdict["srv-nuevo-01"].state.name == "CRITICAL"           # known to WSUS, never reported
+    assert "nunca ha reportado" in verdict["srv-nuevo-01"].message
+
+
+def test_win_updates_recorded_and_the_real_ansible_path_without_the_collection(site, tmp_path):
+    import json
+
+    from checks.win_updates import WinUpdatesAnswer, WinUpdatesCheck, parse_result
+
+    res = json.loads((FIXTURES / "win-updates-searched.json").read_text())
+    found, failed, reboot = parse_result(res)
+    assert found == ["KB5070100", "KB5070333"] and failed == ["KB2267602"] and reboot
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    answer = WinUpdatesAnswer(found, failed, reboot, {"KB5070100": now - timedelta(days=20)}, _policy(), now)
+    verdict = [r for r in WinUpdatesCheck().evaluate(answer, _Dev("srv-app-01"), {}) if r.name == "compliance_ok"][0]
+    assert verdict.state.name == "CRITICAL" and "KB5070100 (20 d)" in verdict.message and "KB2267602" in verdict.message
+
+    # the real ansible-runner path: this machine has no ansible.windows collection, and says so
+    site.hosts["srv-app-01"] = {"ansible_host": "127.0.0.1", "oti_kind": "server_virtual",
+                                "oti_winrm": {"credential": "dominio", "port": 5986}}
+    site.group("parches-windows", ["win_updates"], names=["srv-app-01"], timeout="120s")
+    import yaml
+
+    config = site.write()
+    data = yaml.safe_load(config.read_text())
+    data["credentials"] = {"winrm": {"dominio": {"user": "svc-oti", "password": site.secret("winrm", "s3cr3t!")}}}
+    config.write_text(yaml.safe_dump(data))
+    settings = load_all(config)
+
+    async def run():
+        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
+        try:
+            return await Runner(ctx, 2).run([j for js in all_jobs(settings).values() for j in js])
+        finally:
+            await ctx.aclose()
+
+    (result,) = asyncio.run(run())
+    assert not result.up and "srv-app-01" in result.error and "s3cr3t" not in result.error
+    assert "the ansible.windows collection is not installed" in result.error
