@@ -110,3 +110,13 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
                           text=True).stdout
     assert "Informe mensual de servicios TI" in text and "octubre de 2026" in text and "Rosa Díaz" in text
     assert any("Informe mensual de servicios TI — octubre de 2026" in s for s in inbox.subjects())
+
+    # the daily checklist gives each host's compliance its own line, not its WSUS server's
+    today = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("America/Lima")).date().isoformat()
+    daily = cli(config, "report", "daily", "--date", today, "--format", "xlsx")
+    assert daily.returncode == 0, daily.stderr
+    rows = [[c.value for c in r] for r in load_workbook(daily.stdout.split()[-1]).active.iter_rows()]
+    lines = {r[1]: r for r in rows if r[1]}
+    line = lines["Cumplimiento de parches (WSUS) de srv-app-01"]
+    assert line[3] == "X" and "KB5070100" in line[4]
+    assert "compliance_ok" not in (lines["Operatividad de fs-01 (servidor virtual)"][4] or "")

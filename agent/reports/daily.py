@@ -39,7 +39,10 @@ def items(settings, store, day: date) -> list[tuple[str, bool, str]]:
     since = until - timedelta(days=1)
     with store.engine.connect() as conn:
         statuses = [dict(r._mapping) for r in conn.execute(select(check_status))]
-        critical = [dict(r._mapping) for r in conn.execute(select(latest_readings).where(latest_readings.c.state == 2))]
+        critical = [dict(r._mapping) for r in conn.execute(select(latest_readings).where(and_(
+            latest_readings.c.state == 2, latest_readings.c.name != "compliance_ok")))]
+        verdicts = [dict(r._mapping) for r in conn.execute(select(latest_readings).where(
+            latest_readings.c.name == "compliance_ok").order_by(latest_readings.c.reading))]
         day_alerts = [dict(r._mapping) for r in conn.execute(select(alerts).where(and_(
             alerts.c.opened_at < until, or_(alerts.c.resolved_at.is_(None), alerts.c.resolved_at >= since))))]
         runs = [dict(r._mapping) for r in conn.execute(select(backup_runs).where(backup_runs.c.started_at < until)
@@ -64,6 +67,14 @@ def items(settings, store, day: date) -> list[tuple[str, bool, str]]:
         if ok and closed:
             notes.append(f"{len(closed)} alerta(s) resuelta(s) en el día")
         out.append((what, ok, "; ".join(notes)))
+    import json
+
+    areas = {"parches": "parches", "wsus": "parches (WSUS)", "antivirus": "antivirus"}
+    for v in verdicts:            # compliance is per host: a WSUS server's verdicts are about its clients
+        labels = dict(json.loads(v["labels"] or "[]"))
+        host = labels.get("host", v["device"])
+        out.append((f"Cumplimiento de {areas.get(labels.get('area', ''), labels.get('area', ''))} de {host}",
+                    v["state"] == 0, v["message"] or ""))
     for asset in (settings.assets.assets if settings.assets else []):
         mine = [r for r in runs if r["asset"] == asset.id]
         good = [r for r in mine if r["status"] in ("ok", "warning")]
