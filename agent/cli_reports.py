@@ -30,10 +30,22 @@ def _attached(paths: list[Path], formats: tuple[str, ...]) -> list[str]:
     return [str(p) for p in paths if p.suffix.lstrip(".") in formats and p.suffix != ".html"]
 
 
+def _mail_report(settings, store, subject: str, body: str, paths: list[Path], source: str,
+                 formats: tuple[str, ...]) -> None:
+    """Queue a document for `reports.daily_to` (its HTML as the body, the chosen files attached); deliver."""
+    from agent import mail
+    from agent.outbox import Outbox
+
+    cfg = settings.config
+    box = Outbox(store, cfg)
+    box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=source,
+                html=paths[0].read_text(encoding="utf-8"), attachments=_attached(paths, formats))
+    box.flush()
+
+
 def daily_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write the daily checklist; with `send`, queue it for its recipients and deliver the outbox."""
     from agent import mail
-    from agent.outbox import Outbox
     from agent.reports import daily
 
     cfg = settings.config
@@ -43,18 +55,13 @@ def daily_report(settings, store, day: date, send: bool, formats: tuple[str, ...
         subject, body = mail.render("checklist-diario", {
             "day": day, "ok": sum(1 for _, ok, _ in items if ok), "total": len(items), "agent": cfg.agent,
             "bad": [(what, note) for what, ok, note in items if not ok]}, mail.templates_dir(cfg))
-        html = paths[0].read_text(encoding="utf-8")
-        box = Outbox(store, cfg)
-        box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"checklist:{day}",
-                    html=html, attachments=_attached(paths, formats))
-        box.flush()
+        _mail_report(settings, store, subject, body, paths, f"checklist:{day}", formats)
     return paths
 
 
 def monitoring_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write the monitoring report; with `send`, queue it for the jefa and deliver the outbox."""
     from agent import mail
-    from agent.outbox import Outbox
     from agent.reports import monitoring
 
     cfg = settings.config
@@ -63,10 +70,7 @@ def monitoring_report(settings, store, day: date, send: bool, formats: tuple[str
         header, _ = monitoring.sections(settings, store, day)
         subject, body = mail.render("reporte-monitoreo", {"day": day, "header": header, "agent": cfg.agent},
                                     mail.templates_dir(cfg))
-        box = Outbox(store, cfg)
-        box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"monitoreo:{day}",
-                    html=paths[0].read_text(encoding="utf-8"), attachments=_attached(paths, formats))
-        box.flush()
+        _mail_report(settings, store, subject, body, paths, f"monitoreo:{day}", formats)
     return paths
 
 
@@ -108,7 +112,6 @@ def report_monthly(config: ConfigOpt = Path("config.yaml"),
     import re
 
     from agent import mail
-    from agent.outbox import Outbox
     from agent.reports import monthly
     from agent.settings import load_all
     from agent.store import Store
@@ -127,10 +130,7 @@ def report_monthly(config: ConfigOpt = Path("config.yaml"),
         header, _ = monthly.sections(settings, store, month)
         subject, body = mail.render("informe-mensual", {"month": month, "header": header, "agent": cfg.agent},
                                     mail.templates_dir(cfg))
-        box = Outbox(store, cfg)
-        box.enqueue(mail.recipients(cfg.mail, cfg.reports.daily_to), subject, body, source=f"mensual:{month}",
-                    html=paths[0].read_text(encoding="utf-8"), attachments=_attached(paths, formats))
-        box.flush()
+        _mail_report(settings, store, subject, body, paths, f"mensual:{month}", formats)
     for p in paths:
         if p.suffix.lstrip(".") in formats:
             out.print(str(p), soft_wrap=True, highlight=False)

@@ -22,6 +22,18 @@ from checks.linux_updates import parse
 FIXTURES = Path(__file__).parent / "fixtures" / "compliance"
 
 
+def run_checks(settings):
+    """Every check group of a config, once: what the daemon does each interval."""
+    async def run():
+        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
+        try:
+            return await Runner(ctx, 4).run([j for js in all_jobs(settings).values() for j in js])
+        finally:
+            await ctx.aclose()
+
+    return asyncio.run(run())
+
+
 def test_parsers_on_recorded_outputs():
     apt = parse("##apt\n" + (FIXTURES / "apt-dist-upgrade-debian12.txt").read_text() + "##reboot\nsince 1795000000\n"
                 "##now\n1795600000\n")
@@ -59,14 +71,7 @@ def test_linux_host_over_ssh_becomes_non_compliant_as_updates_age(site, tmp_path
     def poll():
         settings = load_all(config)
 
-        async def run():
-            ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
-            try:
-                return await Runner(ctx, 4).run([j for js in all_jobs(settings).values() for j in js])
-            finally:
-                await ctx.aclose()
-
-        (result,) = asyncio.run(run())
+        (result,) = run_checks(settings)
         assert result.up, result.error
         return {r.key: r for r in result.readings}, Store(settings.config.store.url, settings.config.base_dir)
 
@@ -160,14 +165,7 @@ def test_winrm_host_refusing_login_is_a_clear_finding(site, tmp_path):
         config.write_text(yaml.safe_dump(data))
         settings = load_all(config)
 
-        async def run():
-            ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
-            try:
-                return await Runner(ctx, 2).run([j for js in all_jobs(settings).values() for j in js])
-            finally:
-                await ctx.aclose()
-
-        (result,) = asyncio.run(run())
+        (result,) = run_checks(settings)
     finally:
         server.shutdown()
     assert not result.up and result.error_kind == "auth"
@@ -211,14 +209,7 @@ def test_console_export_through_a_column_mapping_and_a_broken_export(site, tmp_p
          "granted_by": "Mariella"}]}
     settings = load_all(site.write())
 
-    async def run():
-        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
-        try:
-            return await Runner(ctx, 2).run([j for js in all_jobs(settings).values() for j in js])
-        finally:
-            await ctx.aclose()
-
-    results = asyncio.run(run())
+    results = run_checks(settings)
     assert all(r.up for r in results), [r.error for r in results]
     readings = [x for r in results for x in r.readings]
     hosts = {dict(x.labels).get("host"): x for x in readings if x.name == "compliance_ok"}
@@ -276,13 +267,6 @@ def test_win_updates_recorded_and_the_real_ansible_path_without_the_collection(s
     config.write_text(yaml.safe_dump(data))
     settings = load_all(config)
 
-    async def run():
-        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
-        try:
-            return await Runner(ctx, 2).run([j for js in all_jobs(settings).values() for j in js])
-        finally:
-            await ctx.aclose()
-
-    (result,) = asyncio.run(run())
+    (result,) = run_checks(settings)
     assert not result.up and "srv-app-01" in result.error and "s3cr3t" not in result.error
     assert "the ansible.windows collection is not installed" in result.error
