@@ -56,6 +56,10 @@ def start_postgres() -> Postgres:
         log = (root / "postgres.log").read_text(errors="replace")[-1500:] if (root / "postgres.log").exists() else ""
         raise RuntimeError(f"postgres did not start: {start.stderr} {log}")
     pg = Postgres(root, port)
-    pg.psql("create role alfresco login", db="postgres", user="postgres")
-    pg.psql("create database alfresco owner alfresco", db="postgres", user="postgres")
+    try:
+        pg.psql("create role alfresco login", db="postgres", user="postgres")
+        pg.psql("create database alfresco owner alfresco", db="postgres", user="postgres")
+    except Exception:
+        pg.stop()                          # never leave a cluster running behind a failed start
+        raise
     return pg
