@@ -29,6 +29,7 @@ from agent.results import State
 from agent.settings import Settings
 from agent.store import Store
 from agent.store.schema import alert_events, alerts, maintenance, silences
+from agent.store.times import aware
 
 _LOGGER = logging.getLogger(__name__)
 SEVERITY = {State.WARNING: "warning", State.CRITICAL: "critical"}
@@ -38,10 +39,6 @@ OPEN = ("open", "acknowledged")
 
 class AlertError(AgentError):
     """An alert that does not exist, or cannot be acknowledged or resolved as asked."""
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 class AlertBook:
@@ -286,7 +283,7 @@ class AlertBook:
             rows = [dict(r._mapping) for r in conn.execute(q)]
         for r in rows:
             for k in ("opened_at", "changed_at", "ok_since", "last_notified_at", "acked_at", "resolved_at"):
-                r[k] = _aware(r[k])
+                r[k] = aware(r[k])
         return rows
 
     def events(self, alert_id: int) -> list[dict]:
@@ -294,7 +291,7 @@ class AlertBook:
             rows = [dict(r._mapping) for r in conn.execute(
                 select(alert_events).where(alert_events.c.alert_id == alert_id).order_by(alert_events.c.id))]
         for r in rows:
-            r["at"] = _aware(r["at"])
+            r["at"] = aware(r["at"])
         return rows
 
     def _log_event(self, alert_id: int, event: str, detail: str | None, now: datetime) -> None:

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.results import Reading, State
+
 Rule = Literal["updates", "report", "reboot", "failed", "antivirus", "signatures"]
 RULES_ES = {"updates": "actualizaciones de seguridad pendientes", "report": "reporte reciente",
             "reboot": "reinicio pendiente", "failed": "actualizaciones fallidas",
@@ -102,3 +104,40 @@ def judge(host: str, facts: Facts, policy: CompliancePolicy, now: datetime | Non
 
 def compliant(findings: list[Finding]) -> bool:
     return all(f.ok or f.exempt for f in findings)
+
+
+def readings(area: str, host: str | None, findings: list[Finding], extra: str = "") -> list[Reading]:
+    """`compliance_ok` (CRITICAL with the reasons when the host does not comply) and one
+    `compliance_rule_ok` per rule; `host` labels a verdict read on another device (a WSUS server's)."""
+    ok = compliant(findings)
+    reasons = "; ".join(f"{RULES_ES[f.rule]}: {f.detail}" + (f" — {f.exempt}" if f.exempt else "")
+                        for f in findings if not f.ok)
+    labels = (("area", area),) + ((("host", host),) if host else ())
+    out = [Reading("compliance_ok", 1.0 if ok else 0.0, State.OK if ok else State.CRITICAL, labels=labels,
+                   message=(reasons or extra), help="1 if the host meets the policy")]
+    out += [Reading("compliance_rule_ok", 1.0 if f.ok or f.exempt else 0.0, labels=labels + (("rule", f.rule),),
+                    message=f.detail + (f" — {f.exempt}" if f.exempt else "")) for f in findings]
+    return out
+
+
+def missing_since(store, host: str, items: list[str], now: datetime) -> dict[str, datetime]:
+    """Record the updates a host is missing now; return since when each has been missing (first sight)."""
+    from sqlalchemy import and_, delete, insert, select, update
+
+    from agent.store.schema import pending_updates
+    from agent.store.times import aware
+
+    with store.engine.begin() as conn:
+        known = {r.item: r.first_seen for r in conn.execute(
+            select(pending_updates).where(pending_updates.c.host == host))}
+        for item in items:
+            if item in known:
+                conn.execute(update(pending_updates).where(and_(pending_updates.c.host == host,
+                                                                pending_updates.c.item == item)).values(last_seen=now))
+            else:
+                conn.execute(insert(pending_updates).values(host=host, item=item, first_seen=now, last_seen=now))
+        gone = [i for i in known if i not in items]
+        if gone:
+            conn.execute(delete(pending_updates).where(and_(pending_updates.c.host == host,
+                                                            pending_updates.c.item.in_(gone))))
+    return {item: aware(known.get(item, now)) for item in items}

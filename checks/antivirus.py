@@ -19,12 +19,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.compliance import CompliancePolicy, Facts, judge
+from agent.compliance import CompliancePolicy, Facts, judge, readings
 from agent.errors import ProbeUnavailable
 from agent.inventory import Device
 from agent.results import Reading, State
 from checks.base import Check, NoOptions, ProbeContext
-from checks.windows_compliance import _readings
 
 CLAM_SCRIPT = r"""LC_ALL=C; export LC_ALL
 echo "##daemon"
@@ -83,7 +82,7 @@ class ClamavCheck(Check):
                             message="ClamAV no está instalado")]
         facts = Facts(antivirus=running, antivirus_detail="clamd activo" if running else "clamd detenido",
                       signature_age_days=(raw.now - sigs).days if sigs else None)
-        return _readings("antivirus", device.name, judge(device.name, facts, raw.policy, raw.now), version)
+        return readings("antivirus", device.name, judge(device.name, facts, raw.policy, raw.now), version)
 
 
 class ColumnMap(BaseModel):
@@ -172,5 +171,5 @@ class AvConsoleCheck(Check):
                 "" if protected else f"{cols.protected}: {row.get(cols.protected)}",
                 "" if realtime else f"{cols.realtime}: {row.get(cols.realtime)}") if x) or "protegido"
             facts = Facts(antivirus=protected and realtime, antivirus_detail=detail, signature_age_days=age)
-            out += _readings("antivirus", host, judge(host, facts, raw.policy, raw.now))
+            out += readings("antivirus", host, judge(host, facts, raw.policy, raw.now))
         return out

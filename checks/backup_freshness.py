@@ -16,11 +16,11 @@ from sqlalchemy import and_, select
 
 from agent.backups import assets as assets_mod
 from agent.backups.assets import Asset
-from agent.backups.service import aware
 from agent.errors import ConfigError
 from agent.inventory import Device
 from agent.results import Reading, State
 from agent.store.schema import backup_runs
+from agent.store.times import aware
 from checks.base import Check, ProbeContext
 
 
@@ -47,9 +47,8 @@ class BackupFreshnessCheck(Check):
         mine = [a for a in matrix.assets if a.server in (device.name, device.address)]
         if not mine:
             return []
-        store = ctx.service("store", lambda: _open_store(cfg))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(ctx.ssh_pool, _read, store, mine, cfg.backups.grace)
+        return await loop.run_in_executor(ctx.ssh_pool, _read, ctx.store(), mine, cfg.backups.grace)
 
     def evaluate(self, raw: list[Freshness], device: Device, previous: Mapping[str, State]) -> list[Reading]:
         out = []
@@ -76,12 +75,6 @@ class BackupFreshnessCheck(Check):
                     Reading("backup_last_size_bytes", float(f.last_bytes), unit="bytes", labels=labels,
                             help="size of the asset's last good backup")]
         return out
-
-
-def _open_store(cfg):
-    from agent.store import Store
-
-    return Store(cfg.store.url, cfg.base_dir)
 
 
 def _read(store, mine: list[Asset], grace_s: float) -> list[Freshness]:

@@ -42,6 +42,12 @@ class ProbeContext:
         ctx.services["snmp.profiles"] = settings.profiles
         return ctx
 
+    def store(self):
+        """The agent's store: the daemon's own when it runs one, else opened from the config once."""
+        from agent.store import Store
+
+        return self.service("store", lambda: Store(self.config.store.url, self.config.base_dir))
+
     def service(self, name: str, factory):
         """Return a shared long-lived object, creating it on first use."""
         if name not in self.services:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import Field
-from sqlalchemy import and_, delete, insert, select, update
 
-from agent.compliance import RULES_ES, CompliancePolicy, Facts, compliant, judge
+from agent.compliance import CompliancePolicy, Facts, judge, missing_since, readings
 from agent.errors import ProbeUnavailable
 from agent.inventory import Device
 from agent.results import Reading, State
@@ -106,9 +105,8 @@ class LinuxUpdatesCheck(Check):
         found = parse(out)
         if found.manager == "none":
             raise ProbeUnavailable(f"{device.name}: neither apt-get nor dnf found ({err.strip()[:200]})")
-        store = ctx.service("store", lambda: _open_store(ctx.config))
         found.first_seen = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, remember, store, device.name, found.security, datetime.now(UTC))
+            ctx.ssh_pool, missing_since, ctx.store(), device.name, found.security, datetime.now(UTC))
         found.policy = ctx.config.compliance
         return found
 
@@ -118,46 +116,7 @@ class LinuxUpdatesCheck(Check):
                       reboot_pending_days=(now - raw.reboot_since).days if raw.reboot_since
                       else (0 if raw.reboot_pending else None))
         findings = judge(device.name, facts, raw.policy or CompliancePolicy(), now)
-        ok = compliant(findings)
-        reasons = "; ".join(f"{RULES_ES[f.rule]}: {f.detail}" + (f" — {f.exempt}" if f.exempt else "")
-                            for f in findings if not f.ok)
-        out = [Reading("updates_security_pending", float(len(raw.security)), help="security updates pending"),
-               Reading("updates_other_pending", float(raw.other), help="other updates pending"),
-               Reading("reboot_required", 1.0 if raw.reboot_pending else 0.0, help="1 if a reboot is pending"),
-               Reading("compliance_ok", 1.0 if ok else 0.0, State.OK if ok else State.CRITICAL,
-                       labels=(("area", "parches"),), message=reasons, help="1 if the host meets the policy")]
-        for f in findings:
-            out.append(Reading("compliance_rule_ok", 1.0 if f.ok or f.exempt else 0.0,
-                               labels=(("area", "parches"), ("rule", f.rule)),
-                               message=f.detail + (f" — {f.exempt}" if f.exempt else "")))
-        return out
-
-
-def remember(store, host: str, items: list[str], now: datetime) -> dict[str, datetime]:
-    """Record the updates a host is missing now; return since when each has been missing."""
-    from agent.store.schema import pending_updates
-
-    with store.engine.begin() as conn:
-        known = {r.item: r.first_seen for r in conn.execute(
-            select(pending_updates).where(pending_updates.c.host == host))}
-        for item in items:
-            if item in known:
-                conn.execute(update(pending_updates).where(and_(pending_updates.c.host == host,
-                                                                pending_updates.c.item == item)).values(last_seen=now))
-            else:
-                conn.execute(insert(pending_updates).values(host=host, item=item, first_seen=now, last_seen=now))
-        gone = [i for i in known if i not in items]
-        if gone:
-            conn.execute(delete(pending_updates).where(and_(pending_updates.c.host == host,
-                                                            pending_updates.c.item.in_(gone))))
-    out = {}
-    for item in items:
-        when = known.get(item, now)
-        out[item] = when.replace(tzinfo=UTC) if when.tzinfo is None else when
-    return out
-
-
-def _open_store(cfg):
-    from agent.store import Store
-
-    return Store(cfg.store.url, cfg.base_dir)
+        return [Reading("updates_security_pending", float(len(raw.security)), help="security updates pending"),
+                Reading("updates_other_pending", float(raw.other), help="other updates pending"),
+                Reading("reboot_required", 1.0 if raw.reboot_pending else 0.0, help="1 if a reboot is pending"),
+                *readings("parches", None, findings)]

@@ -20,14 +20,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agent.compliance import CompliancePolicy, Facts, judge
+from agent.compliance import CompliancePolicy, Facts, judge, missing_since, readings
 from agent.errors import ProbeAuthFailed, ProbeUnavailable
 from agent.inventory import Device
 from agent.results import Reading, State
 from agent.secrets import resolve
 from checks.base import Check, NoOptions, ProbeContext
-from checks.linux_updates import _open_store, remember
-from checks.windows_compliance import _readings
 
 
 class WinUpdatesOptions(NoOptions):
@@ -70,8 +68,8 @@ class WinUpdatesCheck(Check):
         loop = asyncio.get_running_loop()
         res = await loop.run_in_executor(ctx.ssh_pool, self._search, device, ctx)
         found, failed, reboot = parse_result(res)
-        store = ctx.service("store", lambda: _open_store(ctx.config))
-        first = await loop.run_in_executor(ctx.ssh_pool, remember, store, device.name, found, datetime.now(UTC))
+        first = await loop.run_in_executor(ctx.ssh_pool, missing_since, ctx.store(), device.name, found,
+                                           datetime.now(UTC))
         return WinUpdatesAnswer(found, failed, reboot, first, ctx.config.compliance)
 
     def _search(self, device: Device, ctx: ProbeContext) -> dict:
@@ -112,6 +110,6 @@ class WinUpdatesCheck(Check):
     def evaluate(self, raw: WinUpdatesAnswer, device: Device, previous: Mapping[str, State]) -> list[Reading]:
         facts = Facts(missing=[(u, (raw.now - raw.first_seen.get(u, raw.now)).days) for u in raw.found],
                       failed=raw.failed, reboot_pending_days=0 if raw.reboot else None)
-        out = _readings("parches", device.name, judge(device.name, facts, raw.policy, raw.now))
+        out = readings("parches", device.name, judge(device.name, facts, raw.policy, raw.now))
         out.append(Reading("updates_security_pending", float(len(raw.found)), help="security updates pending"))
         return out

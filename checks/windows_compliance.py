@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.compliance import RULES_ES, CompliancePolicy, Facts, compliant, judge
+from agent.compliance import CompliancePolicy, Facts, judge, readings
 from agent.errors import ProbeUnavailable
 from agent.inventory import Device
 from agent.results import Reading, State
@@ -158,18 +158,6 @@ class WsusOptions(NoOptions):
     timeout: float = Field(300.0, gt=0)
 
 
-def _readings(area: str, host: str, findings, extra: str = "") -> list[Reading]:
-    ok = compliant(findings)
-    reasons = "; ".join(f"{RULES_ES[f.rule]}: {f.detail}" + (f" — {f.exempt}" if f.exempt else "")
-                        for f in findings if not f.ok)
-    labels = (("area", area), ("host", host))
-    out = [Reading("compliance_ok", 1.0 if ok else 0.0, State.OK if ok else State.CRITICAL, labels=labels,
-                   message=(reasons or extra), help="1 if the host meets the policy")]
-    out += [Reading("compliance_rule_ok", 1.0 if f.ok or f.exempt else 0.0, labels=labels + (("rule", f.rule),),
-                    message=f.detail + (f" — {f.exempt}" if f.exempt else "")) for f in findings]
-    return out
-
-
 @dataclass
 class WsusAnswer:
     computers: list[dict]
@@ -205,7 +193,7 @@ class WsusCheck(Check):
         facts = wsus_facts(raw.computers, now)
         out = []
         for host, f in sorted(facts.items()):
-            out += _readings("wsus", host, judge(host, f, raw.policy, now))
+            out += readings("wsus", host, judge(host, f, raw.policy, now))
         for expected in raw.expected:
             if expected.split(".")[0].lower() not in facts:
                 out.append(Reading("compliance_ok", 0.0, State.CRITICAL, labels=(("area", "wsus"), ("host", expected)),
@@ -246,7 +234,7 @@ class DefenderCheck(Check):
     def evaluate(self, raw: DefenderAnswer, device: Device, previous: Mapping[str, State]) -> list[Reading]:
         now = raw.now
         facts = defender_facts(raw.status, now)
-        out = _readings("antivirus", device.name, judge(device.name, facts, raw.policy, now),
+        out = readings("antivirus", device.name, judge(device.name, facts, raw.policy, now),
                         facts.antivirus_detail)
         if facts.signature_age_days is not None:
             out.append(Reading("antivirus_signature_age_days", float(facts.signature_age_days),

@@ -98,7 +98,7 @@ def restore_log(store, tz: ZoneInfo, folder: Path, responsible: str) -> list[Pat
     """Write the bitácora de restauración de servidores (Anexo 06): every restore recorded."""
     from sqlalchemy import select
 
-    from agent.backups.service import aware
+    from agent.store.times import aware
     from agent.store.schema import restores
 
     with store.engine.connect() as conn:

@@ -29,9 +29,17 @@ from agent.results import CheckResult, Reading, State
 from agent.settings import Settings
 from agent.store import Store
 from agent.store.schema import backup_runs
+from agent.store.times import aware, utc
 
 _LOGGER = logging.getLogger(__name__)
 CHECK = "backup"
+
+
+JOB_TIMEOUT = object()        # wait()'s default: the configured backups.job_timeout
+
+
+class TapeWait(BackendError):
+    """A job waited for a tape longer than allowed, and was canceled."""
 
 
 class BackupService:
@@ -103,7 +111,7 @@ class BackupService:
     async def _follow(self, asset: Asset, row: dict) -> None:
         try:
             try:
-                result = await self._wait(self.backend(row["backend"]), row["job_id"])
+                result = await self.wait(self.backend(row["backend"]), row["job_id"])
             except BackendError as err:
                 result = JobResult(job_id=row["job_id"], name=row["job_name"], level=row["level"], status="error",
                                    errors=[str(err)])
@@ -144,21 +152,32 @@ class BackupService:
         try:
             job_id = await asyncio.to_thread(backend.start, asset.job, level)
             await asyncio.to_thread(self._update, row, job_id=job_id)
-            result = await self._wait(backend, job_id)
+            result = await self.wait(backend, job_id)
         except BackendError as err:
             result = JobResult(job_id="", name=asset.job, level=level, status="error", errors=[str(err)])
         await asyncio.to_thread(self._finish, row, result)
         return result
 
-    async def _wait(self, backend: BackupBackend, job_id: str) -> JobResult:
-        """Poll a job until it ends; cancel it after `job_timeout`."""
+    async def wait(self, backend: BackupBackend, job_id: str, timeout: float | None | object = JOB_TIMEOUT,
+                   mount_wait: float | None = None) -> JobResult:
+        """Poll a job until it ends; cancel it after `timeout` (default `job_timeout`; None: never), and,
+        with `mount_wait`, when it has waited that long for a tape (raising TapeWait)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.cfg.job_timeout
+        timeout = self.cfg.job_timeout if timeout is JOB_TIMEOUT else timeout
+        deadline = loop.time() + timeout if timeout is not None else None
+        waiting_since = None
         while True:
             result = await asyncio.to_thread(backend.job, job_id)
             if result.status != "running":
                 return result
-            if loop.time() > deadline:
+            if mount_wait is not None and "waiting for" in result.backend_status and "tape" in result.backend_status:
+                waiting_since = waiting_since or loop.time()
+                if loop.time() - waiting_since > mount_wait:
+                    await asyncio.to_thread(backend.cancel, job_id)
+                    raise TapeWait(result.backend_status)
+            else:
+                waiting_since = None
+            if deadline is not None and loop.time() > deadline:
                 await asyncio.to_thread(backend.cancel, job_id)
                 result.status = "failed"
                 result.errors.append(f"sin terminar en {self.cfg.job_timeout / 3600:g} h: cancelado por el agente "
@@ -245,14 +264,3 @@ class BackupService:
             self._backends[name] = cls(name, cls.Options.model_validate(entry.options), self.settings)
         return self._backends[name]
 
-
-def utc(when: datetime) -> datetime:
-    """Every time goes to the store in UTC (SQLite keeps no zone)."""
-    return when.astimezone(UTC)
-
-
-def aware(when: datetime | None) -> datetime | None:
-    """A time read back from the store: UTC, with its zone."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)

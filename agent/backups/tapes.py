@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import and_, delete, insert, select, update
 
 from agent.backups.backend import BackupBackend
-from agent.backups.service import aware, utc
 from agent.errors import AgentError
 from agent.store import Store
 from agent.store.schema import backup_runs, custody_movements, tape_box_items, tape_boxes, tapes
+from agent.store.times import aware, utc
 
 
 class TapeError(AgentError):

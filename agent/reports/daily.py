@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select
 
 from agent.documents import write_table
 from agent.store.schema import alerts, backup_runs, check_status, latest_readings
+from agent.store.times import aware
 
 COLUMNS = ["Ítem", "Actividades", "Sí", "No", "Observación"]
 KIND_ES = {"ups": "UPS", "ac": "aire acondicionado de precisión", "switch": "switch", "router": "router",
@@ -78,9 +79,7 @@ def items(settings, store, day: date) -> list[tuple[str, bool, str]]:
     for asset in (settings.assets.assets if settings.assets else []):
         mine = [r for r in runs if r["asset"] == asset.id]
         good = [r for r in mine if r["status"] in ("ok", "warning")]
-        last_good = good[-1]["ended_at"] if good else None
-        if last_good is not None and last_good.tzinfo is None:
-            last_good = last_good.replace(tzinfo=UTC)
+        last_good = aware(good[-1]["ended_at"]) if good else None
         fresh = last_good is not None and until - last_good <= asset.periodicity.max_gap() + timedelta(
             seconds=settings.config.backups.grace)
         last = mine[-1] if mine else None

@@ -9,7 +9,7 @@ annex, so its columns are these, in the office's words.
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,12 +18,9 @@ from sqlalchemy import and_, or_, select
 from agent.documents import Section, write_document
 from agent.reports.daily import KIND_ES, period_end
 from agent.store.schema import alert_events, alerts, check_status, latest_readings
+from agent.store.times import aware
 
 STATE_ES = {0: ("Normal", "ok"), 1: ("Advertencia", "bad"), 2: ("Crítico", "bad"), 3: ("Desconocido", "")}
-
-
-def _aware(when):
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 def sections(settings, store, day: date) -> tuple[dict[str, str], list[Section]]:
@@ -44,7 +41,7 @@ def sections(settings, store, day: date) -> tuple[dict[str, str], list[Section]]
             events.setdefault(r.alert_id, []).append(dict(r._mapping))
 
     def local(when) -> str:
-        return f"{_aware(when).astimezone(tz):%d/%m/%Y %H:%M}" if when else ""
+        return f"{aware(when).astimezone(tz):%d/%m/%Y %H:%M}" if when else ""
 
     devices = []
     for i, d in enumerate(settings.inventory, 1):

@@ -18,6 +18,7 @@ from agent.documents import Section, write_document
 from agent.reports.daily import KIND_ES
 from agent.store.schema import (access_log, alert_events, alerts, backup_runs, custody_movements, latest_readings,
                                 uptime_days)
+from agent.store.times import aware
 
 MONTHS = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
           "noviembre", "diciembre"]
@@ -87,8 +88,7 @@ def sections(settings, store, month: str) -> tuple[dict[str, str], list[Section]
             vendor_alerts.add(alert["id"])
     incidents = []
     for i, a in enumerate(month_alerts, 1):
-        opened = a["opened_at"].replace(tzinfo=UTC) if a["opened_at"].tzinfo is None else a["opened_at"]
-        incidents.append([(str(i), ""), (f"{opened.astimezone(tz):%d/%m/%Y %H:%M}", ""), (a["device"], ""),
+        incidents.append([(str(i), ""), (f"{aware(a['opened_at']).astimezone(tz):%d/%m/%Y %H:%M}", ""), (a["device"], ""),
                           (a["reading"], ""), ("Crítico" if a["severity"] >= 2 else "Advertencia", ""),
                           ("Incidente" if a["id"] in vendor_alerts else "Evento", ""),
                           ("Resuelta" if a["status"] == "resolved" else "Abierta",
@@ -101,7 +101,7 @@ def sections(settings, store, month: str) -> tuple[dict[str, str], list[Section]
         failed = len(mine) - ok
         backups.append([(str(i), ""), (asset.name, ""), (asset.periodicity.describe(), ""), (str(len(mine)), ""),
                         (str(ok), ""), (str(failed), "bad" if failed else ""), (_pct(ok, len(mine)), "")])
-    custody = [[(str(i), ""), (f"{(m['at'].replace(tzinfo=UTC) if m['at'].tzinfo is None else m['at']).astimezone(tz):%d/%m/%Y}", ""),
+    custody = [[(str(i), ""), (f"{aware(m['at']).astimezone(tz):%d/%m/%Y}", ""),
                 (m["box"], ""), (m["movement"], ""), ((m["tapes"] or "").replace(",", ", "), ""), (m["seal"] or "", ""),
                 (m["by"], "")] for i, m in enumerate(moves, 1)]
     access = [[(date.fromisoformat(e["day"]).strftime("%d/%m/%Y"), ""), (e["name"], ""), (e["id_number"], ""),

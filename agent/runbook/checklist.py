@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from agent.documents import write_table
 from agent.runbook.journal import Journal
+from agent.store.times import aware
 from agent.runbook.model import Runbook
 
 RESULT = {"done": "Conforme", "failed": "No conforme", "skipped": "No aplica", "successful": "Conforme",
@@ -109,11 +110,7 @@ def cells(form: str, rows: list[Line]) -> list[list[tuple[str, str]]]:
 def _when(at: datetime | None, zone: ZoneInfo) -> str:
     if at is None:
         return ""
-    if at.tzinfo is None:
-        from datetime import UTC
-
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
+    return aware(at).astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
 
 
 def write(folder: Path, name: str, title: str, header: dict[str, str], rows: list[Line],

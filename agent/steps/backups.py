@@ -17,11 +17,12 @@ from pydantic import Field
 from sqlalchemy import insert
 
 from agent.backups.backend import BackendError
-from agent.backups.service import BackupService, utc
+from agent.backups.service import BackupService, TapeWait
 from agent.backups.tapes import TapeInventory
 from agent.errors import ConfigError
 from agent.runbook.kinds import StepContext, StepFailed, StepKind, StepOptions
 from agent.store.schema import restores
+from agent.store.times import utc
 
 POLL_S = 1.0
 
@@ -204,8 +205,12 @@ class BackupRestore(StepKind):
         where = ctx.render(ctx.options.where)
         try:
             started = await asyncio.to_thread(backend.restore, facts["restore_jobs"], where)
-            result = await self._wait(ctx, svc, backend, started.job_id, facts["restore_volumes"])
+            # the step's own timeout bounds the restore; one waiting for a tape is stopped sooner
+            result = await svc.wait(backend, started.job_id, timeout=None, mount_wait=ctx.options.mount_wait)
             files, dirs = await asyncio.to_thread(backend.contents, facts["restore_jobs"].split(","))
+        except TapeWait as err:
+            raise StepFailed(f"el respaldo espera una cinta ({err}); cargue "
+                             f"{', '.join(facts['restore_volumes'])} en la biblioteca y reintente") from None
         except BackendError as err:
             raise StepFailed(str(err)) from None
         ctx.journal.set_facts(ctx.run_id, ctx.step.id, {
@@ -232,24 +237,6 @@ class BackupRestore(StepKind):
             if not told:
                 ctx.progress(ctx.step.id, "", "waiting", hint)
                 told = True
-            await asyncio.sleep(svc.cfg.poll_every)
-
-    async def _wait(self, ctx: StepContext, svc: BackupService, backend, job_id: str, volumes: list[str]):
-        """Poll the restore; a job left waiting for a tape is canceled after `mount_wait`, naming the tapes."""
-        loop = asyncio.get_running_loop()
-        waiting_since = None
-        while True:
-            result = await asyncio.to_thread(backend.job, job_id)
-            if result.status != "running":
-                return result
-            if "waiting for" in result.backend_status and "tape" in result.backend_status:
-                waiting_since = waiting_since or loop.time()
-                if loop.time() - waiting_since > ctx.options.mount_wait:
-                    await asyncio.to_thread(backend.cancel, job_id)
-                    raise StepFailed(f"el respaldo espera una cinta ({result.backend_status}); cargue "
-                                     f"{', '.join(volumes)} en la biblioteca y reintente")
-            else:
-                waiting_since = None
             await asyncio.sleep(svc.cfg.poll_every)
 
 
