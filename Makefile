@@ -5,18 +5,31 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # Debian packages: the real peers the tests and the demo talk to, and Pango (WeasyPrint PDFs).
-DEBS   := snmpd snmp snmpsim openssh-server prometheus prometheus-snmp-exporter prometheus-alertmanager iproute2 \
-          procps openipmi ipmitool bacula-director-sqlite3 bacula-sd bacula-fd bacula-console postgresql \
-          libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
+# tests/test_install.py fails naming any program the tests start whose package is not listed here.
+DEBS   := snmpd snmp snmpsim openssh-server openssh-client prometheus prometheus-snmp-exporter \
+          prometheus-alertmanager iproute2 procps openipmi ipmitool \
+          bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console \
+          postgresql postgresql-15 postgresql-client-15 postgresql-client-common \
+          libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test deps venv bench clean
+.PHONY: demo test test-dates deps venv bench clean print-debs
 
 demo: deps venv
 	$(VENV)/bin/oti-agent demo
 
 test: deps venv
 	$(VENV)/bin/pytest -q
+
+# The date-sensitive tests (reports, calendars, office hours) again at dates that broke such code
+# elsewhere: a Lima midnight, the last day of a month at 23:30 Lima, New Year, Holy Thursday.
+DATES  := 2027-03-01T05:00:00 2026-12-01T04:30:00 2027-01-01T12:00:00 2027-03-25T15:00:00
+test-dates: deps venv
+	@for d in $(DATES); do echo "== faketime $$d (UTC)"; \
+	  TZ=UTC faketime -f "@$$(echo $$d | tr T ' ')" $(VENV)/bin/pytest -q -m dates || exit 1; done
+
+print-debs:
+	@echo $(DEBS)
 
 bench: deps venv
 	$(PY) bench/snmp_poll.py

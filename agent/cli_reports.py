@@ -43,15 +43,17 @@ def _mail_report(settings, store, subject: str, body: str, paths: list[Path], so
     box.flush()
 
 
-def daily_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write the daily checklist; with `send`, queue it for its recipients and deliver the outbox."""
+def daily_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS,
+                 now: datetime | None = None) -> list[Path]:
+    """Write the daily checklist as of `now`; with `send`, queue it for its recipients and deliver the outbox."""
     from agent import mail
     from agent.reports import daily
 
     cfg = settings.config
-    paths = daily.write(settings, store, day, cfg.path(cfg.documents_dir) / "checklists", cfg.reports.responsible)
+    paths = daily.write(settings, store, day, cfg.path(cfg.documents_dir) / "checklists", cfg.reports.responsible,
+                        now)
     if send:
-        items = daily.items(settings, store, day)
+        items = daily.items(settings, store, day, now)
         subject, body = mail.render("checklist-diario", {
             "day": day, "ok": sum(1 for _, ok, _ in items if ok), "total": len(items), "agent": cfg.agent,
             "bad": [(what, note) for what, ok, note in items if not ok]}, mail.templates_dir(cfg))
@@ -59,15 +61,16 @@ def daily_report(settings, store, day: date, send: bool, formats: tuple[str, ...
     return paths
 
 
-def monitoring_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write the monitoring report; with `send`, queue it for the jefa and deliver the outbox."""
+def monitoring_report(settings, store, day: date, send: bool, formats: tuple[str, ...] = FORMATS,
+                      now: datetime | None = None) -> list[Path]:
+    """Write the monitoring report as of `now`; with `send`, queue it for the jefa and deliver the outbox."""
     from agent import mail
     from agent.reports import monitoring
 
     cfg = settings.config
-    paths = monitoring.write(settings, store, day, cfg.path(cfg.documents_dir) / "reportes")
+    paths = monitoring.write(settings, store, day, cfg.path(cfg.documents_dir) / "reportes", now)
     if send:
-        header, _ = monitoring.sections(settings, store, day)
+        header, _ = monitoring.sections(settings, store, day, now)
         subject, body = mail.render("reporte-monitoreo", {"day": day, "header": header, "agent": cfg.agent},
                                     mail.templates_dir(cfg))
         _mail_report(settings, store, subject, body, paths, f"monitoreo:{day}", formats)

@@ -16,6 +16,37 @@ from tests.peers.common import stop
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    """Record every program the session starts (see tests/peers/programs.py)."""
+    import subprocess
+
+    from tests.peers import programs
+
+    original = subprocess.Popen.__init__
+
+    def recording_init(self, args, *a, **kw):
+        programs.record(args if not kw.get("shell") else ["sh"])
+        original(self, args, *a, **kw)
+
+    subprocess.Popen.__init__ = recording_init
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session when it started a program tests/peers/programs.py does not declare."""
+    import sys
+    import tempfile
+
+    from tests.peers import programs
+
+    roots = [REPO, Path(sys.prefix), Path(tempfile.gettempdir())]
+    missing = programs.undeclared(roots)
+    if missing:
+        session.config.get_terminal_writer().line(
+            "programs started by the tests but not declared in tests/peers/programs.py (so no test checks "
+            "that the Makefile installs them): " + ", ".join(missing), red=True)
+        session.exitstatus = 1
+
+
 @pytest.fixture(scope="session")
 def snmpsim(tmp_path_factory):
     """snmpsim serving demo/snmprec/* (v2c community = file name; v3 user simuser, context = file name)."""

@@ -132,10 +132,11 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
 
     from openpyxl import load_workbook
 
-    day = datetime.now(ZoneInfo("America/Lima")).date().isoformat()
-    report = cli(config, "report", "monitoring", "--date", day, "--send")
-    assert report.returncode == 0, report.stdout + report.stderr
-    xlsx = [p for p in report.stdout.split() if p.endswith(".xlsx")][0]
+    from agent.cli_reports import monitoring_report
+
+    now = clock[0]                                                      # the report of the alerts' own day
+    paths = monitoring_report(settings, store, now.astimezone(ZoneInfo("America/Lima")).date(), True, now=now)
+    xlsx = [p for p in paths if p.suffix == ".xlsx"][0]
     book_x = load_workbook(xlsx)
     assert book_x.sheetnames == ["Equipos", "Alertas"]
     rows = [[c.value for c in r] for r in book_x.worksheets[1].iter_rows()]
@@ -245,10 +246,7 @@ def test_daily_checklist_mailed_to_the_jefa_with_xlsx_and_pdf(plant, tmp_path):
     settings, store, changes = _poll(config)
     book = AlertBook(settings, store)
     book.process(changes)
-    from zoneinfo import ZoneInfo
-
-    today = datetime.now(ZoneInfo("America/Lima")).date().isoformat()
-    done = cli(config, "report", "daily", "--date", today, "--send")
+    done = cli(config, "report", "daily", "--send")                     # today's, as of now
     assert done.returncode == 0, done.stdout + done.stderr
     message = [m for m, s in zip(inbox.messages, inbox.subjects(), strict=True) if "Checklist diario" in s][-1]
     assert message["To"] == "jefa@entidad.example"

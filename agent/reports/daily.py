@@ -26,17 +26,19 @@ KIND_ES = {"ups": "UPS", "ac": "aire acondicionado de precisión", "switch": "sw
            "flood": "sistema anti-aniego"}
 
 
-def period_end(settings, day: date) -> datetime:
-    """The checklist of a past day is as of 07:30 of it (the morning review); today's is as of now."""
+def period_end(settings, day: date, now: datetime | None = None) -> datetime:
+    """The checklist of a past day is as of its morning review (`reports.daily_time`); today's is as of
+    `now` (the caller's clock: the daemon's, a test's)."""
     tz = ZoneInfo(settings.config.agent.timezone)
-    now = datetime.now(tz)
-    return (now if day == now.date() else datetime.combine(day, time(7, 30), tz)).astimezone(UTC)
+    now = (now or datetime.now(UTC)).astimezone(tz)
+    review = time.fromisoformat(settings.config.reports.daily_time)
+    return (now if day == now.date() else datetime.combine(day, review, tz)).astimezone(UTC)
 
 
-def items(settings, store, day: date) -> list[tuple[str, bool, str]]:
+def items(settings, store, day: date, now: datetime | None = None) -> list[tuple[str, bool, str]]:
     """(activity, ok, observation) over the 24 hours before `period_end`."""
     tz = ZoneInfo(settings.config.agent.timezone)
-    until = period_end(settings, day)
+    until = period_end(settings, day, now)
     since = until - timedelta(days=1)
     with store.engine.connect() as conn:
         statuses = [dict(r._mapping) for r in conn.execute(select(check_status))]
@@ -91,11 +93,11 @@ def items(settings, store, day: date) -> list[tuple[str, bool, str]]:
     return out
 
 
-def write(settings, store, day: date, folder: Path, responsible: str) -> list[Path]:
+def write(settings, store, day: date, folder: Path, responsible: str, now: datetime | None = None) -> list[Path]:
     """Write the checklist of `day` as HTML, XLSX and PDF; return the paths."""
     rows = [[(str(i), ""), (what, ""), ("X" if ok else "", "ok"), ("" if ok else "X", "bad"), (note, "")]
-            for i, (what, ok, note) in enumerate(items(settings, store, day), 1)]
-    end = period_end(settings, day).astimezone(ZoneInfo(settings.config.agent.timezone))
+            for i, (what, ok, note) in enumerate(items(settings, store, day, now), 1)]
+    end = period_end(settings, day, now).astimezone(ZoneInfo(settings.config.agent.timezone))
     header = {"Responsable": responsible, "Fecha": f"{day:%d/%m/%Y}",
               "Periodo": f"24 horas hasta el {end:%d/%m/%Y %H:%M} (hora de Lima)",
               "Conformes": f"{sum(1 for r in rows if r[2][0])} de {len(rows)}"}

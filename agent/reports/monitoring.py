@@ -9,7 +9,7 @@ annex, so its columns are these, in the office's words.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,9 +23,9 @@ from agent.store.times import aware
 STATE_ES = {0: ("Normal", "ok"), 1: ("Advertencia", "bad"), 2: ("Crítico", "bad"), 3: ("Desconocido", "")}
 
 
-def sections(settings, store, day: date) -> tuple[dict[str, str], list[Section]]:
+def sections(settings, store, day: date, now: datetime | None = None) -> tuple[dict[str, str], list[Section]]:
     tz = ZoneInfo(settings.config.agent.timezone)
-    until = period_end(settings, day)
+    until = period_end(settings, day, now)
     since = until - timedelta(days=1)
     with store.engine.connect() as conn:
         statuses = [dict(r._mapping) for r in conn.execute(select(check_status))]
@@ -85,9 +85,9 @@ def sections(settings, store, day: date) -> tuple[dict[str, str], list[Section]]
                 sheet="Alertas")]
 
 
-def write(settings, store, day: date, folder: Path) -> list[Path]:
+def write(settings, store, day: date, folder: Path, now: datetime | None = None) -> list[Path]:
     """Write the monitoring report of `day` as HTML, XLSX and PDF; return the paths."""
-    header, secs = sections(settings, store, day)
+    header, secs = sections(settings, store, day, now)
     return write_document(folder, f"reporte-monitoreo-{day:%Y-%m-%d}",
                           "Reporte de monitoreo de la infraestructura y de los servicios de TI (Anexo 01)",
                           header, secs, pdf=True)
