@@ -10,7 +10,7 @@ from agent.errors import (
     ProbeTimeout,
     ProbeUnavailable,
 )
-from agent.results import CheckResult, Reading, State
+from agent.core.results import CheckResult, Reading, State
 
 __all__ = [
     "AgentError",

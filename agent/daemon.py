@@ -1,8 +1,13 @@
-"""`oti-agent serve`: the monitoring daemon.
+"""`oti-agent serve`: the daemon. Wiring only: it builds the services and schedules their jobs.
 
 APScheduler (asyncio) runs each check group at its interval — never two runs of one group at once,
-missed runs coalesced — and every run's results go to the in-memory snapshot (read by /metrics)
-and to the store (latest readings, state changes). SIGTERM or SIGINT stops it cleanly.
+missed runs coalesced — and every run's results go to the in-memory snapshot (read by /metrics),
+to the store (latest readings, state changes) and to the alerts. Escalation and the outbox run
+every `alerts.tick`; backups on the asset matrix's calendar; every scheduled document of the
+registry at its configured time. SIGTERM or SIGINT stops it cleanly.
+
+A job that fails for a reason the agent knows (an AgentError: the store, a document, a backend)
+logs it and runs again next time; anything else is APScheduler's to log with its traceback.
 """
 
 from __future__ import annotations
@@ -13,20 +18,23 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, start_http_server
 
-from agent.config import CheckGroup
-from agent.errors import StoreError
-from agent.plan import group_jobs
-from agent.runner import Job, Runner
-from agent.settings import Settings
-from agent.snapshot import Snapshot
+from agent.alerts import AlertBook
+from agent.core.config import CheckGroup
+from agent.core.settings import Settings
+from agent.documents import compose
+from agent.errors import AgentError
+from agent.monitoring.jobs import group_jobs
+from agent.monitoring.once import probe_context
+from agent.monitoring.runner import Job, Runner
+from agent.monitoring.snapshot import Snapshot
 from agent.store import Store
-from checks.base import ProbeContext
+from agent.transports.context import ProbeContext
 from exporters.prometheus import SnapshotCollector
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,24 +42,24 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass
 class Daemon:
-    """The running agent: scheduler, runner, store, snapshot and /metrics."""
+    """The running agent: scheduler, runner, store, snapshot, alerts and /metrics."""
 
     settings: Settings
     store: Store
     snapshot: Snapshot
     runner: Runner
     ctx: ProbeContext
-    alerts: object | None = None        # the AlertBook, set when serving
+    alerts: AlertBook
 
     @classmethod
     def create(cls, settings: Settings) -> Daemon:
         """Open the store and build the runner; nothing is polled yet."""
         cfg = settings.config
         store = Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every)
-        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(cfg.scheduler.ssh_threads,
-                                                                     thread_name_prefix="probe"))
-        ctx.services["store"] = store        # probes that read the store (backup freshness) share it
-        return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx)
+        pool = ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe")
+        ctx = probe_context(settings, pool, store)        # probes that read the store share the daemon's
+        return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx,
+                   AlertBook(settings, store))
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:
         """Run one check group once and record its results."""
@@ -60,14 +68,11 @@ class Daemon:
         self.snapshot.update(results)
         try:
             changes = await asyncio.to_thread(self.store.record, results)
-        except StoreError as err:
+            if changes:
+                await asyncio.to_thread(self.alerts.process, changes)
+        except AgentError as err:
             _LOGGER.error("group=%s: results kept in memory only: %s", group.name, err)
             changes = []
-        if changes and self.alerts is not None:
-            try:
-                await asyncio.to_thread(self.alerts.process, changes)
-            except Exception as err:     # noqa: BLE001 - an alert bookkeeping failure must not stop polling
-                _LOGGER.error("group=%s: alerts not updated: %s", group.name, err)
         for c in changes:
             if c.from_state is not None:
                 _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
@@ -86,14 +91,10 @@ class Daemon:
 
     def _schedule_alerts(self, scheduler: AsyncIOScheduler, tz: ZoneInfo) -> None:
         """Alerts come from state changes (run_group); escalation and the outbox run every `alerts.tick`."""
-        from agent.alerts import AlertBook
-
-        self.alerts = AlertBook(self.settings, self.store)
-
         async def tick() -> None:
             try:
                 counts = await asyncio.to_thread(self.alerts.tick)
-            except Exception as err:     # noqa: BLE001 - logged; the next tick tries again
+            except AgentError as err:
                 _LOGGER.error("alerts: %s", err)
                 return
             if any(counts.values()):
@@ -102,29 +103,41 @@ class Daemon:
         scheduler.add_job(tick, "interval", seconds=self.settings.config.alerts.tick, id="alerts", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(tz))
 
-        async def daily() -> None:
-            from agent.cli_reports import daily_report, monitoring_report
+    def _schedule_documents(self, scheduler: AsyncIOScheduler) -> None:
+        """Every scheduled document of the registry, at the time its setting gives (a monthly one on the
+        month's first working day)."""
+        cfg = self.settings.config
+        for name, doc in compose.scheduled(self.settings).items():
+            section, _, key = doc.at.partition(".")
+            hour, minute = map(int, getattr(getattr(cfg, section), key).split(":"))
+            scheduler.add_job(self.write_document, "cron", hour=hour, minute=minute, args=[name], id=f"doc-{name}",
+                              max_instances=1, coalesce=True)
 
-            for name, report in (("daily checklist", daily_report), ("monitoring report", monitoring_report)):
-                try:
-                    paths = await asyncio.to_thread(report, self.settings, self.store, datetime.now(tz).date(), True)
-                    _LOGGER.info("%s: %s", name, ", ".join(str(p) for p in paths))
-                except Exception as err:     # noqa: BLE001 - logged; tomorrow runs again; `oti-agent report` now
-                    _LOGGER.error("%s not written: %s", name, err)
-
-        hour, minute = map(int, self.settings.config.reports.daily_time.split(":"))
-        scheduler.add_job(daily, "cron", hour=hour, minute=minute, id="daily-checklist", max_instances=1,
-                          coalesce=True)
+    async def write_document(self, name: str, now: datetime | None = None) -> None:
+        """Write (and mail, when it is mailed) one scheduled document as of now."""
+        doc, cfg = compose.document(name), self.settings.config
+        now = now or datetime.now(UTC)
+        ctx_day = now.astimezone(ZoneInfo(cfg.agent.timezone)).date()
+        if not compose.due_today(doc, ctx_day, cfg.alerts.office_hours):
+            return
+        try:
+            await asyncio.to_thread(doc.refresh, self.settings, self.store)
+            params = doc.scheduled_params(_clock_context(self.settings, now))
+            done = await asyncio.to_thread(compose.compose, name, self.settings, self.store, now=now,
+                                           send=doc.mail_template is not None, **params)
+        except AgentError as err:     # logged; it is written again at its next time, or by hand now
+            _LOGGER.error("document %s not written: %s (oti-agent report writes it by hand)", name, err)
+            return
+        _LOGGER.info("document %s: %s", name, ", ".join(str(p) for p in done.paths))
 
     def _schedule_backups(self, scheduler: AsyncIOScheduler, tz: ZoneInfo):
-        """Backups of the asset matrix: look for due assets every `check_every`, write yesterday's
-        bitácora (Anexo 03) and the tape inventory (Anexo 04) every day at `log_time`."""
+        """Backups of the asset matrix: look for due assets every `check_every`."""
         if self.settings.assets is None:
             return None
         from agent.backups.service import BackupService
 
         cfg = self.settings.config.backups
-        svc = BackupService(self.settings, self.store, on_changes=self.alerts.process if self.alerts else None)
+        svc = BackupService(self.settings, self.store, on_changes=self.alerts.process)
         tasks: set[asyncio.Task] = set()
 
         async def start_due() -> None:       # a coroutine, so the scheduler runs it on the loop
@@ -135,35 +148,10 @@ class Daemon:
         for task in svc.recover():           # jobs left running when the agent last stopped
             tasks.add(task)
             task.add_done_callback(_finished_backup(tasks))
-        hour, minute = map(int, cfg.log_time.split(":"))
         scheduler.add_job(start_due, "interval", seconds=cfg.check_every, id="backups", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(tz))
-        scheduler.add_job(self._daily_backup_documents, "cron", hour=hour, minute=minute, args=[svc],
-                          id="backup-documents", max_instances=1, coalesce=True)
         _LOGGER.info("backups: %d assets, checked every %gs", len(self.settings.assets.assets), cfg.check_every)
         return svc
-
-    async def _daily_backup_documents(self, svc) -> None:
-        from datetime import timedelta
-
-        from agent.backups.reports import daily_log, tape_inventory
-        from agent.backups.tapes import TapeInventory
-
-        cfg = self.settings.config
-        folder = cfg.path(cfg.documents_dir)
-        yesterday = datetime.now(svc.tz).date() - timedelta(days=1)
-        try:
-            paths = await asyncio.to_thread(daily_log, svc, yesterday, folder / "bitacoras", cfg.backups.responsible)
-            inv = TapeInventory(self.store)
-            for name in cfg.backups.backends:
-                backend = svc.backend(name)
-                if backend.supports_tapes:
-                    await asyncio.to_thread(inv.sync, backend)
-            paths += await asyncio.to_thread(tape_inventory, inv.list(), inv.jobs_by_tape(), inv.boxes(),
-                                             folder / "cintas", svc.tz, cfg.backups.responsible, inv.today(svc.tz))
-            _LOGGER.info("backup documents written: %s", ", ".join(str(p) for p in paths))
-        except Exception as err:      # noqa: BLE001 - one bad day must not stop the daemon; logged, retried tomorrow
-            _LOGGER.error("backup documents of %s not written: %s", yesterday, err)
 
     async def serve(self, stop: asyncio.Event | None = None) -> None:
         """Schedule every check group and run until stopped."""
@@ -182,6 +170,7 @@ class Daemon:
                               next_run_time=datetime.now(tz))
         self._schedule_alerts(scheduler, tz)
         self._schedule_backups(scheduler, tz)
+        self._schedule_documents(scheduler)
         server = self.serve_metrics()
         _LOGGER.info("metrics at http://%s:%d/metrics", cfg.http.listen, server.server_port)
         scheduler.start()
@@ -196,6 +185,13 @@ class Daemon:
             self.store.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+
+def _clock_context(settings, now: datetime):
+    """A context that only answers `today` for a document's scheduled parameters."""
+    from agent.documents.base import DocContext
+
+    return DocContext(settings, None, now, None, None)
 
 
 def _finished_backup(tasks: set):

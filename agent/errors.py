@@ -2,16 +2,31 @@
 
     AgentError
      ├── ConfigError          bad config file (carries every problem found, each with file, path, line)
-     ├── InventoryError       bad inventory file or unknown device / group
-     ├── PluginNotFound       a check name nobody registered (lists the known names)
-     ├── StoreError           the store cannot be opened or migrated
-     └── CheckError           a probe failed; raised at the plugin edge, never above it
-          ├── ProbeTimeout      the device did not answer in time (retry next run)
-          ├── ProbeUnavailable  refused, unreachable, malformed answer (retry next run)
-          └── ProbeAuthFailed   wrong credentials or host key (flag the target; a person must act)
+     │    ├── InventoryError    bad inventory file or unknown device / group
+     │    └── ExprError         a runbook condition that does not parse (also a ValueError)
+     ├── PluginNotFound       a plugin name nobody registered (lists the known names; also a KeyError)
+     ├── StoreError           the store cannot be opened, migrated, read or written
+     ├── CheckError           a probe or a transport failed on one device; raised at the transport edge
+     │    ├── ProbeTimeout      the device did not answer in time (retry next run)
+     │    ├── ProbeUnavailable  refused, unreachable, or an answer that cannot be used (retry next run)
+     │    │    └── MalformedAnswer  the device answered something that does not parse
+     │    └── ProbeAuthFailed   wrong credentials or host key (flag the target; a person must act)
+     ├── RunbookError         a run cannot go on as asked
+     │    ├── StepFailed        a step's action failed on a target (the message says what and where)
+     │    │    └── ApprovalDenied  the person asked said no
+     │    └── ResumeConflict    the runbook changed since the run started, or it runs elsewhere
+     ├── AlertError           an alert that does not exist or cannot be acknowledged/resolved as asked
+     ├── NotifyError          a message could not leave
+     │    └── MailError         the SMTP server refused or could not be reached (`server` tells whose fault)
+     ├── BackupError          backups, tapes and custody
+     │    ├── BackendError      the backup backend could not be asked, or answered nonsense
+     │    │    └── TapeWait       a job waited for a tape longer than allowed and was canceled
+     │    └── TapeError         a custody movement that cannot be done as asked
+     └── DocumentError        a document could not be built, rendered or archived
 
-Third-party exceptions (pysnmp, paramiko, httpx) are translated into these once, in `checks/`.
-A message says what failed, where, and what to do next; it never carries a secret.
+Third-party exceptions (pysnmp, paramiko, httpx, oracledb, winrm, SQLAlchemy) are translated into
+these once, at the edge that calls the library (`agent/transports/`, `agent/store/`). A message says
+what failed, where, and what to do next; it never carries a secret.
 """
 
 from __future__ import annotations
@@ -33,6 +48,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.file and not self.path:
+            return self.message
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.path or '<root>'}: {self.message}"
 
@@ -51,15 +68,19 @@ class InventoryError(ConfigError):
     """The inventory is invalid, or a selector names nothing."""
 
 
+class ExprError(ConfigError, ValueError):
+    """A runbook condition that does not parse or names something unknown."""
+
+
 class PluginNotFound(AgentError, KeyError):
-    """No check plugin is registered under that name."""
+    """No plugin is registered under that name."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
 
 
 class StoreError(AgentError):
-    """The store could not be opened, migrated or written."""
+    """The store could not be opened, migrated, read or written."""
 
 
 class CheckError(AgentError):
@@ -74,5 +95,65 @@ class ProbeUnavailable(CheckError):
     """The target refused, was unreachable, or answered something unusable."""
 
 
+class MalformedAnswer(ProbeUnavailable):
+    """The target answered, but with something that does not parse."""
+
+
 class ProbeAuthFailed(CheckError):
     """Credentials or host key were rejected; polling stops until a person fixes it."""
+
+
+class RunbookError(AgentError):
+    """A run cannot go on as asked."""
+
+
+class StepFailed(RunbookError):
+    """A step's action failed on a target; the message says what and where."""
+
+
+class ApprovalDenied(StepFailed):
+    """The person whose approval a step waits for rejected it."""
+
+
+class ResumeConflict(RunbookError):
+    """The runbook changed since the run started, or the run is still active elsewhere."""
+
+
+class AlertError(AgentError):
+    """An alert that does not exist, or cannot be acknowledged or resolved as asked."""
+
+
+class NotifyError(AgentError):
+    """A message could not leave."""
+
+
+class MailError(NotifyError):
+    """The SMTP server refused or could not be reached.
+
+    `server` is True when the fault is the server's (down, refusing the login): every other message
+    would fail the same way. False when it is this message's own (a missing attachment, a refused
+    recipient): the others can still go."""
+
+    def __init__(self, message: str, *, server: bool = True):
+        super().__init__(message)
+        self.server = server
+
+
+class BackupError(AgentError):
+    """Backups, tapes and custody."""
+
+
+class BackendError(BackupError):
+    """The backend could not be asked (not reachable, refused, an answer that makes no sense)."""
+
+
+class TapeWait(BackendError):
+    """A job waited for a tape longer than allowed, and was canceled."""
+
+
+class TapeError(BackupError):
+    """A custody movement that cannot be done as asked (unknown tape, box in the wrong state...)."""
+
+
+class DocumentError(AgentError):
+    """A document could not be built, rendered or archived."""

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 
-from agent.secrets import redact
+from agent.core.secrets import redact
 
 
 class _RedactingFormatter(logging.Formatter):

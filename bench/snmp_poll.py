@@ -50,9 +50,9 @@ async def worker_oti(n: int, concurrency: int) -> dict:
     """Poll n devices once through the daemon's own path (Runner + snmp check); report CPU and varbinds."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from agent.config import AgentConfig
-    from agent.inventory import Device
-    from agent.runner import Job, Runner
+    from agent.core.config import AgentConfig
+    from agent.core.inventory import Device
+    from agent.monitoring.runner import Job, Runner
     from checks.base import ProbeContext
     from checks.snmp.check import SnmpCheck
     from checks.snmp.profiles import load_profiles

@@ -7,17 +7,15 @@ is a finding that points at activity 5 (install and configure it) — never a cr
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.errors import CheckError, ConfigError
-from agent.inventory import Device
-from agent.results import Reading, State
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
+from agent.transports.snmp import codec, open_session
 from checks.base import Check, ProbeContext
-from checks.snmp import codec
-from checks.snmp.check import open_session
-from checks.ssh_host import SERVICE_NAME, run_ssh
+from checks.ssh_host import SERVICE_NAME
 
 SYS_UPTIME = codec.encode_oid("1.3.6.1.2.1.1.3.0")
 _SERVICE_SCRIPT = r"""s={name}
@@ -79,10 +77,8 @@ class AgentPresentCheck(Check):
             raise ConfigError(f"device {device.name}: oti_monitoring.service {name!r} is not a service name")
         if device.ssh is None:
             return AgentFinding(name, None, "no se puede verificar: el equipo no tiene acceso oti_ssh")
-        loop = asyncio.get_running_loop()
         try:
-            out = await loop.run_in_executor(ctx.ssh_pool, run_ssh, device, ctx,
-                                             _SERVICE_SCRIPT.replace("{name}", name), 8.0)
+            _status, out, _err = await ctx.ssh(device, _SERVICE_SCRIPT.replace("{name}", name), 8.0)
         except CheckError as err:
             return AgentFinding(name, None, f"no se puede verificar por SSH: {err}")
         fields = dict(p.split("=", 1) for p in out.split() if "=" in p)

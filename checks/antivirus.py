@@ -9,7 +9,6 @@ a finding that names the file and the columns, never a crash.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Mapping
@@ -19,10 +18,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.compliance import CompliancePolicy, Facts, judge, readings
+from agent.core.compliance import CompliancePolicy, Facts, judge, readings
 from agent.errors import ProbeUnavailable
-from agent.inventory import Device
-from agent.results import Reading, State
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
 from checks.base import Check, NoOptions, ProbeContext
 
 CLAM_SCRIPT = r"""LC_ALL=C; export LC_ALL
@@ -69,10 +68,7 @@ class ClamavCheck(Check):
         return device.ssh is not None
 
     async def collect(self, device: Device, ctx: ProbeContext) -> ClamAnswer:
-        from checks.ssh_host import run_command
-
-        _status, out, _err = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, run_command, device, ctx, CLAM_SCRIPT, 30.0)
+        _status, out, _err = await ctx.ssh(device, CLAM_SCRIPT, 30.0)
         return ClamAnswer(out, ctx.config.compliance)
 
     def evaluate(self, raw: ClamAnswer, device: Device, previous: Mapping[str, State]) -> list[Reading]:

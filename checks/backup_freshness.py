@@ -7,20 +7,16 @@ set per asset whose server is the checked device (by inventory name or address).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, select
-
-from agent.backups import assets as assets_mod
-from agent.backups.assets import Asset
+from agent.core import assets as assets_mod
+from agent.core.assets import Asset
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
 from agent.errors import ConfigError
-from agent.inventory import Device
-from agent.results import Reading, State
-from agent.store.schema import backup_runs
-from agent.store.times import aware
+from agent.store import queries
 from checks.base import Check, ProbeContext
 
 
@@ -47,8 +43,7 @@ class BackupFreshnessCheck(Check):
         mine = [a for a in matrix.assets if a.server in (device.name, device.address)]
         if not mine:
             return []
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(ctx.ssh_pool, _read, ctx.store(), mine, cfg.backups.grace)
+        return await ctx.blocking(_read, ctx.store(), mine, cfg.backups.grace)
 
     def evaluate(self, raw: list[Freshness], device: Device, previous: Mapping[str, State]) -> list[Reading]:
         out = []
@@ -79,10 +74,7 @@ class BackupFreshnessCheck(Check):
 
 def _read(store, mine: list[Asset], grace_s: float) -> list[Freshness]:
     out = []
-    with store.engine.connect() as conn:
-        for a in mine:
-            good = conn.execute(select(backup_runs.c.ended_at, backup_runs.c.bytes).where(and_(
-                backup_runs.c.asset == a.id, backup_runs.c.status.in_(("ok", "warning"))))
-                .order_by(backup_runs.c.ended_at.desc()).limit(1)).first()
-            out.append(Freshness(a, aware(good[0]) if good else None, good[1] if good else 0, grace_s))
+    for a in mine:
+        good = queries.last_good_backup(store, a.id)
+        out.append(Freshness(a, good["ended_at"] if good else None, good["bytes"] if good else 0, grace_s))
     return out

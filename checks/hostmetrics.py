@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.results import Reading, State, reading_key
-from agent.thresholds import Thresholds, evaluate
+from agent.core.results import Reading, State, reading_key
+from agent.core.thresholds import Thresholds, evaluate
 
 IGNORED_MOUNT_PREFIXES = ("/proc", "/sys", "/dev", "/run", "/snap", "/var/lib/docker")
 

@@ -10,7 +10,6 @@ the compliance policy and its exceptions (agent/compliance.py).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +17,11 @@ from datetime import UTC, datetime
 
 from pydantic import Field
 
-from agent.compliance import CompliancePolicy, Facts, judge, missing_since, readings
+from agent.core.compliance import CompliancePolicy, Facts, judge, readings
 from agent.errors import ProbeUnavailable
-from agent.inventory import Device
-from agent.results import Reading, State
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
 from checks.base import Check, NoOptions, ProbeContext
-from checks.ssh_host import run_command
 
 SCRIPT = r"""LC_ALL=C; export LC_ALL
 if command -v apt-get >/dev/null 2>&1; then echo '##apt'; {apt} 2>/dev/null | grep '^Inst '
@@ -100,13 +98,11 @@ class LinuxUpdatesCheck(Check):
 
     async def collect(self, device: Device, ctx: ProbeContext) -> Found:
         script = SCRIPT.replace("{apt}", self.options.apt_command)
-        status, out, err = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, run_command, device, ctx, script, self.options.timeout)
+        status, out, err = await ctx.ssh(device, script, self.options.timeout)
         found = parse(out)
         if found.manager == "none":
             raise ProbeUnavailable(f"{device.name}: neither apt-get nor dnf found ({err.strip()[:200]})")
-        found.first_seen = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, missing_since, ctx.store(), device.name, found.security, datetime.now(UTC))
+        found.first_seen = await ctx.blocking(ctx.store().first_seen, device.name, found.security, datetime.now(UTC))
         found.policy = ctx.config.compliance
         return found
 

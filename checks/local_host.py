@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 import psutil
 
-from agent.inventory import Device
-from agent.results import Reading, State
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
 from checks.base import Check, ProbeContext
 from checks.hostmetrics import HostOptions, HostStats, host_readings
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.inventory import Device
-from agent.results import Reading, State
-from agent.thresholds import Thresholds, evaluate
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
+from agent.core.thresholds import Thresholds, evaluate
+from agent.errors import CheckError
+from agent.transports.net import http_get, tcp_connect
 from checks.base import Check, ProbeContext
 
 
@@ -42,19 +42,10 @@ class TcpCheck(Check):
         return dict(zip(self.ports(device), results, strict=True))
 
     async def _connect(self, host: str, port: int) -> float | str:
-        t0 = time.perf_counter()
         try:
-            async with asyncio.timeout(self.options.connect_timeout):
-                _reader, writer = await asyncio.open_connection(host, port)
-        except TimeoutError:
-            return f"sin respuesta en {self.options.connect_timeout:g}s"
-        except ConnectionRefusedError:
-            return "conexión rechazada: nada escucha en el puerto"
-        except OSError as err:
-            return err.strerror or str(err)
-        elapsed = time.perf_counter() - t0
-        writer.close()
-        return elapsed
+            return await tcp_connect(host, port, self.options.connect_timeout)
+        except CheckError as err:
+            return str(err)
 
     def evaluate(self, raw: dict[int, float | str], device: Device, previous: Mapping[str, State]) -> list[Reading]:
         out = []
@@ -99,18 +90,16 @@ class HttpCheck(Check):
         return bool(self.urls(device))
 
     async def collect(self, device: Device, ctx: ProbeContext) -> dict[str, tuple[int, float] | str]:
+        import httpx
+
         out: dict[str, tuple[int, float] | str] = {}
         async with httpx.AsyncClient(verify=self.options.verify_tls, timeout=self.options.request_timeout,
                                      follow_redirects=False) as client:
             for url in self.urls(device):
-                t0 = time.perf_counter()
                 try:
-                    resp = await client.get(url)
-                    out[url] = (resp.status_code, time.perf_counter() - t0)
-                except httpx.TimeoutException:
-                    out[url] = f"sin respuesta en {self.options.request_timeout:g}s"
-                except httpx.HTTPError as err:
-                    out[url] = f"{type(err).__name__}: {err}"
+                    out[url] = await http_get(client, url)
+                except CheckError as err:
+                    out[url] = str(err)
         return out
 
     def evaluate(self, raw, device: Device, previous: Mapping[str, State]) -> list[Reading]:

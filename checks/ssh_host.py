@@ -1,27 +1,19 @@
 """The `ssh_host` check: disks, memory, load and named services of a Linux host, over SSH.
 
-paramiko runs in the probe thread pool. Host keys are checked against the credential's
-known_hosts file only (RejectPolicy: an unknown or changed key is refused, never added).
+The command runs through `agent/transports/ssh.py` (paramiko in the probe pool, host keys checked).
 Services are checked with `systemctl is-active` where systemd runs, else by process name.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
-import socket
-import threading
 from collections.abc import Mapping
-from pathlib import Path
 
-import paramiko
 from pydantic import Field
 
-from agent.errors import ConfigError, ProbeAuthFailed, ProbeTimeout, ProbeUnavailable
-from agent.inventory import Device
-from agent.results import Reading, State
-from agent.secrets import resolve
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
+from agent.errors import ConfigError
 from checks.base import Check, ProbeContext
 from checks.hostmetrics import HostOptions, HostStats, host_readings
 
@@ -38,93 +30,6 @@ for s in {services}; do
   else echo "$s process inactive"; fi
 done
 """
-
-
-def run_ssh(device: Device, ctx: ProbeContext, command: str, timeout: float) -> str:
-    """Run one command on the device over SSH with strict host-key checking; return stdout (blocking)."""
-    return run_command(device, ctx, command, timeout)[1]
-
-
-def run_command(device: Device, ctx: ProbeContext, command: str, timeout: float) -> tuple[int, str, str]:
-    """Run one command over SSH with strict host-key checking; return (exit status, stdout, stderr)."""
-    access = device.ssh
-    cred = ctx.config.credentials.ssh.get(access.credential)
-    if cred is None:
-        raise ConfigError(f"device {device.name}: SSH credential {access.credential!r} is not in the config's "
-                          f"credentials.ssh (known: {', '.join(ctx.config.credentials.ssh) or 'none'})")
-    where = f"{device.name} ({device.address}:{access.port})"
-    client = paramiko.SSHClient()
-    known_hosts = ctx.config.path(cred.known_hosts)
-    try:
-        # only this host's entries: parsing a 100-line known_hosts per connection costs more CPU than
-        # the handshake's Python side when a runbook step fans out to a hundred hosts
-        name = access_name(device.address, access.port)
-        for keytype, key in (_known_hosts(known_hosts).lookup(name) or {}).items():
-            client.get_host_keys().add(name, keytype, key)
-        pkey = _private_key(ctx.config.path(cred.key_file), cred.passphrase, ctx.config.base_dir)
-    except OSError as err:
-        raise ProbeAuthFailed(f"ssh {where}: cannot read {err.filename}: {err.strerror}") from None
-    except paramiko.SSHException as err:
-        raise ProbeAuthFailed(f"ssh {where}: cannot load the key of SSH credential {access.credential!r}: {err}") from None
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    try:
-        client.connect(device.address, port=access.port, username=cred.user, pkey=pkey,
-                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                       allow_agent=False, look_for_keys=False)
-        _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
-        out = stdout.read().decode("utf-8", "replace")
-        err = stderr.read().decode("utf-8", "replace")
-        return stdout.channel.recv_exit_status(), out, err
-    except paramiko.BadHostKeyException:
-        raise ProbeAuthFailed(f"ssh {where}: HOST KEY MISMATCH against {known_hosts}; if the host was "
-                              "reinstalled, verify its new key and update known_hosts") from None
-    except paramiko.AuthenticationException:
-        raise ProbeAuthFailed(f"ssh {where}: login as {cred.user} refused; check the key of SSH credential "
-                              f"{access.credential!r}") from None
-    except paramiko.SSHException as err:
-        if "known_hosts" in str(err):
-            raise ProbeAuthFailed(f"ssh {where}: host key not in {known_hosts}; add it (ssh-keyscan) after "
-                                  "verifying it") from None
-        raise ProbeUnavailable(f"ssh {where}: {err}") from None
-    except (TimeoutError, socket.timeout):
-        raise ProbeTimeout(f"ssh {where}: no answer within {timeout:g}s") from None
-    except OSError as err:
-        raise ProbeUnavailable(f"ssh {where}: {err.strerror or err}") from None
-    finally:
-        client.close()
-
-
-def access_name(address: str, port: int) -> str:
-    """Return the name known_hosts files use for a host: `addr`, or `[addr]:port` off port 22."""
-    return address if port == 22 else f"[{address}]:{port}"
-
-
-def _known_hosts(path: Path) -> paramiko.HostKeys:
-    """Return the parsed known_hosts file, cached until the file changes."""
-    st = path.stat()
-    return _load_known_hosts(str(path), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=32)
-def _load_known_hosts(path: str, _mtime: int, _size: int) -> paramiko.HostKeys:
-    return paramiko.HostKeys(path)
-
-
-def _private_key(path: Path, passphrase, base_dir: Path) -> paramiko.PKey:
-    """Return the credential's private key, parsed once per file version (the passphrase is resolved
-    only when the file is read)."""
-    st = path.stat()
-    with _KEY_LOCK:
-        key = _KEYS.get((str(path), st.st_mtime_ns))
-        if key is None:
-            secret = resolve(passphrase, base_dir=base_dir).get_secret_value() if passphrase else None
-            key = paramiko.PKey.from_path(path, secret)
-            _KEYS[(str(path), st.st_mtime_ns)] = key
-        return key
-
-
-_KEYS: dict[tuple[str, int], paramiko.PKey] = {}
-_KEY_LOCK = threading.Lock()
 
 
 def parse_output(text: str) -> HostStats:
@@ -178,8 +83,7 @@ class SshHostCheck(Check):
 
     async def collect(self, device: Device, ctx: ProbeContext) -> HostStats:
         command = _SCRIPT.replace("{services}", " ".join(self.services(device)))
-        loop = asyncio.get_running_loop()
-        text = await loop.run_in_executor(ctx.ssh_pool, run_ssh, device, ctx, command, self.options.connect_timeout)
+        _status, text, _err = await ctx.ssh(device, command, self.options.connect_timeout)
         return parse_output(text)
 
     def evaluate(self, raw: HostStats, device: Device, previous: Mapping[str, State]) -> list[Reading]:

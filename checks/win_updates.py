@@ -9,7 +9,6 @@ collection on the agent's machine; without it the finding says how to install it
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import tempfile
@@ -20,11 +19,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agent.compliance import CompliancePolicy, Facts, judge, missing_since, readings
+from agent.core.compliance import CompliancePolicy, Facts, judge, readings
 from agent.errors import ProbeAuthFailed, ProbeUnavailable
-from agent.inventory import Device
-from agent.results import Reading, State
-from agent.secrets import resolve
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
+from agent.core.secrets import resolve
 from checks.base import Check, NoOptions, ProbeContext
 
 
@@ -65,11 +64,9 @@ class WinUpdatesCheck(Check):
         return device.winrm is not None
 
     async def collect(self, device: Device, ctx: ProbeContext) -> WinUpdatesAnswer:
-        loop = asyncio.get_running_loop()
-        res = await loop.run_in_executor(ctx.ssh_pool, self._search, device, ctx)
+        res = await ctx.blocking(self._search, device, ctx)
         found, failed, reboot = parse_result(res)
-        first = await loop.run_in_executor(ctx.ssh_pool, missing_since, ctx.store(), device.name, found,
-                                           datetime.now(UTC))
+        first = await ctx.blocking(ctx.store().first_seen, device.name, found, datetime.now(UTC))
         return WinUpdatesAnswer(found, failed, reboot, first, ctx.config.compliance)
 
     def _search(self, device: Device, ctx: ProbeContext) -> dict:

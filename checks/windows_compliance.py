@@ -12,7 +12,6 @@ PowerShell JSON and a real HTTP endpoint that refuses the login.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -22,10 +21,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.compliance import CompliancePolicy, Facts, judge, readings
+from agent.core.compliance import CompliancePolicy, Facts, judge, readings
 from agent.errors import ProbeUnavailable
-from agent.inventory import Device
-from agent.results import Reading, State
+from agent.core.inventory import Device
+from agent.core.results import Reading, State
 from checks.base import Check, NoOptions, ProbeContext
 
 NEVER = 4294967295
@@ -176,12 +175,11 @@ class WsusCheck(Check):
         return device.winrm is not None
 
     async def collect(self, device: Device, ctx: ProbeContext) -> WsusAnswer:
-        from agent.winrm import run_ps
+        from agent.transports.winrm import run_ps
 
         script = WSUS_SCRIPT if self.options.source == "api" else \
             SUSDB_SCRIPT.replace("{query}", SUSDB_QUERY).replace("{instance}", self.options.sql_instance)
-        status, out, err = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, run_ps, device, ctx.config, script, self.options.timeout)
+        status, out, err = await ctx.blocking(run_ps, device, ctx.config, script, self.options.timeout)
         if status != 0:
             raise ProbeUnavailable(f"wsus {device.name}: PowerShell failed ({status}): {err.strip()[:300]}")
         found = parse_json_list(out, f"wsus {device.name}")
@@ -222,10 +220,9 @@ class DefenderCheck(Check):
         return device.winrm is not None
 
     async def collect(self, device: Device, ctx: ProbeContext) -> DefenderAnswer:
-        from agent.winrm import run_ps
+        from agent.transports.winrm import run_ps
 
-        status, out, err = await asyncio.get_running_loop().run_in_executor(
-            ctx.ssh_pool, run_ps, device, ctx.config, DEFENDER_SCRIPT, self.options.timeout)
+        status, out, err = await ctx.blocking(run_ps, device, ctx.config, DEFENDER_SCRIPT, self.options.timeout)
         if status != 0:
             raise ProbeUnavailable(f"defender {device.name}: Get-MpComputerStatus failed: {err.strip()[:300]}")
         found = parse_json_list(out, f"defender {device.name}")

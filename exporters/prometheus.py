@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.snapshot import Snapshot
+from agent.monitoring.snapshot import Snapshot
 
 PREFIX = "oti_"
 BASE_LABELS = ("device", "kind", "site")

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agent.monitoring.once import probe_context
 from agent.alerts import AlertBook
 from agent.errors import ConfigError
-from agent.plan import all_jobs
-from agent.runner import Runner
-from agent.settings import load_all
+from agent.monitoring.jobs import all_jobs
+from agent.monitoring.runner import Runner
+from agent.core.settings import load_all
 from agent.store import Store
-from checks.base import ProbeContext
 from tests.operator import cli
 
 T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -38,7 +38,7 @@ def _poll(config):
     store = Store(settings.config.store.url, settings.config.base_dir)
 
     async def run():
-        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(4))
+        ctx = probe_context(settings, ThreadPoolExecutor(4))
         try:
             return await Runner(ctx, 16).run([j for js in all_jobs(settings).values() for j in js])
         finally:
@@ -132,11 +132,12 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
 
     from openpyxl import load_workbook
 
-    from agent.cli_reports import monitoring_report
+    from agent.documents.compose import compose
 
     now = clock[0]                                                      # the report of the alerts' own day
-    paths = monitoring_report(settings, store, now.astimezone(ZoneInfo("America/Lima")).date(), True, now=now)
-    xlsx = [p for p in paths if p.suffix == ".xlsx"][0]
+    done = compose("reporte-monitoreo", settings, store, now=now, send=True,
+                   day=now.astimezone(ZoneInfo("America/Lima")).date())
+    xlsx = [p for p in done.paths if p.suffix == ".xlsx"][0]
     book_x = load_workbook(xlsx)
     assert book_x.sheetnames == ["Equipos", "Alertas"]
     rows = [[c.value for c in r] for r in book_x.worksheets[1].iter_rows()]
@@ -195,7 +196,7 @@ def test_bad_escalation_role_and_broken_template_are_named(site, smtp, tmp_path)
     assert "alerts.policies.0.steps.1.to" in str(err.value) and "unknown role 'gerencia'" in str(err.value)
     assert "config.yaml:" in str(err.value)
 
-    from agent import mail
+    from agent.notify import mail
 
     folder = tmp_path / "plantillas"
     folder.mkdir()
@@ -269,7 +270,7 @@ def test_daily_checklist_mailed_to_the_jefa_with_xlsx_and_pdf(plant, tmp_path):
 def test_office_hours_and_peru_holidays_decide_who_is_paged(site, smtp):
     from zoneinfo import ZoneInfo
 
-    from agent.results import State
+    from agent.core.results import State
     from agent.store.store import StateChange
 
     port, inbox = smtp

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from agent.backups.service import BackupService
 from agent.errors import ConfigError
-from agent.settings import load_all
+from agent.core.settings import load_all
 from agent.store import Store
 
 LIMA = ZoneInfo("America/Lima")
@@ -121,8 +121,10 @@ def test_backups_on_calendar_then_a_failure_retried_and_alerted(site, tmp_path, 
     # what the daemon does every morning at log_time: yesterday's bitácora and the tape inventory
     from agent.daemon import Daemon
 
-    asyncio.run(Daemon.create(settings)._daily_backup_documents(svc))
-    today = datetime.now(LIMA).date()
+    daemon = Daemon.create(settings)
+    for name in ("bitacora-copias", "inventario-cintas"):
+        asyncio.run(daemon.write_document(name, now=clock[0]))
+    today = clock[0].date()
     out = tmp_path / "docs-out"
     assert (out / "bitacoras" / f"bitacora-copias-{today - timedelta(days=1)}.xlsx").exists()
     inventory = load_workbook(out / "cintas" / f"inventario-cintas-{today}.xlsx").active

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import simulator
-from checks.snmp import codec
-from checks.snmp.transport import Endpoint, V2cClient, V2cSession
+from agent.demo import simulator
+from agent.errors import MalformedAnswer
+from agent.transports.snmp import codec
+from agent.transports.snmp.client import Endpoint, V2cClient, V2cSession
 
 RECORDINGS = sorted(p.stem for p in simulator.RECORDINGS.glob("*.snmprec"))
 
@@ -28,7 +29,7 @@ async def _walk_lean(port: int, community: str) -> list[tuple[str, int, object]]
 async def _walk_pysnmp(port: int, community: str) -> list[tuple[str, int, object]]:
     from pysnmp.hlapi.v3arch import asyncio as h
 
-    from checks.snmp.v3 import convert_value
+    from agent.transports.snmp.v3 import convert_value
 
     engine = h.SnmpEngine()
     target = await h.UdpTransportTarget.create(("127.0.0.1", port), timeout=2, retries=1)
@@ -103,7 +104,7 @@ def test_decode_known_response():
 def test_fuzz_random_bytes_never_crash(data):
     try:
         codec.decode_response(data)
-    except codec.MalformedPacket:
+    except MalformedAnswer:
         pass
 
 
@@ -124,7 +125,7 @@ def test_fuzz_mutated_responses_never_crash(data):
             packet[pos:pos] = data.draw(st.binary(min_size=1, max_size=8))
     try:
         rid, status, index, vbs = codec.decode_response(bytes(packet))
-    except codec.MalformedPacket:
+    except MalformedAnswer:
         return
     for name, tag, value in vbs:       # whatever parses has the documented shape
         assert isinstance(name, bytes) and isinstance(tag, int)

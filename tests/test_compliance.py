@@ -10,13 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from agent.compliance import CompliancePolicy, Facts, compliant, judge
-from agent.plan import all_jobs
-from agent.runner import Runner
-from agent.settings import load_all
+from agent.monitoring.once import probe_context
+from agent.core.compliance import CompliancePolicy, Facts, compliant, judge
+from agent.monitoring.jobs import all_jobs
+from agent.monitoring.runner import Runner
+from agent.core.settings import load_all
 from agent.store import Store
 from agent.store.schema import pending_updates
-from checks.base import ProbeContext
 from checks.linux_updates import parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compliance"
@@ -25,7 +25,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "compliance"
 def run_checks(settings):
     """Every check group of a config, once: what the daemon does each interval."""
     async def run():
-        ctx = ProbeContext.for_settings(settings, ThreadPoolExecutor(2))
+        ctx = probe_context(settings, ThreadPoolExecutor(2))
         try:
             return await Runner(ctx, 4).run([j for js in all_jobs(settings).values() for j in js])
         finally:

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
-from agent.config import load
+from agent.core.config import load
 from agent.errors import ConfigError
-from agent.inventory import load as load_inventory
-from agent.secrets import resolve
+from agent.core.inventory import load as load_inventory
+from agent.core.secrets import resolve
 from tests.conftest import REPO, dedent
 
 runner = CliRunner()

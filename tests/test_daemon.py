@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.config import AgentConfig
-from agent.inventory import Device
-from agent.runner import Job, Runner
-from agent.simulator import free_udp_port
+from agent.core.config import AgentConfig
+from agent.core.inventory import device_model
+from agent.monitoring.runner import Job, Runner
+from agent.demo.simulator import free_udp_port
 from checks.base import Check, ProbeContext
 from tests.conftest import REPO
 from tests.peers.common import free_tcp_port, stop
@@ -136,7 +136,7 @@ class _Fine(Check):
 
 
 def test_a_probe_that_raises_or_hangs_costs_only_itself(caplog):
-    dev = Device.model_validate({"name": "d1", "address": "127.0.0.1", "oti_kind": "ups"})
+    dev = device_model().model_validate({"name": "d1", "address": "127.0.0.1", "oti_kind": "ups"})
 
     async def scenario():
         with ThreadPoolExecutor(1) as pool:
@@ -165,7 +165,7 @@ class _BadPassword(Check):
 
 
 def test_auth_failure_is_not_retried_until_its_hold_expires():
-    dev = Device.model_validate({"name": "d1", "address": "127.0.0.1", "oti_kind": "ups"})
+    dev = device_model().model_validate({"name": "d1", "address": "127.0.0.1", "oti_kind": "ups"})
     now = [0.0]
 
     async def scenario():

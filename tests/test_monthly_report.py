@@ -9,8 +9,8 @@ from openpyxl import load_workbook
 from sqlalchemy import insert
 
 from agent.alerts import AlertBook
-from agent.results import State
-from agent.settings import load_all
+from agent.core.results import State
+from agent.core.settings import load_all
 from agent.store import Store
 from agent.store.schema import backup_runs, custody_movements, uptime_days
 from agent.store.store import StateChange
@@ -57,7 +57,7 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
                                                       seal="P-77", by="luis", at=datetime(2026, 10, 30, 15, tzinfo=UTC)))
 
     # the compliance verdict of a Windows server, as the wsus probe leaves it
-    from agent.results import CheckResult, Reading
+    from agent.core.results import CheckResult, Reading
 
     store.record([CheckResult("wsus", "fs-01", datetime.now(UTC), 0.1, [Reading(
         "compliance_ok", 0.0, State.CRITICAL, labels=(("area", "wsus"), ("host", "srv-app-01")),

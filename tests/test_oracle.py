@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig
+from agent.core.config import AgentConfig
 from agent.errors import ProbeUnavailable
-from agent.inventory import Device
-from agent.oracle import interpret, query_status
+from agent.core.inventory import device_model
+from agent.transports.oracle import interpret, query_status
 from checks.base import ProbeContext
 from tests.peers.common import free_tcp_port
 
@@ -31,7 +31,7 @@ def test_unreachable_listener_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("OTI_ORA_PW", "not-a-real-password")
     port = free_tcp_port()
     cfg = AgentConfig.model_validate({"credentials": {"oracle": {"mon": {"user": "oti", "password": "${OTI_ORA_PW}"}}}})
-    dev = Device.model_validate({"name": "ora-x", "address": "127.0.0.1", "oti_kind": "db",
+    dev = device_model().model_validate({"name": "ora-x", "address": "127.0.0.1", "oti_kind": "db",
                                  "oti_oracle": {"database": "X", "dsn": f"127.0.0.1:{port}/X", "credential": "mon"}})
     with ThreadPoolExecutor(1) as pool, pytest.raises(ProbeUnavailable) as err:
         asyncio.run(query_status(dev, ProbeContext(cfg, pool), timeout=3))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from agent.checkonce import run_once
-from agent.results import State
-from agent.settings import load_all
+from agent.monitoring.once import run_once
+from agent.core.results import State
+from agent.core.settings import load_all
 from tests.peers.snmp import SIM_V3, SNMPD_COMMUNITY, SNMPD_V3
 
 
@@ -94,7 +94,7 @@ def test_wrong_v3_password_is_an_auth_failure_naming_the_device(site, snmpd):
 
 
 def test_dead_device_costs_only_its_own_timeout(site, snmpsim, snmpd):
-    from agent.simulator import free_udp_port
+    from agent.demo.simulator import free_udp_port
 
     dead = free_udp_port()
     for i in range(3):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.checkonce import run_once
-from agent.results import State
-from agent.settings import load_all
+from agent.monitoring.once import run_once
+from agent.core.results import State
+from agent.core.settings import load_all
 from checks.ssh_host import parse_output
 
 
@@ -61,7 +61,7 @@ def test_agent_present_findings_cite_the_manual(site, sshd, snmpsim):
     site.ssh_device("app1", sshd, oti_monitoring={"type": "service", "service": "sshd"})
     site.ssh_device("db1", sshd, kind="db", oti_monitoring={"type": "service", "service": "zabbix_agentd"})
     site.snmp_device("ups1", "ups", "ups-rfc1628", site.v2c("c", "ups-rfc1628"), snmpsim.port)
-    from agent.simulator import free_udp_port
+    from agent.demo.simulator import free_udp_port
 
     site.snmp_device("ac-nosensor", "ac", "liebert-gp", site.v2c("c2", "liebert-crac"), free_udp_port())
     site.group("agentes", ["agent_present"])

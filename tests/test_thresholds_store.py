@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from agent.results import CheckResult, Reading, State
+from agent.core.results import CheckResult, Reading, State
 from agent.store import Store
 from agent.store.schema import MIGRATIONS, schema_version
-from agent.thresholds import Thresholds, evaluate
+from agent.core.thresholds import Thresholds, evaluate
 
 
 def test_hovering_value_does_not_flap():

@@ -10,20 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.errors import AgentError, PluginNotFound
+from agent.core import plugins
+from agent.errors import BackendError
 
-GROUP = "oti_agent.backup_backends"
-
-
-class BackendError(AgentError):
-    """The backend could not be asked (not reachable, refused, an answer that makes no sense)."""
-
+__all__ = ["BackendError", "BackendOptions", "BackupBackend", "JobResult", "Volume", "backend_class"]
 
 @dataclass
 class JobResult:
@@ -113,10 +107,6 @@ class BackupBackend:
         return 0, 0
 
 
-@cache
 def backend_class(kind: str) -> type[BackupBackend]:
-    """Return the backend class registered as `kind`."""
-    found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if kind not in found:
-        raise PluginNotFound(f"unknown backup backend {kind!r}; installed: {', '.join(sorted(found)) or 'none'}")
-    return found[kind].load()
+    """Return the backend class registered as `kind` (an unknown one lists the installed)."""
+    return plugins.backend(kind)

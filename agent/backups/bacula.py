@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agent.backups.backend import BackendError, BackendOptions, BackupBackend, JobResult, Volume
+from agent.backups.backend import BackendOptions, BackupBackend, JobResult, Volume
+from agent.errors import BackendError
 
 # JobStatus letters (Bacula's `status` table) -> the agent's verdict; every other letter is a job
 # still queued, running or waiting (for a client, a storage, a tape...)

@@ -24,8 +24,9 @@ from datetime import UTC, datetime
 
 from pydantic import Field
 
-from agent.backups.backend import BackendError, BackendOptions, BackupBackend, JobResult
-from agent.errors import CheckError
+from agent.backups.backend import BackendOptions, BackupBackend, JobResult
+from agent.errors import BackendError, CheckError
+from agent.transports.ssh import run_command
 
 _KV = re.compile(r"^\s*(files|bytes|volumes|error)\s*=\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -79,15 +80,11 @@ class CommandBackend(BackupBackend):
         return result
 
     def _ssh(self, command: str, job_id: str, job: str, level: str) -> JobResult:
-        from checks.base import ProbeContext
-        from checks.ssh_host import run_command
-
         device = self.settings.inventory.by_name.get(self.options.host)
         if device is None or device.ssh is None:
             raise BackendError(f"{self.name}: host {self.options.host!r} is not in the inventory with oti_ssh")
-        ctx = ProbeContext(self.settings.config, None)    # run_command uses only the config's credentials
         try:
-            status, out, err = run_command(device, ctx, command, self.options.timeout)
+            status, out, err = run_command(device, self.settings.config, command, self.options.timeout)
         except CheckError as e:
             raise BackendError(f"{self.name}: {e}") from None
         found: dict[str, list[str]] = {}

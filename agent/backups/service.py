@@ -22,24 +22,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, select, update
 
-from agent.backups.assets import Asset
-from agent.backups.backend import BackendError, BackupBackend, JobResult, backend_class
-from agent.errors import ConfigError
-from agent.results import CheckResult, Reading, State
-from agent.settings import Settings
-from agent.store import Store
+from agent.backups.backend import BackupBackend, JobResult, backend_class
+from agent.core.assets import Asset
+from agent.core.results import CheckResult, Reading, State
+from agent.core.settings import Settings
+from agent.core.times import utc
+from agent.errors import BackendError, ConfigError, TapeWait
+from agent.store import Store, queries
 from agent.store.schema import backup_runs
-from agent.store.times import aware, utc
 
 _LOGGER = logging.getLogger(__name__)
 CHECK = "backup"
 
 
 JOB_TIMEOUT = object()        # wait()'s default: the configured backups.job_timeout
-
-
-class TapeWait(BackendError):
-    """A job waited for a tape longer than allowed, and was canceled."""
 
 
 class BackupService:
@@ -121,9 +117,8 @@ class BackupService:
             self._running.discard(asset.id)
 
     def _handled(self, asset_id: str, slot: datetime) -> bool:
-        with self.store.engine.connect() as conn:
-            return conn.scalar(select(func.count()).select_from(backup_runs).where(
-                and_(backup_runs.c.asset == asset_id, backup_runs.c.slot == utc(slot)))) > 0
+        return self.store.scalar(select(func.count()).select_from(backup_runs).where(
+            and_(backup_runs.c.asset == asset_id, backup_runs.c.slot == utc(slot)))) > 0
 
     # ------------------------------------------------------------------ one asset
     async def run(self, asset: Asset, slot: datetime | None = None, level: str | None = None) -> JobResult:
@@ -187,14 +182,14 @@ class BackupService:
 
     # ------------------------------------------------------------------ store
     def _insert(self, asset: Asset, slot, level: str, attempt: int, started: datetime, backend: str) -> int:
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             return conn.execute(insert(backup_runs).values(
                 asset=asset.id, slot=utc(slot) if slot else None, attempt=attempt, trigger="schedule" if slot else "manual",
                 backend=backend, job_name=asset.job, level=level, status="running", started_at=utc(started),
                 bytes=0, files=0)).inserted_primary_key[0]
 
     def _update(self, row: int, **values) -> None:
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(backup_runs).where(backup_runs.c.id == row).values(**values))
 
     def _finish(self, row: int, r: JobResult) -> None:
@@ -231,28 +226,14 @@ class BackupService:
         return asset.server
 
     def last_full(self, asset_id: str) -> datetime | None:
-        with self.store.engine.connect() as conn:
-            return aware(conn.scalar(select(func.max(backup_runs.c.started_at)).where(and_(
-                backup_runs.c.asset == asset_id, backup_runs.c.level == "Full",
-                backup_runs.c.status.in_(("ok", "warning"))))))
+        return self.store.scalar(select(func.max(backup_runs.c.started_at)).where(and_(
+            backup_runs.c.asset == asset_id, backup_runs.c.level == "Full",
+            backup_runs.c.status.in_(queries.GOOD_BACKUP))))
 
     def runs(self, since: datetime | None = None, until: datetime | None = None,
              asset: str | None = None) -> list[dict]:
         """Backup runs, oldest first."""
-        q = select(backup_runs).order_by(backup_runs.c.started_at, backup_runs.c.id)
-        if since is not None:
-            q = q.where(backup_runs.c.started_at >= utc(since))
-        if until is not None:
-            q = q.where(backup_runs.c.started_at < utc(until))
-        if asset is not None:
-            q = q.where(backup_runs.c.asset == asset)
-        with self.store.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
-        for r in rows:
-            r["errors"] = json.loads(r["errors"]) if r["errors"] else []
-            for k in ("slot", "started_at", "ended_at"):
-                r[k] = aware(r[k])
-        return rows
+        return queries.backup_runs(self.store, since, until, asset)
 
     # ------------------------------------------------------------------ backends
     def backend(self, name: str) -> BackupBackend:

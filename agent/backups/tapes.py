@@ -13,21 +13,18 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import and_, delete, insert, select, update
 
 from agent.backups.backend import BackupBackend
-from agent.errors import AgentError
-from agent.store import Store
-from agent.store.schema import backup_runs, custody_movements, tape_box_items, tape_boxes, tapes
-from agent.store.times import aware, utc
+from agent.core.times import utc
+from agent.errors import TapeError
+from agent.store import Store, queries
+from agent.store.schema import custody_movements, tape_box_items, tape_boxes, tapes
 
-
-class TapeError(AgentError):
-    """A custody movement that cannot be done as asked (unknown tape, box in the wrong state...)."""
-
+__all__ = ["TapeError", "TapeInventory"]
 
 class TapeInventory:
     """Tapes and custody boxes in the store."""
 
     def __init__(self, store: Store, clock=None):
-        self.engine = store.engine
+        self.store = store
         self.clock = clock or (lambda: datetime.now(UTC))
 
     # ------------------------------------------------------------------ sync from the backend
@@ -35,7 +32,7 @@ class TapeInventory:
         """Bring every tape the backend knows into the inventory; custody data is kept. Return counts."""
         volumes = backend.volumes()
         now = utc(self.clock())
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             known = {r.label: r for r in conn.execute(select(tapes))}
             sent = {r.label for r in conn.execute(
                 select(tape_box_items.c.label).join(tape_boxes, tape_boxes.c.box == tape_box_items.c.box)
@@ -56,12 +53,8 @@ class TapeInventory:
         return {"tapes": len(volumes), "new": added}
 
     def list(self) -> list[dict]:
-        with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(select(tapes).order_by(tapes.c.label))]
-        for r in rows:
-            for k in ("first_written", "last_written", "retention_until", "synced_at"):
-                r[k] = aware(r[k])
-        return rows
+        """Every tape, by label."""
+        return queries.tape_list(self.store)
 
     def tape(self, label: str) -> dict:
         found = [t for t in self.list() if t["label"] == label]
@@ -72,25 +65,12 @@ class TapeInventory:
 
     def jobs_by_tape(self) -> dict[str, list[str]]:
         """For each tape, the backups it holds: 'asset (dd/mm/yyyy, job N)'."""
-        out: dict[str, list[str]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(select(backup_runs).where(backup_runs.c.volumes.is_not(None))
-                                  .order_by(backup_runs.c.started_at)):
-                for label in filter(None, (r.volumes or "").split(",")):
-                    out.setdefault(label, []).append(f"{r.asset} ({aware(r.started_at):%d/%m/%Y}, job {r.job_id})")
-        return out
+        return queries.jobs_by_tape(self.store)
 
     # ------------------------------------------------------------------ boxes
     def boxes(self) -> dict[str, dict]:
-        with self.engine.connect() as conn:
-            boxes = {r.box: dict(r._mapping) for r in conn.execute(select(tape_boxes))}
-            for r in conn.execute(select(tape_box_items).where(tape_box_items.c.removed_at.is_(None))):
-                boxes[r.box].setdefault("tapes", []).append(r.label)
-        for b in boxes.values():
-            b.setdefault("tapes", [])
-            for k in ("created_at", "sent_at", "returned_at"):
-                b[k] = aware(b[k])
-        return boxes
+        """Every custody box with the tapes in it now."""
+        return queries.tape_boxes_list(self.store)
 
     def box(self, box: str) -> dict:
         found = self.boxes().get(box)
@@ -124,7 +104,7 @@ class TapeInventory:
         if len(tapes_now) > capacity:
             raise TapeError(f"box {box} would hold {len(tapes_now)} tapes; it takes {capacity}")
         now = utc(self.clock())
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             if existing:
                 conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(
                     status="preparada", seal=seal or existing["seal"]))
@@ -154,7 +134,7 @@ class TapeInventory:
         if in_library:
             raise TapeError(f"still in the library: {', '.join(in_library)}; eject them first")
         now = utc(self.clock())
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="enviada", seal=seal,
                                                                                    sent_at=now, returned_at=None))
             conn.execute(update(tapes).where(tapes.c.label.in_(info["tapes"])).values(location="custodia"))
@@ -167,7 +147,7 @@ class TapeInventory:
         info = self.box(box)
         if info["status"] != "enviada":
             raise TapeError(f"box {box} is not with the custody company (it is {info['status']})")
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(insert(custody_movements).values(box=box, movement="solicitada", tapes=",".join(info["tapes"]),
                                                           seal=info["seal"], by=by, at=utc(self.clock()), note=reason))
         return info
@@ -181,7 +161,7 @@ class TapeInventory:
         if seal and info["seal"] and seal != info["seal"]:
             note = f"precinto recibido {seal} distinto del enviado {info['seal']}"
         now = utc(self.clock())
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="en_oficina",
                                                                                    returned_at=now))
             conn.execute(update(tapes).where(and_(tapes.c.label.in_(info["tapes"]), tapes.c.location == "custodia"))
@@ -191,14 +171,8 @@ class TapeInventory:
         return self.box(box)
 
     def movements(self, box: str | None = None) -> list[dict]:
-        q = select(custody_movements).order_by(custody_movements.c.at, custody_movements.c.id)
-        if box:
-            q = q.where(custody_movements.c.box == box)
-        with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
-        for r in rows:
-            r["at"] = aware(r["at"])
-        return rows
+        """Custody movements, oldest first (of one box)."""
+        return queries.custody_movements(self.store, box)
 
     def full_in_library(self) -> list[str]:
         """Activity 6: the full tapes still in the library (candidates for the next box)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+from agent.core import plugins
+from agent.core.inventory import Device
 from agent.errors import CheckError
-from agent.inventory import Device
 from agent.runbook.model import Condition
-from checks.base import ProbeContext
+from agent.transports.context import ProbeContext
+from agent.transports.net import http_status, tcp_open
 
 
 async def holds(cond: Condition, target: Device, probes: ProbeContext) -> bool:
@@ -16,23 +18,20 @@ async def holds(cond: Condition, target: Device, probes: ProbeContext) -> bool:
     try:
         if cond.probe == "tcp":
             port = cond.port or (target.ssh.port if target.ssh else 22)
-            return await _tcp_open(target.address, port) == (cond.state == "open")
+            return await tcp_open(target.address, port) == (cond.state == "open")
         if cond.probe == "http":
-            return await _http_status(cond.url.replace("{address}", target.address)) == cond.status
+            return await http_status(cond.url.replace("{address}", target.address)) == cond.status
         if cond.probe == "ipmi_power":
-            from agent.ipmi import power_state
+            from agent.transports.ipmi import power_state
 
             return await power_state(target, probes) == cond.state
         if cond.probe in ("ssh", "oracle"):
-            from checks.ssh_host import run_command
-
             command = cond.command
             if cond.probe == "oracle":
                 if target.oracle is None:
                     return False
-                command = target.oracle.status_command.replace("{db}", target.oracle.database)
-            status, _out, _err = await asyncio.get_running_loop().run_in_executor(
-                probes.ssh_pool, run_command, target, probes, command, 10.0)
+                command = target.oracle.command("status_command")
+            status, _out, _err = await probes.ssh(target, command, 10.0)
             return status == 0
         return await _snmp_equals(cond, target, probes)
     except CheckError:
@@ -66,30 +65,8 @@ def describe(cond: Condition) -> str:
     return f"{cond.reading} = {cond.equals}"
 
 
-async def _http_status(url: str) -> int | None:
-    import httpx
-
-    try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            return (await client.get(url)).status_code
-    except httpx.HTTPError:
-        return None
-
-
-async def _tcp_open(host: str, port: int) -> bool:
-    try:
-        async with asyncio.timeout(2.0):
-            _reader, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    return True
-
-
 async def _snmp_equals(cond: Condition, target: Device, probes: ProbeContext) -> bool:
-    from checks.snmp.check import SnmpCheck
-
-    check = SnmpCheck()
+    check = plugins.check("snmp")()        # the device's own profile says what each reading is
     readings = check.evaluate(await check.collect(target, probes), target, {})
     for r in readings:
         if r.name == cond.reading:

@@ -14,25 +14,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agent.errors import AgentError, CheckError, ConfigError
-from agent.inventory import Device
+from agent.core.inventory import Device
+from agent.core.settings import Settings
+from agent.errors import CheckError, ConfigError, ResumeConflict, StepFailed
+from agent.monitoring.once import probe_context
 from agent.runbook import conditions, expr
 from agent.runbook.journal import TERMINAL, GroupCommit, Journal
-from agent.runbook.kinds import StepContext, StepFailed, load_kind
+from agent.runbook.kinds import StepContext, load_kind
 from agent.runbook.model import Runbook, Step, load
 from agent.runbook.plan import make_plan, resolve_targets
-from agent.settings import Settings
 from agent.store import Store
-from checks.base import ProbeContext
+from agent.transports.context import ProbeContext
 
 _LOGGER = logging.getLogger(__name__)
 POLL_S = 0.25
 RESUME_GRACE_S = 10.0       # how long a resumed run watches for an interrupted action's effect
 Progress = Callable[[str, str | None, str, str], None]   # (step, target: None for the step itself, status, message)
-
-
-class ResumeConflict(AgentError):
-    """The runbook changed since the run started, or the run is still active elsewhere."""
 
 
 class Engine:
@@ -62,7 +59,7 @@ class Engine:
         self.journal.set_run(run_id, "running", pid=os.getpid())
         self.writes = GroupCommit(self.journal)
         pool = ThreadPoolExecutor(max(16, self.settings.config.scheduler.ssh_threads), thread_name_prefix="step")
-        probes = ProbeContext.for_settings(self.settings, pool)
+        probes = probe_context(self.settings, pool, self.store)
         cancel = asyncio.Event()
         try:
             status = await self._loop(run, book, probes, cancel)

@@ -16,14 +16,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from agent.errors import ExprError
+
 _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
         ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
 # step ids contain '-', which Python reads as minus: `steps.<id>.status` is rewritten to a call first
 _STEP_REF = re.compile(r"steps\.([A-Za-z0-9_-]+)\.status")
 
 
-class ExprError(ValueError):
-    """A condition that does not parse or names something unknown."""
 
 
 def parse(text: str) -> ast.Expression:

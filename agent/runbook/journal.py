@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 
-from agent.errors import AgentError
-from agent.store import Store
+from agent.errors import RunbookError
+from agent.store import Store, queries
 from agent.store.schema import maintenance, run_actions, run_decisions, run_events, run_steps, runs
 
 TERMINAL = {"successful", "failed", "canceled", "skipped", "timeout"}
@@ -41,7 +41,7 @@ class Journal:
         """Record a new run with every step pending and its devices in maintenance; return its id."""
         now = _now()
         run_id = f"{now:%Y%m%d-%H%M%S}-{runbook.id}-{secrets.token_hex(2)}"
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(insert(runs).values(
                 id=run_id, runbook=runbook.id, runbook_path=runbook.source, runbook_digest=runbook.digest,
                 title=runbook.title, params=json.dumps(params, ensure_ascii=False), status="pending",
@@ -55,73 +55,62 @@ class Journal:
 
     def run(self, run_id: str) -> dict:
         """Return a run; raise if there is none."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-        if row is None:
-            raise AgentError(f"no run {run_id!r}; see `oti-agent runs`")
-        out = dict(row._mapping)
-        out["params"] = json.loads(out["params"])
-        return out
+        found = queries.run_row(self.store, run_id)
+        if found is None:
+            raise RunbookError(f"no run {run_id!r}; see `oti-agent runs`")
+        return found
 
     def runs(self, limit: int = 20) -> list[dict]:
         """Return the latest runs, newest first."""
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(runs).order_by(runs.c.created_at.desc()).limit(limit))]
+        return queries.run_list(self.store, limit)
 
     def set_run(self, run_id: str, status: str, message: str | None = None, *, pid: int | None = None) -> None:
         """Change a run's status (ending it ends its maintenance window)."""
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             _set_run(conn, run_id, status, message, pid)
 
     def request_cancel(self, run_id: str, by: str) -> None:
         """Ask the running engine to stop the run."""
         self.run(run_id)
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True))
             conn.execute(insert(run_events).values(run_id=run_id, event="cancel_requested", detail=f"by {by}",
                                                    at=_now()))
 
     def cancel_requested(self, run_id: str) -> bool:
         """Return whether someone asked to cancel the run."""
-        with self.engine.connect() as conn:
-            return bool(conn.scalar(select(runs.c.cancel_requested).where(runs.c.id == run_id)))
+        return bool(self.store.scalar(select(runs.c.cancel_requested).where(runs.c.id == run_id)))
 
     # ---------------------------------------------------------------- steps and actions
     def steps(self, run_id: str) -> dict[str, dict]:
         """Return the run's steps by id."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(run_steps).where(run_steps.c.run_id == run_id))
-            return {r.step_id: dict(r._mapping) for r in rows}
+        return queries.run_step_rows(self.store, run_id)
 
     def set_step(self, run_id: str, step_id: str, status: str, message: str | None = None) -> None:
         """Change a step's status, with a journal event."""
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             _set_step(conn, run_id, step_id, status, message)
 
     def action_start(self, run_id: str, step_id: str, target: str, attempt: int) -> None:
         """Record, before acting, that an action on a target is about to happen."""
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             _action_start(conn, run_id, step_id, target, attempt)
 
     def action_end(self, run_id: str, step_id: str, target: str, status: str, message: str, by: str = "agente") -> None:
         """Record, after acting, how an action ended (done or failed), and by whom."""
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             _action_end(conn, run_id, step_id, target, status, message, by)
 
     def actions(self, run_id: str, step_id: str | None = None) -> list[dict]:
         """Return the run's actions (optionally of one step), in start order."""
-        q = select(run_actions).where(run_actions.c.run_id == run_id).order_by(run_actions.c.started_at)
-        if step_id is not None:
-            q = q.where(run_actions.c.step_id == step_id)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return queries.run_action_rows(self.store, run_id, step_id)
 
     # ---------------------------------------------------------------- people
     def add_decision(self, run_id: str, step_id: str, kind: str, by: str, decision: str, *, role: str | None = None,
                      comment: str | None = None, values: dict | None = None) -> None:
         """Record a person's decision on a step (approval, confirmation, or how to resolve a doubt)."""
         now = _now()
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(insert(run_decisions).values(
                 run_id=run_id, step_id=step_id, kind=kind, role=role, by=by, decision=decision, comment=comment,
                 values=json.dumps(values, ensure_ascii=False) if values else None, at=now))
@@ -130,27 +119,16 @@ class Journal:
 
     def decisions(self, run_id: str, step_id: str | None = None, kind: str | None = None) -> list[dict]:
         """Return decisions, oldest first."""
-        q = select(run_decisions).where(run_decisions.c.run_id == run_id).order_by(run_decisions.c.id)
-        if step_id is not None:
-            q = q.where(run_decisions.c.step_id == step_id)
-        if kind is not None:
-            q = q.where(run_decisions.c.kind == kind)
-        with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
-        for r in rows:
-            r["values"] = json.loads(r["values"]) if r["values"] else {}
-        return rows
+        return queries.run_decision_rows(self.store, run_id, step_id, kind)
 
     def events(self, run_id: str) -> list[dict]:
         """Return the run's journal events, oldest first."""
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(
-                select(run_events).where(run_events.c.run_id == run_id).order_by(run_events.c.id))]
+        return queries.run_event_rows(self.store, run_id)
 
     def event(self, run_id: str, event: str, detail: str | None = None, step_id: str | None = None,
               target: str | None = None) -> None:
         """Append a free event to the journal."""
-        with self.engine.begin() as conn:
+        with self.store.transaction() as conn:
             _event(conn, run_id, event, detail, step_id, target)
 
     def set_facts(self, run_id: str, step_id: str, facts: dict[str, Any]) -> None:
@@ -160,16 +138,13 @@ class Journal:
     def facts(self, run_id: str) -> dict[str, Any]:
         """Everything the run's steps recorded as facts so far (a later fact replaces an earlier one)."""
         out: dict[str, Any] = {}
-        with self.engine.connect() as conn:
-            for detail, in conn.execute(select(run_events.c.detail).where(and_(
-                    run_events.c.run_id == run_id, run_events.c.event == "facts")).order_by(run_events.c.id)):
-                out.update(json.loads(detail))
+        for e in queries.run_event_rows(self.store, run_id, event="facts"):
+            out.update(json.loads(e["detail"]))
         return out
 
     def in_maintenance(self) -> set[str]:
         """Return the devices a running shutdown or startup is touching (their alarms stay quiet)."""
-        with self.engine.connect() as conn:
-            return {r.device for r in conn.execute(select(maintenance.c.device))}
+        return queries.maintenance_devices(self.store)
 
 
 class GroupCommit:

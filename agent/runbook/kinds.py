@@ -12,22 +12,21 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.errors import PluginNotFound
+from agent.core import plugins
+from agent.errors import StepFailed
 
 if TYPE_CHECKING:
-    from agent.inventory import Device
+    from agent.core.inventory import Device
+    from agent.core.settings import Settings
     from agent.runbook.journal import Journal
     from agent.runbook.model import Runbook, Step
-    from agent.settings import Settings
-    from checks.base import ProbeContext
+    from agent.transports.context import ProbeContext
 
-GROUP = "oti_agent.steps"
+__all__ = ["NoOptions", "StepContext", "StepFailed", "StepKind", "StepOptions", "kind_names", "load_kind"]
 
 
 class StepOptions(BaseModel):
@@ -69,10 +68,6 @@ class StepContext:
                                                 step=self.step, runbook=self.runbook, facts=facts)
 
 
-class StepFailed(Exception):
-    """A step's action failed on a target; the message says what and where."""
-
-
 class StepKind:
     """Base of step kinds."""
 
@@ -98,24 +93,11 @@ class StepKind:
         return None
 
 
-@cache
-def _eps() -> dict:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
-
-
 def kind_names() -> list[str]:
     """Return the registered step kinds."""
-    return sorted(_eps())
+    return plugins.names("steps")
 
 
-@cache
 def load_kind(name: str) -> type[StepKind]:
-    """Return the step kind class registered under `name`."""
-    ep = _eps().get(name)
-    if ep is None:
-        raise PluginNotFound(f"unknown step kind {name!r}; known kinds: {', '.join(kind_names())}")
-    cls = ep.load()
-    if not (isinstance(cls, type) and issubclass(cls, StepKind)):
-        raise PluginNotFound(f"step kind {name!r} ({ep.value}) is not an agent.runbook.kinds.StepKind")
-    cls.name = name
-    return cls
+    """Return the step kind class registered under `name` (an unknown one lists the known)."""
+    return plugins.step_kind(name)

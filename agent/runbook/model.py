@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent.config import Duration, Selector
+from agent.core.config import Duration, Selector
+from agent.core.yamlfile import line_of, load_with_lines, problems_from
 from agent.errors import ConfigError, PluginNotFound, Problem
 from agent.runbook import expr
-from agent.yamlfile import line_of, load_with_lines, problems_from
 
 StepId = str
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from agent.errors import ConfigError, Problem
-from agent.inventory import Device, Inventory
+from agent.core.inventory import Device, Inventory
 from agent.runbook import expr
 from agent.runbook.kinds import load_kind
 from agent.runbook.model import Runbook, Step

@@ -310,6 +310,7 @@ outbox = Table(
     Column("last_error", Text),
     Column("sent_at", DateTime(timezone=True)),
     Column("message_id", String(256)),
+    Column("status", String(16), nullable=False, server_default="queued"),   # queued sent failed withdrawn (v6)
 )
 
 silences = Table(
@@ -363,10 +364,30 @@ def _v5(conn: Connection) -> None:
         table.create(conn)
 
 
+def _add_columns(conn: Connection, table: Table, *names: str) -> None:
+    """Add columns a table gained after it was first created (a store made by an older version lacks
+    them; one made since has them already, from the table's current definition)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            ddl = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+
+
+def _v6(conn: Connection) -> None:
+    """The outbox says what became of each message: queued, sent, failed (its own fault), withdrawn."""
+    _add_columns(conn, outbox, "status")
+    conn.execute(outbox.update().where(outbox.c.sent_at.is_not(None)).values(status="sent"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 ]

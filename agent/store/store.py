@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from agent.core.results import CheckResult, State
 from agent.errors import StoreError
-from agent.results import CheckResult, State
-from agent.store.schema import (MIGRATIONS, check_status, latest_readings, schema_version, state_changes,
-                                uptime_days)
+from agent.store.schema import (MIGRATIONS, check_status, latest_readings, pending_updates, schema_version,
+                                state_changes, uptime_days)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,51 @@ class Store:
                            increments={"runs_total", "errors_total"})
             conn.execute(stmt, [{**s, "runs_total": 1, "errors_total": 0 if s["up"] else 1} for s in statuses])
 
+    # ------------------------------------------------------------------ access for the domain modules
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One committed transaction; a database error becomes a StoreError naming the store."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as err:
+            raise StoreError(f"store {self.url}: {_reason(err)}") from None
+
+    def rows(self, query) -> list[dict]:
+        """Run a SELECT; return its rows as dicts, times with their zone (SQLite keeps none)."""
+        try:
+            with self.engine.connect() as conn:
+                return [{k: _aware(v) for k, v in r._mapping.items()} for r in conn.execute(query)]
+        except SQLAlchemyError as err:
+            raise StoreError(f"store {self.url}: {_reason(err)}") from None
+
+    def scalar(self, query):
+        """Run a SELECT of one value."""
+        try:
+            with self.engine.connect() as conn:
+                return _aware(conn.scalar(query))
+        except SQLAlchemyError as err:
+            raise StoreError(f"store {self.url}: {_reason(err)}") from None
+
+    def first_seen(self, host: str, items: list[str], now: datetime) -> dict[str, datetime]:
+        """Remember which items (missing updates) a host has now; return since when each has been there.
+
+        The probes' memory across runs and restarts: an item gone is forgotten, one back starts again."""
+        with self.transaction() as conn:
+            known = {r.item: r.first_seen for r in conn.execute(
+                select(pending_updates).where(pending_updates.c.host == host))}
+            for item in items:
+                key = and_(pending_updates.c.host == host, pending_updates.c.item == item)
+                if item in known:
+                    conn.execute(update(pending_updates).where(key).values(last_seen=now))
+                else:
+                    conn.execute(insert(pending_updates).values(host=host, item=item, first_seen=now, last_seen=now))
+            gone = [i for i in known if i not in items]
+            if gone:
+                conn.execute(delete(pending_updates).where(and_(pending_updates.c.host == host,
+                                                                pending_updates.c.item.in_(gone))))
+        return {item: _aware(known.get(item, now)) for item in items}
+
     def latest(self, device: str | None = None) -> list[dict]:
         """Return the latest readings, optionally for one device."""
         q = select(latest_readings).order_by(latest_readings.c.device, latest_readings.c.reading)
@@ -176,6 +223,19 @@ class Store:
     def close(self) -> None:
         """Release the connection pool."""
         self.engine.dispose()
+
+
+def _aware(value):
+    """A time read back from the store: UTC, with its zone."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _reason(err: SQLAlchemyError) -> str:
+    """The database's own words, without SQLAlchemy's statement dump (which may carry data)."""
+    orig = getattr(err, "orig", None)
+    return str(orig) if orig is not None else type(err).__name__
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

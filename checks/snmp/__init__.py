@@ -1,1 +1,1 @@
-"""SNMP probes: a lean v2c codec for the hot path, pysnmp for SNMPv3 and SET, YAML device profiles."""
+"""The SNMP check and its YAML device profiles (the transport is `agent/transports/snmp/`)."""

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from agent.config import SnmpV2c
-from agent.errors import ConfigError, ProbeUnavailable
-from agent.inventory import Device
-from agent.results import Reading, State, reading_key
-from agent.secrets import resolve
+from agent.core.inventory import Device
+from agent.core.results import Reading, State, reading_key
+from agent.errors import ConfigError, ProbeUnavailable, Problem
+from agent.transports.snmp import codec, open_session
+from agent.transports.snmp.client import Varbind
 from checks.base import Check, ProbeContext
-from checks.snmp import codec
 from checks.snmp.profiles import MetricDef, Profile, TableDef, load_profiles
-from checks.snmp.transport import Endpoint, SnmpSession, V2cClient, V2cSession, Varbind
 
 
 @dataclass
@@ -30,38 +28,36 @@ class SnmpRaw:
     columns: dict[bytes, list[Varbind]]
 
 
+PROFILES = "snmp.profiles"
+
+
 def profiles_of(ctx: ProbeContext) -> dict[str, Profile]:
     """Return the loaded device profiles (built-in plus the config's profiles_dirs)."""
-    return ctx.service("snmp.profiles",
-                       lambda: load_profiles([ctx.config.path(p) for p in ctx.config.profiles_dirs]))
-
-
-def open_session(device: Device, ctx: ProbeContext) -> SnmpSession:
-    """Return an SNMP session to the device with its configured credential."""
-    access = device.snmp
-    cred = ctx.config.credentials.snmp.get(access.credential)
-    if cred is None:
-        raise ConfigError(f"device {device.name}: SNMP credential {access.credential!r} is not in the "
-                          f"config's credentials.snmp (known: {', '.join(ctx.config.credentials.snmp) or 'none'})")
-    ep = Endpoint(device.name, device.address, access.port, access.timeout, access.retries)
-    if isinstance(cred, SnmpV2c):
-        community = resolve(cred.community, base_dir=ctx.config.base_dir).get_secret_value().encode()
-        return V2cSession(ctx.service("snmp.v2c", V2cClient), ep, community)
-    from checks.snmp.v3 import V3Engine, V3Session
-
-    base = ctx.config.base_dir
-    priv = resolve(cred.priv_key, base_dir=base).get_secret_value() if cred.level == "authPriv" else None
-    if cred.level == "authPriv" and priv is None:
-        raise ConfigError(f"SNMP credential {access.credential!r}: authPriv needs priv_key")
-    return V3Session(ctx.service("snmp.v3", V3Engine), ep, user=cred.user, auth_protocol=cred.auth_protocol,
-                     auth_key=resolve(cred.auth_key, base_dir=base).get_secret_value(),
-                     priv_protocol=cred.priv_protocol, priv_key=priv, context=cred.context)
+    return ctx.service(PROFILES, lambda: load_profiles([ctx.config.path(p) for p in ctx.config.profiles_dirs]))
 
 
 class SnmpCheck(Check):
     """Poll a device over SNMP (v2c or v3) and judge it through its profile."""
 
     description = "SNMP readings from the device's profile (UPS, precision AC, switch...)"
+
+    @staticmethod
+    def profiles(config) -> dict[str, Profile]:
+        """The device profiles a config sees: the built-in ones and its profiles_dirs'."""
+        return load_profiles([config.path(p) for p in config.profiles_dirs])
+
+    @classmethod
+    def settings_problems(cls, settings) -> list[Problem]:
+        """The profiles load (each problem with its file and line) and every device names a known one."""
+        config, inventory = settings.config, settings.inventory
+        try:
+            profiles = cls.profiles(config)
+        except ConfigError as err:
+            return err.problems
+        settings.data[PROFILES] = profiles
+        return [Problem(str(inventory.path), f"{d.name}.oti_snmp.profile", inventory.line_of(d.name, "oti_snmp"),
+                        f"unknown profile {d.snmp.profile!r}; known: {', '.join(sorted(profiles))}")
+                for d in inventory if d.snmp and d.snmp.profile not in profiles]
 
     def applies(self, device: Device) -> bool:
         return device.snmp is not None

@@ -13,10 +13,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from agent.errors import ConfigError
-from agent.results import State
-from agent.thresholds import Thresholds
-from agent.yamlfile import load_with_lines, validate_file
-from checks.snmp import codec
+from agent.core.results import State
+from agent.core.thresholds import Thresholds
+from agent.core.yamlfile import load_with_lines, validate_file
+from agent.transports.snmp import codec
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -76,7 +76,7 @@ class MetricDef(_Model):
     def state_of(self, raw: int | None, value: float | None, previous: State | None,
                  limits: Thresholds | None) -> tuple[State, str | None]:
         """Return (state, enum label) for a raw value."""
-        from agent.thresholds import evaluate
+        from agent.core.thresholds import evaluate
 
         if self.enum:
             label = self.enum.get(raw) if raw is not None else None

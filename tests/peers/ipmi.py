@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.simulator import free_udp_port
+from agent.demo.simulator import free_udp_port
 from tests.peers.common import stop
 
 CHASSIS = Path(__file__).resolve().parent / "chassis.sh"

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import simulator
-from checks.snmp import codec
+from agent.demo import simulator
+from agent.transports.snmp import codec
 from tests.peers.common import stop
 
 SIM_V3 = {"user": "simuser", "auth_key": "simAuthPass1", "priv_key": "simPrivPass1"}

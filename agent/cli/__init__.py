@@ -1,0 +1,215 @@
+"""The `oti-agent` command line. The only module (with daemon.py) that prints or sets up logging."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agent.core.results import State
+from agent.errors import AgentError, ConfigError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="oti-agent: monitoring, runbooks and paperwork for an IT office's datacenter.")
+config_app = typer.Typer(no_args_is_help=True, help="Validate configuration.")
+app.add_typer(config_app, name="config")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file", show_default=True)]
+DEFAULT_CONFIG = Path("config.yaml")
+STATE_STYLE = {State.OK: "green", State.WARNING: "yellow", State.CRITICAL: "bold red", State.UNKNOWN: "magenta"}
+
+
+def _settings(path: Path):
+    from agent.core.settings import load_all
+
+    return load_all(path)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """Validate a config, its inventory and profiles; list every error with file, path and line (exit 2)."""
+    try:
+        settings = _settings(config)
+    except ConfigError as e:
+        for p in e.problems:
+            err.print(f"[red]error[/red] {p}", highlight=False, soft_wrap=True)
+        err.print(f"{len(e.problems)} problem(s) found")
+        raise typer.Exit(2) from None
+    groups = len(settings.config.check_groups)
+    out.print(f"{config}: OK ({len(settings.inventory)} devices, {groups} check groups, "
+              f"{len(settings.data.get('snmp.profiles', {}))} SNMP profiles)")
+
+
+@app.command()
+def inventory(config: ConfigOpt = DEFAULT_CONFIG,
+              inventory_file: Annotated[Path | None, typer.Option("--inventory", "-i",
+                                                                  help="read this inventory instead")] = None,
+              as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """List devices by kind, criticality and order."""
+    from agent.core import inventory as inv_mod
+
+    inv = inv_mod.load(inventory_file) if inventory_file else _settings(config).inventory
+    if as_json:
+        print(json.dumps([d.model_dump(mode="json", exclude_none=True) for d in inv], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Inventory {inv.path} ({len(inv)} devices)")
+    for col in ("kind", "order", "device", "address", "criticality", "site", "groups", "access"):
+        table.add_column(col)
+    for d in inv:
+        access = ", ".join(a for a, v in (("snmp", d.snmp), ("ssh", d.ssh), ("ipmi", d.ipmi)) if v)
+        crit = "[bold]critico[/bold]" if d.criticality == "critico" else d.criticality
+        table.add_row(d.kind, str(d.order), d.name, d.address, crit, d.site, ", ".join(d.groups), access)
+    out.print(table)
+
+
+@app.command()
+def check(config: ConfigOpt = DEFAULT_CONFIG,
+          device: Annotated[str | None, typer.Option("--device", "-d", help="only this device")] = None,
+          group: Annotated[str | None, typer.Option("--group", "-g", help="only this check group")] = None,
+          as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+          show_ok: Annotated[bool, typer.Option("--all/--problems", help="show every reading or only problems")]
+          = True) -> None:
+    """Run the probes once and print readings and states. Exit 2 if anything is CRITICAL or unreachable."""
+    from agent.monitoring.once import run_once
+
+    settings = _settings(config)
+    results = asyncio.run(run_once(settings, group=group, device=device))
+    if as_json:
+        print(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=2))
+    else:
+        _print_results(results, show_ok)
+    bad = any(not r.up or r.state == State.CRITICAL for r in results)
+    raise typer.Exit(2 if bad else 0)
+
+
+def _result_json(r) -> dict:
+    return {"check": r.check, "device": r.device, "up": r.up, "state": r.state.name, "error": r.error,
+            "duration_s": round(r.duration_s, 4),
+            "readings": [{"name": x.name, "labels": dict(x.labels), "value": x.value, "text": x.text,
+                          "unit": x.unit, "state": x.state.name, "message": x.message or None} for x in r.readings]}
+
+
+def _print_results(results, show_ok: bool) -> None:
+    table = Table(title="oti-agent check")
+    for col in ("device", "check", "reading", "labels", "value", "state", "note"):
+        table.add_column(col, overflow="fold")
+    for r in sorted(results, key=lambda r: (r.device, r.check)):
+        if not r.up:
+            table.add_row(r.device, r.check, "-", "", "-", f"[{STATE_STYLE[r.state]}]{r.state.name}", r.error or "")
+            continue
+        for x in r.readings:
+            if not show_ok and x.state == State.OK:
+                continue
+            value = x.text if x.value is None else _fmt(x.value, x.unit, x.text)
+            table.add_row(r.device, r.check, x.name, _labels(x.labels), value or "",
+                          f"[{STATE_STYLE[x.state]}]{x.state.name}", x.message)
+    out.print(table)
+    down = sum(1 for r in results if not r.up)
+    worst = State.worst(r.state for r in results)
+    out.print(f"{len(results)} checks, {down} unreachable/failed, worst state {worst.name}")
+
+
+def _labels(labels) -> str:
+    # row indexes (ifindex, sensor_id, line...) are for machines; names are what a person reads
+    named = [(k, v) for k, v in labels if v and not k.endswith(("index", "_id"))]
+    return " ".join(v for _, v in named) if named else " ".join(v for _, v in labels)
+
+
+def _fmt(value: float, unit: str, text: str | None) -> str:
+    shown = f"{value:.4g}" if abs(value) < 1e6 else f"{value:.6g}"
+    if text:
+        return f"{text} ({shown})"
+    return f"{shown} {unit}".strip()
+
+
+@app.command()
+def serve(config: ConfigOpt = DEFAULT_CONFIG,
+          log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+          log_json: Annotated[bool, typer.Option("--log-json", help="one JSON object per log line")] = False) -> None:
+    """Run the monitoring daemon: scheduled checks, the store, and /metrics."""
+    from agent import log
+    from agent.daemon import Daemon
+
+    log.setup(log_level, log_json)
+    settings = _settings(config)
+    asyncio.run(Daemon.create(settings).serve())
+
+
+@app.command()
+def checks() -> None:
+    """List the registered check plugins and their options."""
+    from agent.core import plugins
+
+    for name in plugins.names("checks"):
+        plugin = plugins.check(name)
+        out.print(f"[bold]{name}[/bold]: {plugin.description}")
+        for field, info in plugin.Options.model_fields.items():
+            default = info.default if info.default_factory is None else info.default_factory()
+            shown = default.model_dump(exclude_defaults=True) if hasattr(default, "model_dump") else default
+            out.print(f"    {field} (default {shown!r}){': ' + info.description if info.description else ''}",
+                      highlight=False)
+
+
+@app.command()
+def profiles(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+    """List the SNMP device profiles (built-in plus the config's profiles_dirs)."""
+    from agent.core import plugins
+    from agent.core.config import AgentConfig, load
+
+    cfg = load(config) if config.exists() else AgentConfig()
+    for name, p in sorted(plugins.check("snmp").profiles(cfg).items()):
+        n = len(p.metrics) + sum(len(t.metrics) for t in p.tables)
+        out.print(f"[bold]{name}[/bold] ({', '.join(p.kinds)}; {n} readings): {p.description}")
+
+
+@app.command()
+def demo(workdir: Annotated[Path, typer.Option(help="where the demo writes its config and store")] = Path("var/demo"),
+         port: Annotated[int, typer.Option(help="port of /metrics")] = 9877) -> None:
+    """Start a simulated datacenter on loopback and the daemon on it; Ctrl-C stops everything."""
+    from agent import log
+    from agent.demo import run_demo
+
+    log.setup("INFO")
+    run_demo(workdir, port, out)
+
+
+from agent.cli import alerts as _alerts  # noqa: E402 - the command families, added once the app exists
+from agent.cli import backups as _backups  # noqa: E402
+from agent.cli import reports as _reports  # noqa: E402
+from agent.cli import runbooks as _runbooks  # noqa: E402
+
+for _family in (_runbooks, _backups, _alerts, _reports):
+    _family.register(app)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning agent errors into one line and exit code 1."""
+    try:
+        app()
+    except ConfigError as e:
+        for p in e.problems:
+            err.print(f"[red]error[/red] {p}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except AgentError as e:
+        err.print(f"[red]error[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:  # noqa: BLE001 - last resort: a short line here, the traceback in the debug log
+        logging.getLogger("agent.cli").debug("unexpected error", exc_info=True)
+        import tempfile
+        import traceback
+
+        path = Path(tempfile.gettempdir()) / "oti-agent-crash.log"
+        path.write_text(traceback.format_exc())
+        err.print(f"[red]unexpected error[/red] {sys.exc_info()[1]!r}; traceback written to {path}")
+        sys.exit(1)

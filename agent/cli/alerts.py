@@ -1,0 +1,121 @@
+"""The alert commands of the CLI: `oti-agent alerts …`, `oti-agent silence`, `oti-agent outbox …`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
+ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the alert's history")]
+CommentOpt = Annotated[str | None, typer.Option(help="what was done or found")]
+alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve.", invoke_without_command=True)
+outbox_app = typer.Typer(no_args_is_help=True, help="The mail outbox: what waits to be delivered.")
+STYLE = {"open": "bold red", "acknowledged": "yellow", "resolved": "green"}
+
+
+def _book(config: Path):
+    from agent.alerts import AlertBook
+    from agent.core.settings import load_all
+    from agent.store import Store
+
+    settings = load_all(config)
+    cfg = settings.config
+    return AlertBook(settings, Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every))
+
+
+@alerts_app.callback()
+def alerts_list(ctx: typer.Context, config: ConfigOpt = Path("config.yaml"),
+                all_: Annotated[bool, typer.Option("--all", help="resolved ones too")] = False) -> None:
+    """List open and acknowledged alerts (the daily review, activity 7)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    book = _book(config)
+    tz = ZoneInfo(book.settings.config.agent.timezone)
+    table = Table()
+    for col in ("id", "status", "severity", "device", "reading", "value", "since", "notified", "by"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "status", "severity", "since"))
+    for a in book.list(status=None if all_ else ("open", "acknowledged")):
+        value = a["text"] or ("" if a["value"] is None else f"{a['value']:g}")
+        table.add_row(str(a["id"]), f"[{STYLE.get(a['status'], '')}]{a['status']}" + (" (oscila)" if a["flapping"] else ""),
+                      "CRÍTICO" if a["severity"] >= 2 else "ADVERTENCIA", a["device"], a["reading"], value,
+                      f"{a['opened_at'].astimezone(tz):%d/%m %H:%M}", str(a["steps_sent"]),
+                      a["acked_by"] or a["resolved_by"] or "")
+    out.print(table)
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_ids: list[int], by: ByOpt, comment: CommentOpt = None,
+               config: ConfigOpt = Path("config.yaml")) -> None:
+    """Acknowledge alerts (one or several ids): someone is on it, escalation stops."""
+    book = _book(config)
+    for alert_id in alert_ids:
+        a = book.ack(alert_id, by, comment)
+        out.print(f"alert {a['id']} acknowledged by {by}")
+
+
+@alerts_app.command("resolve")
+def alerts_resolve(alert_id: int, by: ByOpt, comment: CommentOpt = None,
+                   config: ConfigOpt = Path("config.yaml")) -> None:
+    """Close an alert by hand."""
+    a = _book(config).resolve(alert_id, by, comment)
+    out.print(f"alert {a['id']} resolved by {by}")
+
+
+@alerts_app.command("show")
+def alerts_show(alert_id: int, config: ConfigOpt = Path("config.yaml")) -> None:
+    """An alert and its history: notifications, acknowledgement, resolution."""
+    book = _book(config)
+    tz = ZoneInfo(book.settings.config.agent.timezone)
+    a = book.get(alert_id)
+    out.print(f"[bold]alert {a['id']}[/bold] {a['device']} {a['reading']}: {a['status']} — {a['message'] or ''}")
+    for e in book.events(alert_id):
+        out.print(f"  {e['at'].astimezone(tz):%d/%m %H:%M:%S} {e['event']:<13} {e['by'] or '':<10} {e['detail'] or ''}",
+                  highlight=False, soft_wrap=True)
+
+
+def silence(device: str, by: ByOpt, reason: Annotated[str, typer.Option(help="why (a maintenance window...)")],
+            for_: Annotated[str, typer.Option("--for", help="how long: 30m, 2h, 1d")] = "1h",
+            config: ConfigOpt = Path("config.yaml")) -> None:
+    """Keep a device's alerts quiet for a while; its readings are still recorded."""
+    from agent.core.config import parse_duration
+
+    try:
+        seconds = float(parse_duration(for_))
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    book = _book(config)
+    until = book.silence(device, seconds, by, reason)
+    out.print(f"{device} silenced until {until.astimezone(ZoneInfo(book.settings.config.agent.timezone)):%d/%m %H:%M}")
+
+
+@outbox_app.command("list")
+def outbox_list(config: ConfigOpt = Path("config.yaml")) -> None:
+    """Messages waiting to be delivered, with their last error."""
+    book = _book(config)
+    table = Table()
+    for col in ("id", "to", "subject", "attempts", "last error"):
+        table.add_column(col, overflow="fold")
+    for m in book.outbox.pending():
+        table.add_row(str(m["id"]), ", ".join(m["to"]), m["subject"], str(m["attempts"]), m["last_error"] or "")
+    out.print(table)
+
+
+@outbox_app.command("flush")
+def outbox_flush(config: ConfigOpt = Path("config.yaml")) -> None:
+    """Try to deliver what waits now; exit 1 if something is still pending."""
+    sent, pending = _book(config).outbox.flush()
+    out.print(f"sent {sent}, pending {pending}")
+    raise typer.Exit(1 if pending else 0)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the alert commands to the CLI."""
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(outbox_app, name="outbox")
+    app.command("silence")(silence)

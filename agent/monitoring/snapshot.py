@@ -1,0 +1,45 @@
+"""The in-memory view of the latest results, read by the exporter on every scrape (no IO there)."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from agent.core.inventory import Inventory
+from agent.core.results import CheckResult
+
+
+@dataclass
+class CheckCounters:
+    """Runs and errors of one (check, device) since the daemon started."""
+
+    runs: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Snapshot:
+    """Latest CheckResult per (check, device), plus counters; safe to read from another thread."""
+
+    def __init__(self, inventory: Inventory):
+        self.inventory = inventory
+        self._lock = threading.Lock()
+        self._results: dict[tuple[str, str], CheckResult] = {}
+        self._counters: dict[tuple[str, str], CheckCounters] = defaultdict(CheckCounters)
+
+    def update(self, results: list[CheckResult]) -> None:
+        """Replace the latest results of these (check, device) pairs and count the runs."""
+        with self._lock:
+            for r in results:
+                key = (r.check, r.device)
+                self._results[key] = r
+                counters = self._counters[key]
+                counters.runs += 1
+                if not r.up:
+                    counters.errors[r.error_kind or "internal"] += 1
+
+    def view(self) -> tuple[list[CheckResult], dict[tuple[str, str], CheckCounters]]:
+        """Return a consistent copy of the results and counters."""
+        with self._lock:
+            counters = {k: CheckCounters(v.runs, dict(v.errors)) for k, v in self._counters.items()}
+            return list(self._results.values()), counters

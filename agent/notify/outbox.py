@@ -1,0 +1,119 @@
+"""The outbox: the only way a message leaves the agent. Every message is stored first, then delivered.
+
+A message is a row before any SMTP conversation, so a server that is down or refuses the login
+loses nothing: the row keeps its attempts and last error, and the next flush delivers it. Alerts,
+documents, runbook notices and custody mails all go this way. A message may carry a `source` key
+(`run:ID:step:target`, `alert:12`): queuing it again with `unique=True` returns the one already
+queued, so a retried or resumed step never mails twice, and its delivery can be asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, update
+
+from agent.errors import ConfigError, MailError
+from agent.notify import mail
+from agent.store import Store, queries
+from agent.store.schema import outbox
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Queue and deliver mail through the store."""
+
+    def __init__(self, store: Store, config, clock=None):
+        self.store, self.config = store, config
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def enqueue(self, to: list[str], subject: str, body: str, cc: list[str] | None = None,
+                source: str | None = None, html: str | None = None, attachments: list[str] | None = None,
+                unique: bool = False) -> int:
+        """Store a message to send; return its id (with `unique`, the id of the one already queued for `source`)."""
+        if not to:
+            raise ConfigError(f"mail «{subject}»: no recipients")
+        if unique and source:
+            found = queries.outbox_messages(self.store, status=("queued", "sent"), source=source)
+            if found:
+                return found[-1]["id"]
+        with self.store.transaction() as conn:
+            return conn.execute(insert(outbox).values(
+                to=json.dumps(to), cc=json.dumps(cc or []), subject=subject, body=body, source=source, html=html,
+                attachments=json.dumps([str(a) for a in attachments or []]),
+                created_at=self.clock().astimezone(UTC), attempts=0, status="queued")).inserted_primary_key[0]
+
+    def pending(self) -> list[dict]:
+        """Messages waiting to be delivered."""
+        return queries.outbox_messages(self.store)
+
+    def sent(self) -> list[dict]:
+        """Messages delivered."""
+        return queries.outbox_messages(self.store, status=("sent",))
+
+    def message(self, message_id: int) -> dict:
+        """One message, whatever became of it."""
+        found = queries.outbox_messages(self.store, status=None, ids=[message_id])
+        if not found:
+            raise ConfigError(f"no message {message_id} in the outbox")
+        return found[0]
+
+    def flush(self) -> tuple[int, int]:
+        """Try to deliver every pending message, oldest first; return (sent, still pending).
+
+        The first failure that is the server's (down, refusing the login) stops the round: the
+        rest would fail the same way, and each waits for the next flush."""
+        sent = 0
+        rows = self.pending()
+        for i, row in enumerate(rows):
+            try:
+                self._deliver(row)
+            except MailError:
+                return sent, len(rows) - i
+            sent += 1
+        return sent, 0
+
+    def deliver(self, message_id: int) -> str:
+        """Deliver one message now (a runbook notice, a custody mail); return its Message-ID.
+
+        Already sent: its Message-ID, nothing is sent again. Raise MailError when it cannot go; it stays queued."""
+        row = self.message(message_id)
+        if row["status"] == "sent":
+            return row["message_id"]
+        if row["status"] != "queued":
+            raise MailError(f"message {message_id} is {row['status']}: {row['last_error']}", server=False)
+        return self._deliver(row)
+
+    def send(self, to: list[str], subject: str, body: str, *, source: str, cc: list[str] | None = None) -> str:
+        """Queue a message under `source` (once, however often asked) and deliver it now; return its
+        Message-ID. A MailError leaves it queued: the next flush, or the next call, delivers it."""
+        return self.deliver(self.enqueue(to, subject, body, cc, source=source, unique=True))
+
+    def delivered(self, source: str) -> bool:
+        """Whether the message queued under `source` went out (a resumed step asks before sending again)."""
+        return any(m["status"] == "sent" for m in queries.outbox_messages(self.store, status=None, source=source))
+
+    def withdraw(self, message_id: int, reason: str) -> None:
+        """Take a message that must not go any more out of the queue (the record it announced was refused)."""
+        self._update(message_id, status="withdrawn", last_error=f"retirado: {reason}")
+
+    def _deliver(self, row: dict) -> str:
+        cfg = self.config
+        try:
+            message_id = mail.send_now(cfg.mail, cfg.base_dir, row["to"], row["subject"], row["body"], row["cc"],
+                                       row["html"], row["attachments"])
+        except MailError as err:
+            self._update(row["id"], attempts=row["attempts"] + 1, last_error=str(err))
+            _LOGGER.warning("outbox: message %d «%s» not sent (attempt %d): %s", row["id"], row["subject"],
+                            row["attempts"] + 1, err)
+            raise
+        self._update(row["id"], attempts=row["attempts"] + 1, sent_at=self.clock().astimezone(UTC),
+                     message_id=message_id, last_error=None, status="sent")
+        return message_id
+
+    def _update(self, row_id: int, **values) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))

@@ -1,0 +1,104 @@
+"""Small step kinds: `record` (a checklist line), `pause`, `notify` (a templated e-mail)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import Field, model_validator
+
+from agent.core.config import Duration
+from agent.errors import MailError, StepFailed
+from agent.notify import mail
+from agent.notify.outbox import Outbox
+from agent.runbook.kinds import StepContext, StepKind, StepOptions
+
+
+class RecordOptions(StepOptions):
+    """The checklist line to write."""
+    text: str = Field(description="Jinja2 text of the line, with params and run_id")
+
+
+class Record(StepKind):
+    """Write a line in the run's checklist."""
+
+    Options = RecordOptions
+    idempotent = True
+    estimate_s = 0.0
+
+    def describe(self, options: RecordOptions) -> str:
+        return f"registra: {options.text}"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        text = ctx.render(ctx.options.text, target)
+        ctx.journal.event(ctx.run_id, "record", text, step_id=ctx.step.id)
+        return text
+
+
+class PauseOptions(StepOptions):
+    """How long to wait."""
+    seconds: Duration
+
+
+class Pause(StepKind):
+    """Wait a fixed time (let disks spin down, let a UPS settle)."""
+
+    Options = PauseOptions
+    idempotent = True
+
+    def describe(self, options: PauseOptions) -> str:
+        return f"espera {options.seconds:g} s"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        await asyncio.sleep(ctx.options.seconds)
+        return f"esperó {ctx.options.seconds:g} s"
+
+
+class NotifyOptions(StepOptions):
+    """Who gets which template."""
+    to: list[str] = Field([], description="recipient roles from the config's mail.recipients")
+    to_params: list[str] = Field([], description="runbook parameters holding addresses (a requester's e-mail)")
+    template: str = Field(description="agent/templates/mail/<template>.txt.j2")
+
+    @model_validator(mode="after")
+    def _someone(self):
+        if not self.to and not self.to_params:
+            raise ValueError("give `to` (roles) or `to_params` (parameters holding addresses)")
+        return self
+
+
+class Notify(StepKind):
+    """Send a templated Spanish e-mail to the recipients of some roles, through the outbox; the step ends
+    when its message is delivered (a retry or a resume delivers the same message, never a second one)."""
+
+    Options = NotifyOptions
+    estimate_s = 1.0
+
+    def describe(self, options: NotifyOptions) -> str:
+        return f"correo '{options.template}' a {', '.join(options.to + [f'params.{p}' for p in options.to_params])}"
+
+    async def run(self, ctx: StepContext, target) -> str:
+        cfg = ctx.settings.config
+        to = mail.recipients(cfg.mail, ctx.options.to) if ctx.options.to else []
+        for name in ctx.options.to_params:
+            address = str(ctx.params.get(name) or "")
+            if "@" not in address:
+                raise StepFailed(f"parameter {name} ({address!r}) is not an e-mail address")
+            to.append(address)
+        subject, body = mail.render(ctx.options.template, {
+            "params": ctx.params, "run_id": ctx.run_id, "runbook": ctx.runbook, "step": ctx.step,
+            "agent": cfg.agent, "targets": ctx.targets, "facts": ctx.journal.facts(ctx.run_id)}, mail.templates_dir(cfg))
+        box = Outbox(ctx.journal.store, cfg)
+        try:
+            message_id = await asyncio.to_thread(box.send, to, subject, body, source=_source(ctx, target))
+        except MailError as err:
+            raise StepFailed(str(err)) from None
+        return f"correo «{subject}» enviado a {', '.join(to)} ({message_id})"
+
+    async def check(self, ctx: StepContext, target) -> bool | None:
+        """The outbox tells whether the message went out before the agent stopped."""
+        return await asyncio.to_thread(Outbox(ctx.journal.store, ctx.settings.config).delivered, _source(ctx, target))
+
+
+def _source(ctx: StepContext, target) -> str:
+    """The outbox key of a step's message on a target: one message per run, step and target."""
+    return f"run:{ctx.run_id}:{ctx.step.id}:{target.name if target else ''}"
