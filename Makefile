@@ -26,7 +26,7 @@ test: deps venv
 DATES  := 2027-03-01T05:00:00 2026-12-01T04:30:00 2027-01-01T12:00:00 2027-03-25T15:00:00
 test-dates: deps venv
 	@for d in $(DATES); do echo "== faketime $$d (UTC)"; \
-	  TZ=UTC faketime -f "@$$(echo $$d | tr T ' ')" $(VENV)/bin/pytest -q -m dates || exit 1; done
+	  TZ=UTC FAKETIME_DONT_RESET=1 faketime -f "@$$(echo $$d | tr T ' ')" $(VENV)/bin/pytest -q -m dates || exit 1; done
 
 print-debs:
 	@echo $(DEBS)

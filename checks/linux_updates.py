@@ -53,7 +53,8 @@ class Found:
     other: int = 0
     reboot_since: datetime | None = None
     reboot_pending: bool = False
-    now: datetime | None = None
+    now: datetime | None = None               # the host's clock (the reboot file's age is the host's)
+    checked_at: datetime | None = None        # the agent's clock (first sight of an update is the agent's)
     first_seen: dict[str, datetime] = field(default_factory=dict)
     policy: CompliancePolicy | None = None
 
@@ -102,16 +103,19 @@ class LinuxUpdatesCheck(Check):
         found = parse(out)
         if found.manager == "none":
             raise ProbeUnavailable(f"{device.name}: neither apt-get nor dnf found ({err.strip()[:200]})")
-        found.first_seen = await ctx.blocking(ctx.store().first_seen, device.name, found.security, datetime.now(UTC))
+        found.checked_at = datetime.now(UTC)
+        found.first_seen = await ctx.blocking(ctx.store().first_seen, device.name, found.security, found.checked_at)
         found.policy = ctx.config.compliance
         return found
 
     def evaluate(self, raw: Found, device: Device, previous: Mapping[str, State]) -> list[Reading]:
-        now = raw.now or datetime.now(UTC)
-        facts = Facts(missing=[(p, (now - raw.first_seen.get(p, now)).days) for p in raw.security],
+        # each age on the clock that set its start: never the host's now against the agent's first sight
+        seen_at = raw.checked_at or datetime.now(UTC)
+        now = raw.now or seen_at
+        facts = Facts(missing=[(p, (seen_at - raw.first_seen.get(p, seen_at)).days) for p in raw.security],
                       reboot_pending_days=(now - raw.reboot_since).days if raw.reboot_since
                       else (0 if raw.reboot_pending else None))
-        findings = judge(device.name, facts, raw.policy or CompliancePolicy(), now)
+        findings = judge(device.name, facts, raw.policy or CompliancePolicy(), seen_at)
         return [Reading("updates_security_pending", float(len(raw.security)), help="security updates pending"),
                 Reading("updates_other_pending", float(raw.other), help="other updates pending"),
                 Reading("reboot_required", 1.0 if raw.reboot_pending else 0.0, help="1 if a reboot is pending"),

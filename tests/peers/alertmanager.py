@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import subprocess
 import time
 import urllib.request
@@ -44,3 +45,10 @@ def alerts(port: int) -> list[dict]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/alerts?active=true&silenced=true&inhibited=true",
                                 timeout=5) as resp:
         return json.loads(resp.read())
+
+
+def clock(port: int) -> datetime:
+    """Alertmanager's own clock (when it started): a Go program keeps the real time under faketime, so a
+    test aligns the alerts' clock with it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/status", timeout=5) as resp:
+        return datetime.fromisoformat(json.loads(resp.read())["uptime"].replace("Z", "+00:00"))
