@@ -1,5 +1,6 @@
 """oti-agent: the infrastructure-operations agent of an IT office (OTI)."""
 
+from agent.core.results import CheckResult, Reading, State
 from agent.errors import (
     AgentError,
     CheckError,
@@ -10,7 +11,6 @@ from agent.errors import (
     ProbeTimeout,
     ProbeUnavailable,
 )
-from agent.core.results import CheckResult, Reading, State
 
 __all__ = [
     "AgentError",

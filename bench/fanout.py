@@ -78,9 +78,9 @@ def write_site(root: Path, ports: list[int], steps: list[dict]) -> Path:
 
 
 def run_engine(config: Path) -> tuple[str, float]:
+    from agent.core.settings import load_all
     from agent.runbook.engine import Engine
     from agent.runbook.model import load
-    from agent.core.settings import load_all
     from agent.store import Store
 
     settings = load_all(config)
@@ -134,9 +134,9 @@ def bench_ssh(root: Path, ports: list[int]) -> dict:
 
 
 def bench_graph(root: Path, n_steps: int) -> None:
+    from agent.core.settings import load_all
     from agent.runbook.model import load
     from agent.runbook.plan import make_plan
-    from agent.core.settings import load_all
 
     rng = random.Random(7)
     steps = []

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.errors import CheckError, ConfigError
 from agent.core.inventory import Device
 from agent.core.results import Reading, State
+from agent.errors import CheckError, ConfigError
 from agent.transports.snmp import codec, open_session
 from checks.base import Check, ProbeContext
 from checks.ssh_host import SERVICE_NAME

@@ -19,9 +19,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.core.compliance import CompliancePolicy, Facts, judge, readings
-from agent.errors import ProbeUnavailable
 from agent.core.inventory import Device
 from agent.core.results import Reading, State
+from agent.errors import ProbeUnavailable
 from checks.base import Check, NoOptions, ProbeContext
 
 CLAM_SCRIPT = r"""LC_ALL=C; export LC_ALL

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pydantic import Field
 
 from agent.core.compliance import CompliancePolicy, Facts, judge, readings
-from agent.errors import ProbeUnavailable
 from agent.core.inventory import Device
 from agent.core.results import Reading, State
+from agent.errors import ProbeUnavailable
 from checks.base import Check, NoOptions, ProbeContext
 
 SCRIPT = r"""LC_ALL=C; export LC_ALL

@@ -20,10 +20,10 @@ from pathlib import Path
 from pydantic import Field
 
 from agent.core.compliance import CompliancePolicy, Facts, judge, readings
-from agent.errors import ProbeAuthFailed, ProbeUnavailable
 from agent.core.inventory import Device
 from agent.core.results import Reading, State
 from agent.core.secrets import resolve
+from agent.errors import ProbeAuthFailed, ProbeUnavailable
 from checks.base import Check, NoOptions, ProbeContext
 
 

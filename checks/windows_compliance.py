@@ -22,9 +22,9 @@ from typing import Literal
 from pydantic import Field
 
 from agent.core.compliance import CompliancePolicy, Facts, judge, readings
-from agent.errors import ProbeUnavailable
 from agent.core.inventory import Device
 from agent.core.results import Reading, State
+from agent.errors import ProbeUnavailable
 from checks.base import Check, NoOptions, ProbeContext
 
 NEVER = 4294967295

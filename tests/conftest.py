@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.peers.common import stop
 from tests.peers.prometheus import start_prometheus, stop_prometheus
 from tests.peers.snmp import SIM_V3, SNMPD_COMMUNITY, SNMPD_V3, start_snmpd, start_snmpsim
 from tests.peers.sshd import start_sshd, stop_sshd
-from tests.peers.common import stop
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,14 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.monitoring.once import probe_context
 from agent.alerts import AlertBook
+from agent.core.settings import load_all
 from agent.errors import ConfigError
 from agent.monitoring.jobs import all_jobs
+from agent.monitoring.once import probe_context
 from agent.monitoring.runner import Runner
-from agent.core.settings import load_all
 from agent.store import Store
 from tests.operator import cli
+
+pytestmark = pytest.mark.dates                     # `make test-dates` runs these at fixed dates
 
 T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
@@ -207,7 +209,9 @@ def test_bad_escalation_role_and_broken_template_are_named(site, smtp, tmp_path)
 
 
 def test_alerts_forwarded_to_a_real_alertmanager(plant, tmp_path):
-    from tests.peers.alertmanager import alerts as am_alerts, clock as am_clock, start_alertmanager
+    from tests.peers.alertmanager import alerts as am_alerts
+    from tests.peers.alertmanager import clock as am_clock
+    from tests.peers.alertmanager import start_alertmanager
     from tests.peers.common import stop
 
     site, config, _inbox = plant

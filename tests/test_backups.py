@@ -12,9 +12,11 @@ import yaml
 from openpyxl import load_workbook
 
 from agent.backups.service import BackupService
-from agent.errors import ConfigError
 from agent.core.settings import load_all
+from agent.errors import ConfigError
 from agent.store import Store
+
+pytestmark = pytest.mark.dates                     # `make test-dates` runs these at fixed dates
 
 LIMA = ZoneInfo("America/Lima")
 

@@ -3,6 +3,8 @@ on recorded outputs (a Debian 12 host's real `apt-get -s dist-upgrade`, RHEL 9's
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -10,14 +12,16 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from agent.monitoring.once import probe_context
 from agent.core.compliance import CompliancePolicy, Facts, compliant, judge
-from agent.monitoring.jobs import all_jobs
-from agent.monitoring.runner import Runner
 from agent.core.settings import load_all
+from agent.monitoring.jobs import all_jobs
+from agent.monitoring.once import probe_context
+from agent.monitoring.runner import Runner
 from agent.store import Store
 from agent.store.schema import pending_updates
 from checks.linux_updates import parse
+
+pytestmark = pytest.mark.dates                     # `make test-dates` runs these at fixed dates
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compliance"
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.core.config import load
-from agent.errors import ConfigError
 from agent.core.inventory import load as load_inventory
 from agent.core.secrets import resolve
+from agent.errors import ConfigError
 from tests.conftest import REPO, dedent
 
 runner = CliRunner()

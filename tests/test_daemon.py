@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.core.config import AgentConfig
 from agent.core.inventory import device_model
-from agent.monitoring.runner import Job, Runner
 from agent.demo.simulator import free_udp_port
+from agent.monitoring.runner import Job, Runner
 from checks.base import Check, ProbeContext
 from tests.conftest import REPO
 from tests.peers.common import free_tcp_port, stop

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +18,8 @@ from agent.store.schema import backup_runs, custody_movements, uptime_days
 from agent.store.store import StateChange
 from tests.operator import cli
 from tests.test_backups import _site
+
+pytestmark = pytest.mark.dates                     # `make test-dates` runs these at fixed dates
 
 
 def _sheet(book, name):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.core.config import AgentConfig
-from agent.errors import ProbeUnavailable
 from agent.core.inventory import device_model
+from agent.errors import ProbeUnavailable
 from agent.transports.oracle import interpret, query_status
 from checks.base import ProbeContext
 from tests.peers.common import free_tcp_port

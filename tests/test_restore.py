@@ -3,6 +3,8 @@ the box asked back by e-mail, received, the files restored by date, the bitácor
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import hashlib
 import os
@@ -19,6 +21,8 @@ from agent.store import Store
 from tests.conftest import REPO
 from tests.operator import OTI, cli
 from tests.test_backups import LIMA, _site
+
+pytestmark = pytest.mark.dates                     # `make test-dates` runs these at fixed dates
 
 
 def _digest(folder):

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent.monitoring.once import run_once
 from agent.core.results import State
 from agent.core.settings import load_all
+from agent.monitoring.once import run_once
 from tests.peers.common import free_tcp_port
 
 

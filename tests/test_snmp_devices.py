@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from agent.monitoring.once import run_once
 from agent.core.results import State
 from agent.core.settings import load_all
+from agent.monitoring.once import run_once
 from tests.peers.snmp import SIM_V3, SNMPD_COMMUNITY, SNMPD_V3
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.monitoring.once import run_once
 from agent.core.results import State
 from agent.core.settings import load_all
+from agent.monitoring.once import run_once
 from checks.ssh_host import parse_output
 
 

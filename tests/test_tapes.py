@@ -3,6 +3,8 @@ against a real Bacula whose small tapes fill up, and a real SMTP server for the 
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import os
 from datetime import datetime
@@ -15,6 +17,8 @@ from agent.backups.tapes import TapeError, TapeInventory
 from agent.store import Store
 from tests.operator import cli
 from tests.test_backups import LIMA, _site
+
+pytestmark = pytest.mark.dates                     # `make test-dates` runs these at fixed dates
 
 
 def _rows(path, first="N°"):

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from agent.core.results import CheckResult, Reading, State
-from agent.store import Store
-from agent.store.schema import MIGRATIONS, schema_version
 from agent.core.thresholds import Thresholds, evaluate
+from agent.store import Store
+from agent.store.migrations import MIGRATIONS
+from agent.store.schema import schema_version
 
 
 def test_hovering_value_does_not_flap():

@@ -22,8 +22,8 @@ ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the j
 
 
 def _env(config: Path, progress=None):
-    from agent.runbook.engine import Engine
     from agent.core.settings import load_all
+    from agent.runbook.engine import Engine
     from agent.store import Store
 
     settings = load_all(config)
@@ -54,7 +54,7 @@ def plan(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt 
 
     engine = _env(config)
     book = _book(engine, runbook)
-    p = make_plan(book, book.resolve_params(_params(param)), engine.settings.inventory)
+    p = make_plan(book, book.resolve_params(_params(param)), engine.settings)
     out.print(f"[bold]{book.title}[/bold] — {book.procedure}")
     out.print("parámetros: " + ", ".join(f"{k}={v}" for k, v in p.params.items()))
     table = Table()
@@ -101,7 +101,7 @@ def _execute(engine, run_id: str) -> None:
     from agent.runbook.plan import make_plan
 
     run_ = engine.journal.run(run_id)
-    plan_ = make_plan(load(Path(run_["runbook_path"])), run_["params"], engine.settings.inventory)
+    plan_ = make_plan(load(Path(run_["runbook_path"])), run_["params"], engine.settings)
     with RunView(out, run_id, plan_) as view:
         engine.progress = view
         status = asyncio.run(engine.execute(run_id))

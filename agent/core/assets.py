@@ -10,8 +10,7 @@ them out. The file is validated like the rest of the config: every problem names
 from __future__ import annotations
 
 import re
-import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Literal
@@ -20,7 +19,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.core.calendar import Periodicity, plain
-from agent.core.yamlfile import load_with_lines, problems_from
+from agent.core.yamlfile import load_with_lines, problems_from, repeated
 from agent.errors import ConfigError, Problem
 
 # Anexo 02: categories of information assets, with the periodicity, criticality and retention the
@@ -150,8 +149,7 @@ class AssetMatrix(BaseModel):
     @field_validator("assets")
     @classmethod
     def _unique(cls, assets: list[Asset]) -> list[Asset]:
-        ids = [a.id for a in assets]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        dupes = repeated(a.id for a in assets)
         if dupes:
             raise ValueError(f"asset ids must be unique; repeated: {', '.join(dupes)}")
         return assets

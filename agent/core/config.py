@@ -10,12 +10,20 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.core.compliance import CompliancePolicy
-from agent.errors import ConfigError, Problem
 from agent.core.secrets import SecretRef
-from agent.core.yamlfile import line_of, load_with_lines, problems_from
+from agent.core.yamlfile import line_of, load_with_lines, problems_from, repeated
+from agent.errors import ConfigError, Problem
 
 DEFAULT_HTTP_PORT = 9877
 DEFAULT_TIMEZONE = "America/Lima"
@@ -279,8 +287,7 @@ class AgentConfig(_Model):
     @field_validator("check_groups")
     @classmethod
     def _unique_groups(cls, groups: list[CheckGroup]) -> list[CheckGroup]:
-        names = [g.name for g in groups]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(g.name for g in groups)
         if dupes:
             raise ValueError(f"check group names must be unique; repeated: {', '.join(dupes)}")
         return groups

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.core import assets as assets_mod
-from agent.core.assets import AssetMatrix
 from agent.core import config as config_mod
 from agent.core import inventory as inventory_mod
 from agent.core import plugins
+from agent.core.assets import AssetMatrix
 from agent.core.config import AgentConfig
 from agent.core.inventory import Inventory
 from agent.core.yamlfile import load_with_lines

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ValidationError
 
 from agent.errors import ConfigError, Problem
 
-
 # libyaml's loader when PyYAML was built with it: a 200-step runbook parses in 30 ms, not 300.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -88,3 +87,9 @@ def validate_file(model: type[BaseModel], path: Path, data: Any, lines: dict[tup
         return model.model_validate(data, context=ctx or None)
     except ValidationError as err:
         raise ConfigError(problems_from(err, str(path), lines)) from None
+
+
+def repeated(values) -> list[str]:
+    """The values that appear more than once, sorted (ids and names that must be unique)."""
+    values = list(values)
+    return sorted({str(v) for v in values if values.count(v) > 1})

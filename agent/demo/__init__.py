@@ -82,8 +82,8 @@ def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple]) -
 
 def run_demo(workdir: Path, port: int, console: Console) -> None:
     """Start the simulator and the daemon; stop both on Ctrl-C."""
-    from agent.daemon import Daemon
     from agent.core.settings import load_all
+    from agent.daemon import Daemon
 
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,7 @@ def write(folder: Path, form: Form, page: Page, pdf: bool = False) -> list[Path]
             t.unlink(missing_ok=True)
         raise
     finals = [html_path, xlsx_path] + ([pdf_path] if pdf else [])
-    for tmp, final in zip(temps, finals):
+    for tmp, final in zip(temps, finals, strict=False):     # no .pdf.tmp without a PDF
         tmp.replace(final)
     return finals
 

@@ -41,7 +41,7 @@ class Engine:
 
     def start(self, book: Runbook, params: dict, started_by: str) -> str:
         """Plan (refusing a bad runbook before anything runs) and record a new run; return its id."""
-        plan = make_plan(book, params, self.settings.inventory)
+        plan = make_plan(book, params, self.settings)
         return self.journal.create_run(book, params, started_by, [s.id for s in book.steps], plan.devices)
 
     async def execute(self, run_id: str) -> str:

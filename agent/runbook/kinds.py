@@ -84,6 +84,10 @@ class StepKind:
         """Return a one-line description for `oti-agent plan`."""
         return ""
 
+    def target_problems(self, options: Any, targets: list[Device], settings: Settings) -> list[str]:
+        """What would stop this step on these targets, found before anything runs (`plan` refuses it)."""
+        return []
+
     async def run(self, ctx: StepContext, target: Device | None) -> str:
         """Act once on one target (or once, without targets); return what was done, in Spanish."""
         raise NotImplementedError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from agent.errors import ConfigError, Problem
 from agent.core.inventory import Device, Inventory
+from agent.errors import ConfigError, Problem
 from agent.runbook import expr
 from agent.runbook.kinds import load_kind
 from agent.runbook.model import Runbook, Step
@@ -69,17 +69,19 @@ class Plan:
         return sorted({d.name for p in self.steps if p.runs for d in p.targets})
 
 
-def make_plan(book: Runbook, params: dict, inventory: Inventory) -> Plan:
+def make_plan(book: Runbook, params: dict, settings) -> Plan:
     """Resolve every step against the inventory and schedule it; raise ConfigError listing all problems."""
     problems, planned = [], {}
     for step in book.steps:
         try:
-            targets = resolve_targets(book, step, inventory, params)
+            targets = resolve_targets(book, step, settings.inventory, params)
         except ConfigError as err:
             problems += err.problems
             continue
         kind = load_kind(step.kind)()
         options = kind.Options.model_validate(step.with_)
+        problems += [Problem(book.source, f"steps[{step.id}]", None, msg)
+                     for msg in kind.target_problems(options, targets, settings)]
         runs = True
         if step.when and not any(expr.step_refs(step.when)):
             runs = expr.evaluate(step.when, params, {})

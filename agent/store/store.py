@@ -21,8 +21,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.core.results import CheckResult, State
 from agent.errors import StoreError
-from agent.store.schema import (MIGRATIONS, check_status, latest_readings, pending_updates, schema_version,
-                                state_changes, uptime_days)
+from agent.store.migrations import MIGRATIONS
+from agent.store.schema import (
+    check_status,
+    latest_readings,
+    pending_updates,
+    schema_version,
+    state_changes,
+    uptime_days,
+)
 
 
 @dataclass(frozen=True)

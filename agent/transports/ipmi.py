@@ -19,7 +19,6 @@ from agent.errors import ConfigError, ProbeAuthFailed, ProbeTimeout, ProbeUnavai
 from agent.transports.base import AccessModel, CredentialModel, Transport
 
 
-
 class IpmiAccess(AccessModel):
     """The host's BMC, for power control (`oti_ipmi`)."""
 

@@ -8,7 +8,6 @@ no SSH host does not pay for it.
 from __future__ import annotations
 
 import functools
-import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +87,7 @@ def run_command(device, config: AgentConfig, command: str, timeout: float) -> tu
             raise ProbeAuthFailed(f"ssh {where}: host key not in {known_hosts}; add it (ssh-keyscan) after "
                                   "verifying it") from None
         raise ProbeUnavailable(f"ssh {where}: {err}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise ProbeTimeout(f"ssh {where}: no answer within {timeout:g}s") from None
     except OSError as err:
         raise ProbeUnavailable(f"ssh {where}: {err.strerror or err}") from None

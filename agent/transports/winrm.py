@@ -42,7 +42,12 @@ def run_ps(device, config, script: str, timeout: float = 60.0) -> tuple[int, str
     """Run a PowerShell script on the device; return (exit status, stdout, stderr). Blocking."""
     import requests
     import winrm
-    from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError
+    from winrm.exceptions import (
+        InvalidCredentialsError,
+        WinRMError,
+        WinRMOperationTimeoutError,
+        WinRMTransportError,
+    )
 
     access = device.winrm
     if access is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 
 from agent.core.inventory import Device
 from agent.core.results import Reading, State, reading_key
@@ -31,6 +32,11 @@ class SnmpRaw:
 PROFILES = "snmp.profiles"
 
 
+@cache
+def _profiles_in(dirs: tuple) -> dict[str, Profile]:
+    return load_profiles(list(dirs))
+
+
 def profiles_of(ctx: ProbeContext) -> dict[str, Profile]:
     """Return the loaded device profiles (built-in plus the config's profiles_dirs)."""
     return ctx.service(PROFILES, lambda: load_profiles([ctx.config.path(p) for p in ctx.config.profiles_dirs]))
@@ -43,8 +49,8 @@ class SnmpCheck(Check):
 
     @staticmethod
     def profiles(config) -> dict[str, Profile]:
-        """The device profiles a config sees: the built-in ones and its profiles_dirs'."""
-        return load_profiles([config.path(p) for p in config.profiles_dirs])
+        """The device profiles a config sees: the built-in ones and its profiles_dirs' (read once per process)."""
+        return _profiles_in(tuple(config.path(p) for p in config.profiles_dirs))
 
     @classmethod
     def settings_problems(cls, settings) -> list[Problem]:

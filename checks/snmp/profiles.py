@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from agent.errors import ConfigError
 from agent.core.results import State
 from agent.core.thresholds import Thresholds
-from agent.core.yamlfile import load_with_lines, validate_file
+from agent.core.yamlfile import load_with_lines, repeated, validate_file
+from agent.errors import ConfigError
 from agent.transports.snmp import codec
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -104,14 +104,34 @@ class TableDef(_Model):
         return self
 
 
+class ActionSet(_Model):
+    """One SET of an action: the value may be a template over the action's parameters ("{{ delay_s }}")."""
+
+    oid: Oid
+    type: Literal["i", "u", "s", "t"] = Field("i", description="Integer32, Unsigned32, OCTET STRING, TimeTicks")
+    value: int | str
+    verify: Literal["equals", "countdown", "none"] = Field(
+        "equals", description="read back: the value written; a countdown (0 < read <= written: a delay the "
+                              "device is counting down); or nothing (a trigger the device never reads back)")
+
+
+class ActionDef(_Model):
+    """A named thing the device can be told to do (UPS `shutdown`), as the SETs of its MIB."""
+
+    description: str = ""
+    params: dict[str, int | float | str] = Field({}, description="parameters and their defaults")
+    sets: list[ActionSet] = Field(min_length=1)
+
+
 class Profile(_Model):
-    """A device profile: scalar metrics fetched with GET, tables walked with GETBULK."""
+    """A device profile: scalar metrics fetched with GET, tables walked with GETBULK, and named actions."""
 
     profile: str
     description: str = ""
     kinds: list[str] = []
     metrics: list[MetricDef] = []
     tables: list[TableDef] = []
+    actions: dict[str, ActionDef] = {}
 
     @model_validator(mode="after")
     def _scalars_and_unique(self) -> Profile:
@@ -119,7 +139,7 @@ class Profile(_Model):
             if m.oid is None or m.column is not None or m.only_when is not None:
                 raise ValueError(f"scalar metric {m.name!r} needs 'oid' (and no 'column' / 'only_when')")
         names = [m.name for m in self.metrics] + [m.name for t in self.tables for m in t.metrics]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             raise ValueError(f"metric names repeated: {', '.join(dupes)}")
         return self

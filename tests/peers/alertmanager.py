@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 import subprocess
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 from tests.peers.common import free_tcp_port, stop

@@ -11,7 +11,7 @@ import asyncio
 
 from pydantic import Field
 
-from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepContext, StepFailed, StepKind, StepOptions
 
 POLL_S = 0.25
 

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.transports import ipmi
 from agent.core.config import Duration
-from agent.errors import CheckError
 from agent.core.inventory import Device
+from agent.errors import CheckError
 from agent.runbook import conditions
-from agent.runbook.kinds import StepOptions, StepContext, StepFailed, StepKind
+from agent.runbook.kinds import StepContext, StepFailed, StepKind, StepOptions
 from agent.runbook.model import Condition
+from agent.transports import ipmi
 
 
 class IpmiOptions(StepOptions):
@@ -98,3 +98,90 @@ class SnmpSet(StepKind):
         except CheckError:
             return None
         return all(str(got.get(s.oid)) == str(s.value) for s in ctx.options.sets)
+
+
+class ActionOptions(StepOptions):
+    """Which of the profile's actions, with which write credential and parameters."""
+    action: str = Field(description="an action the target's SNMP profile names (shutdown...)")
+    credential: str = Field(description="a write credential of the config's credentials.snmp")
+    params: dict[str, str | int | float] = Field({}, description="the action's parameters (templates over the "
+                                                                 "run's params: \"{{ params.ups_retardo_s }}\")")
+
+
+class SnmpAction(StepKind):
+    """Tell each target to do a named action of its own SNMP profile (a UPS `shutdown` is different SETs on an
+    APC, an Eaton and an RFC 1628 card), then read back what the device can show of it."""
+
+    Options = ActionOptions
+    needs_targets = True
+    touches_power = True
+    estimate_s = 2.0
+
+    def describe(self, options: ActionOptions) -> str:
+        given = ", ".join(f"{k}={v}" for k, v in options.params.items())
+        return f"acción «{options.action}» del perfil SNMP de cada equipo" + (f" ({given})" if given else "")
+
+    def target_problems(self, options: ActionOptions, targets, settings) -> list[str]:
+        out = []
+        for t in targets:
+            profile = _profiles(settings.config).get(t.snmp.profile) if t.snmp else None
+            if profile is None or options.action not in profile.actions:
+                out.append(f"{t.name}: its SNMP profile {t.snmp.profile if t.snmp else '(none)'!r} has no action "
+                           f"{options.action!r}" + (f"; it has: {', '.join(profile.actions) or 'none'}" if profile else ""))
+        return out
+
+    async def run(self, ctx: StepContext, target: Device) -> str:
+        from agent.transports.snmp.write import snmp_set
+
+        sets = self._sets(ctx, target)
+        await snmp_set(target, ctx.probes, ctx.options.credential, [(s.oid, s.type, v) for s, v in sets])
+        if not await self.check(ctx, target):
+            raise StepFailed(f"{target.name}: el equipo aceptó la acción «{ctx.options.action}» pero no muestra "
+                             "los valores escritos")
+        return f"{ctx.options.action}: " + ", ".join(f"{s.oid}={v}" for s, v in sets)
+
+    async def check(self, ctx: StepContext, target: Device) -> bool | None:
+        from agent.transports.snmp.write import snmp_get_values
+
+        checked = [(s, v) for s, v in self._sets(ctx, target) if s.verify != "none"]
+        if not checked:
+            return None
+        try:
+            got = await snmp_get_values(target, ctx.probes, ctx.options.credential, [s.oid for s, _ in checked])
+        except CheckError:
+            return None
+        return all(_shows(s.verify, got.get(s.oid), v) for s, v in checked)
+
+    def _sets(self, ctx: StepContext, target: Device) -> list[tuple]:
+        """The action's SETs for this target, values rendered with its parameters (typed as their defaults)."""
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
+        action = _profiles(ctx.settings.config)[target.snmp.profile].actions[ctx.options.action]
+        values = dict(action.params)
+        for key, raw in ctx.options.params.items():
+            text = ctx.render(raw, target) if isinstance(raw, str) else raw
+            default = action.params.get(key)
+            values[key] = type(default)(text) if isinstance(default, (int, float)) else text
+        env = SandboxedEnvironment(undefined=StrictUndefined)
+        out = []
+        for s in action.sets:
+            value = env.from_string(s.value).render(**values) if isinstance(s.value, str) else s.value
+            out.append((s, int(float(value)) if s.type in ("i", "u", "t") else value))
+        return out
+
+
+def _profiles(config) -> dict:
+    from agent.core import plugins
+
+    return plugins.check("snmp").profiles(config)
+
+
+def _shows(mode: str, got, written) -> bool:
+    """Whether a read-back value shows the SET took effect."""
+    if mode == "countdown":
+        try:
+            return 0 < int(got) <= int(written)
+        except (TypeError, ValueError):
+            return False
+    return str(got) == str(written)

@@ -48,11 +48,11 @@ async def _call(device, ctx, cred: str, make):
 
 
 async def snmp_set(device, ctx, cred: str, sets: list[tuple[str, str, int | str]]) -> None:
-    """SET (oid, type i/u/s, value) varbinds in one request."""
+    """SET (oid, type i/u/s/t, value) varbinds in one request."""
     def make(h, engine, auth, target, context):
-        from pysnmp.proto.rfc1902 import Integer32, OctetString, Unsigned32
+        from pysnmp.proto.rfc1902 import Integer32, OctetString, TimeTicks, Unsigned32
 
-        types = {"i": Integer32, "u": Unsigned32, "s": OctetString}
+        types = {"i": Integer32, "u": Unsigned32, "s": OctetString, "t": TimeTicks}
         objs = [h.ObjectType(h.ObjectIdentity(oid), types[t](v)) for oid, t, v in sets]
         return h.set_cmd(engine, auth, target, context, *objs, lookupMib=False)
 

@@ -3,7 +3,14 @@
 """Seed a repository: alf_content_url rows (real ACS columns) + .bin files in the
 ACS FileContentStore layout dir.root/contentstore/<year>/<month>/<day>/<hour>/<minute>/<guid>.bin
 (month/day/hour/minute not zero-padded, as TimeBasedFileContentUrlProvider does)."""
-import os, sys, uuid, zlib, datetime, psycopg
+import datetime
+import os
+import sys
+import uuid
+import zlib
+
+import psycopg
+
 dsn, root, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with psycopg.connect(dsn) as c:
     c.execute("""create sequence if not exists alf_content_url_seq;

@@ -11,8 +11,15 @@ so a broken restore makes -ready- return 503, like ACS would once it fails
 its own DB check (ACS itself does not stat content files; this stand-in does,
 to catch DB/content-store mismatches).
 """
-import argparse, json, os, random, sys, time, threading
-from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import psycopg
 
 BASE = "/alfresco/api/-default-/public/alfresco/versions/1/probes/"

@@ -1,0 +1,95 @@
+"""The migrations of the store, one numbered step per schema change.
+
+A migration is appended, never edited: a store created by any earlier version is brought up to
+date by running the steps it has not seen, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Table
+
+from agent.store.schema import (
+    access_log,
+    alert_events,
+    alerts,
+    backup_runs,
+    check_status,
+    custody_movements,
+    latest_readings,
+    maintenance,
+    outbox,
+    pending_updates,
+    restores,
+    run_actions,
+    run_decisions,
+    run_events,
+    run_steps,
+    runs,
+    silences,
+    state_changes,
+    tape_box_items,
+    tape_boxes,
+    tapes,
+    uptime_days,
+)
+
+
+def _v1(conn: Connection) -> None:
+    """Readings, state changes and per-check status."""
+    for table in (latest_readings, state_changes, check_status):
+        table.create(conn)
+
+
+def _v2(conn: Connection) -> None:
+    """Runbook runs: the journal of steps, actions, decisions and events, and maintenance."""
+    for table in (runs, run_steps, run_actions, run_decisions, run_events, maintenance):
+        table.create(conn)
+
+
+def _v3(conn: Connection) -> None:
+    """Backups: every run of every asset's job, the tape inventory, custody boxes and their movements."""
+    for table in (backup_runs, tapes, tape_boxes, tape_box_items, custody_movements):
+        table.create(conn)
+
+
+def _v4(conn: Connection) -> None:
+    """Restores from tape: the bitácora de restauración de servidores (Anexo 06)."""
+    restores.create(conn)
+
+
+def _v5(conn: Connection) -> None:
+    """Alerts and their events, the mail outbox, silences, daily availability, the access log, and the
+    updates each host has been missing since when."""
+    for table in (alerts, alert_events, outbox, silences, uptime_days, access_log, pending_updates):
+        table.create(conn)
+
+
+def _add_columns(conn: Connection, table: Table, *names: str) -> None:
+    """Add columns a table gained after it was first created (a store made by an older version lacks
+    them; one made since has them already, from the table's current definition)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            ddl = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+
+
+def _v6(conn: Connection) -> None:
+    """The outbox says what became of each message: queued, sent, failed (its own fault), withdrawn."""
+    _add_columns(conn, outbox, "status")
+    conn.execute(outbox.update().where(outbox.c.sent_at.is_not(None)).values(status="sent"))
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _v1),
+    (2, _v2),
+    (3, _v3),
+    (4, _v4),
+    (5, _v5),
+    (6, _v6),
+]
