@@ -3,13 +3,12 @@ on recorded outputs (a Debian 12 host's real `apt-get -s dist-upgrade`, RHEL 9's
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from agent.core.compliance import CompliancePolicy, Facts, compliant, judge
@@ -209,7 +208,8 @@ def test_console_export_through_a_column_mapping_and_a_broken_export(site, tmp_p
                                             "columns": {"host": "Equipo", "signature_date": "Fecha de bases"}}}],
         names=["consola-av"])
     site.extra["compliance"] = {"max_signature_age_days": 3, "exceptions": [
-        {"host": "PC-CONTAB-07", "rule": "signatures", "until": "2027-01-31", "reason": "equipo en baja",
+        {"host": "PC-CONTAB-07", "rule": "signatures", "until": (date.today() + timedelta(days=60)).isoformat(),
+         "reason": "equipo en baja",
          "granted_by": "Mariella"}]}
     settings = load_all(site.write())
 

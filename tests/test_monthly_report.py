@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import subprocess
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import insert
 

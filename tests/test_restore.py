@@ -3,8 +3,6 @@ the box asked back by e-mail, received, the files restored by date, the bitácor
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import hashlib
 import os
@@ -12,6 +10,7 @@ import shutil
 import subprocess
 import time
 
+import pytest
 from openpyxl import load_workbook
 
 from agent.backups.service import BackupService

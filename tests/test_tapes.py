@@ -3,12 +3,11 @@ against a real Bacula whose small tapes fill up, and a real SMTP server for the 
 
 from __future__ import annotations
 
-import pytest
-
 import asyncio
 import os
 from datetime import datetime
 
+import pytest
 import yaml
 from openpyxl import load_workbook
 

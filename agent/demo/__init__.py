@@ -27,25 +27,37 @@ CISCO = ("sw-core", "gabinete_comunicaciones", "switch", "switch-cisco", "sw-cor
          "Switch core Cisco Catalyst 3750")
 
 
+CHECK_GROUPS = """\
+check_groups:
+  - name: energia-y-clima
+    interval: 15s
+    timeout: 10s
+    targets: {kinds: [ups, ac]}
+    checks: [{check: snmp}]
+  - name: comunicaciones
+    interval: 30s
+    timeout: 15s
+    targets: {kinds: [switch]}
+    checks: [{check: snmp}]
+  - name: servidor-agente
+    interval: 15s
+    targets: {names: [oti-agent-host]}
+    checks: [{check: local_host}]
+  - name: agentes-de-monitoreo
+    interval: 5m
+    targets: {kinds: [ups, ac, switch]}
+    checks: [{check: agent_present}]
+"""
+
+
 def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple]) -> Path:
     """Write the demo's secrets, inventory and config; return the config path."""
     secrets = workdir / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
-    hosts = {}
-    for name, group, kind, profile, community, _rec, crit, descr in devices:
+    for name, _group, _kind, _profile, community, *_ in devices:
         (secrets / f"{name}.community").write_text(community + "\n")
         secrets.joinpath(f"{name}.community").chmod(0o600)
-        hosts.setdefault(group, []).append(
-            f"        {name}:\n          ansible_host: 127.0.0.1\n          oti_kind: {kind}\n"
-            f"          oti_criticality: {crit}\n          oti_description: \"{descr}\"\n"
-            f"          oti_snmp: {{profile: {profile}, credential: {name}, port: {sim_port}}}\n")
-    inventory = ["# Demo datacenter on loopback, written by `oti-agent demo`.\nall:\n  children:\n"]
-    for group, entries in hosts.items():
-        inventory.append(f"    {group}:\n      hosts:\n" + "".join(entries))
-    inventory.append("    agente:\n      hosts:\n        oti-agent-host:\n          ansible_host: 127.0.0.1\n"
-                     "          oti_kind: server_virtual\n          oti_monitoring: {type: service, service: none}\n"
-                     "          oti_description: \"Servidor del agente (psutil)\"\n")
-    (workdir / "inventory.yaml").write_text("".join(inventory))
+    (workdir / "inventory.yaml").write_text(_inventory(devices, sim_port))
     creds = "".join(f"    {d[0]}: {{version: v2c, community: \"file:secrets/{d[0]}.community\"}}\n" for d in devices)
     config = workdir / "config.yaml"
     config.write_text(textwrap.dedent(f"""\
@@ -56,28 +68,24 @@ def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple]) -
         inventory: inventory.yaml
         credentials:
           snmp:
-        """) + creds + textwrap.dedent("""\
-        check_groups:
-          - name: energia-y-clima
-            interval: 15s
-            timeout: 10s
-            targets: {kinds: [ups, ac]}
-            checks: [{check: snmp}]
-          - name: comunicaciones
-            interval: 30s
-            timeout: 15s
-            targets: {kinds: [switch]}
-            checks: [{check: snmp}]
-          - name: servidor-agente
-            interval: 15s
-            targets: {names: [oti-agent-host]}
-            checks: [{check: local_host}]
-          - name: agentes-de-monitoreo
-            interval: 5m
-            targets: {kinds: [ups, ac, switch]}
-            checks: [{check: agent_present}]
-        """))
+        """) + creds + CHECK_GROUPS)
     return config
+
+
+def _inventory(devices: list[tuple], sim_port: int) -> str:
+    hosts: dict[str, list[str]] = {}
+    for name, group, kind, profile, _community, _rec, crit, descr in devices:
+        hosts.setdefault(group, []).append(
+            f"        {name}:\n          ansible_host: 127.0.0.1\n          oti_kind: {kind}\n"
+            f"          oti_criticality: {crit}\n          oti_description: \"{descr}\"\n"
+            f"          oti_snmp: {{profile: {profile}, credential: {name}, port: {sim_port}}}\n")
+    text = ["# Demo datacenter on loopback, written by `oti-agent demo`.\nall:\n  children:\n"]
+    for group, entries in hosts.items():
+        text.append(f"    {group}:\n      hosts:\n" + "".join(entries))
+    text.append("    agente:\n      hosts:\n        oti-agent-host:\n          ansible_host: 127.0.0.1\n"
+                "          oti_kind: server_virtual\n          oti_monitoring: {type: service, service: none}\n"
+                "          oti_description: \"Servidor del agente (psutil)\"\n")
+    return "".join(text)
 
 
 def run_demo(workdir: Path, port: int, console: Console) -> None:

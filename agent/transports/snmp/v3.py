@@ -37,6 +37,22 @@ def convert_value(value) -> tuple[int, object]:
     return tag, int(value)
 
 
+def raise_for(where: str, indication, status, index, silence: str) -> None:
+    """Map pysnmp's outcome of a request to the probes' errors (`silence`: what a timeout means here)."""
+    if indication:
+        name = type(indication).__name__
+        if name == "RequestTimedOut":
+            raise ProbeTimeout(f"{where}: {silence}")
+        if name in _AUTH_ERRORS:
+            raise ProbeAuthFailed(f"{where}: authentication rejected ({indication}); check the user, protocols "
+                                  "and keys of its SNMP credential")
+        raise ProbeUnavailable(f"{where}: {indication}")
+    if status:
+        text = status.prettyPrint()
+        kind = ProbeAuthFailed if text == "authorizationError" else ProbeUnavailable
+        raise kind(f"{where}: agent answered {text} at varbind {int(index)}")
+
+
 def _hlapi():
     from pysnmp.hlapi.v3arch import asyncio as hlapi
 
@@ -75,19 +91,8 @@ class V3Session(BulkWalker):
         return self._target
 
     def _raise_for(self, indication, status, index) -> None:
-        if indication:
-            name = type(indication).__name__
-            if name == "RequestTimedOut":
-                raise ProbeTimeout(f"snmp v3 {self.ep}: no answer within {self.ep.timeout:g}s "
-                                   f"x{self.ep.retries + 1}; the device is down or unreachable")
-            if name in _AUTH_ERRORS:
-                raise ProbeAuthFailed(f"snmp v3 {self.ep}: authentication rejected ({indication}); check the "
-                                      "user, protocols and keys of its SNMP credential")
-            raise ProbeUnavailable(f"snmp v3 {self.ep}: {indication}")
-        if status:
-            text = status.prettyPrint()
-            kind = ProbeAuthFailed if text == "authorizationError" else ProbeUnavailable
-            raise kind(f"snmp v3 {self.ep}: agent answered {text} at varbind {int(index)}")
+        raise_for(f"snmp v3 {self.ep}", indication, status, index,
+                  f"no answer within {self.ep.timeout:g}s x{self.ep.retries + 1}; the device is down or unreachable")
 
     def _convert(self, var_binds) -> list[Varbind]:
         return [(codec.encode_oid(str(name)), *convert_value(value)) for name, value in var_binds]

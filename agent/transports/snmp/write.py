@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from agent.core.secrets import resolve
-from agent.errors import ProbeAuthFailed, ProbeTimeout, ProbeUnavailable
 from agent.transports.snmp import SnmpV2c
+from agent.transports.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, raise_for
 
 
 def _auth(ctx, name: str):
     from pysnmp.hlapi.v3arch import asyncio as h
-
-    from agent.transports.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
     cred = ctx.config.credential("snmp", name)
     base = ctx.config.base_dir
@@ -34,16 +32,8 @@ async def _call(device, ctx, cred: str, make):
         indication, status, index, var_binds = await make(h, engine, auth, target, context)
     finally:
         engine.close_dispatcher()
-    where = f"snmp {device.name} ({device.address})"
-    if indication:
-        name = type(indication).__name__
-        if name == "RequestTimedOut":
-            raise ProbeTimeout(f"{where}: no answer (down, or wrong write community)")
-        if name in ("WrongDigest", "UnknownUserName", "DecryptionError"):
-            raise ProbeAuthFailed(f"{where}: authentication rejected ({indication})")
-        raise ProbeUnavailable(f"{where}: {indication}")
-    if status:
-        raise ProbeUnavailable(f"{where}: agent answered {status.prettyPrint()} at varbind {int(index)}")
+    raise_for(f"snmp {device.name} ({device.address})", indication, status, index,
+              "no answer (down, or wrong write community)")
     return var_binds
 
 
