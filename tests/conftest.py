@@ -94,6 +94,7 @@ class Site:
         self.hosts: dict[str, dict] = {}
         self.snmp_creds: dict[str, dict] = {}
         self.ssh_creds: dict[str, dict] = {}
+        self.ipmi_creds: dict[str, dict] = {}
         self.groups: list[dict] = []
         self.http_port = 0
         self.extra: dict = {}          # more config sections (backups, mail...)
@@ -134,7 +135,9 @@ class Site:
         (self.root / "inventory.yaml").write_text(yaml.safe_dump(inventory, sort_keys=False))
         config = {"agent": {"name": "test"}, "store": {"url": "sqlite:///var/test.db"},
                   "http": {"listen": "127.0.0.1", "port": self.http_port}, "inventory": "inventory.yaml",
-                  "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds}, "check_groups": self.groups,
+                  "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds,
+                                  **({"ipmi": self.ipmi_creds} if self.ipmi_creds else {})},
+                  "check_groups": self.groups,
                   **self.extra}
         path = self.root / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))

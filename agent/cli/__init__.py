@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from agent.cli.show import DataTable, esc, styled
 from agent.core.results import State
 from agent.errors import AgentError, ConfigError
 
@@ -41,11 +41,11 @@ def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
         settings = _settings(config)
     except ConfigError as e:
         for p in e.problems:
-            err.print(f"[red]error[/red] {p}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error[/red] {esc(p)}", highlight=False, soft_wrap=True)
         err.print(f"{len(e.problems)} problem(s) found")
         raise typer.Exit(2) from None
     groups = len(settings.config.check_groups)
-    out.print(f"{config}: OK ({len(settings.inventory)} devices, {groups} check groups, "
+    out.print(f"{esc(config)}: OK ({len(settings.inventory)} devices, {groups} check groups, "
               f"{len(settings.data.get('snmp.profiles', {}))} SNMP profiles)")
 
 
@@ -61,12 +61,12 @@ def inventory(config: ConfigOpt = DEFAULT_CONFIG,
     if as_json:
         print(json.dumps([d.model_dump(mode="json", exclude_none=True) for d in inv], ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"Inventory {inv.path} ({len(inv)} devices)")
+    table = DataTable(title=esc(f"Inventory {inv.path} ({len(inv)} devices)"))
     for col in ("kind", "order", "device", "address", "criticality", "site", "groups", "access"):
         table.add_column(col)
     for d in inv:
         access = ", ".join(a for a, v in (("snmp", d.snmp), ("ssh", d.ssh), ("ipmi", d.ipmi)) if v)
-        crit = "[bold]critico[/bold]" if d.criticality == "critico" else d.criticality
+        crit = styled(d.criticality, "bold" if d.criticality == "critico" else "")
         table.add_row(d.kind, str(d.order), d.name, d.address, crit, d.site, ", ".join(d.groups), access)
     out.print(table)
 
@@ -99,19 +99,19 @@ def _result_json(r) -> dict:
 
 
 def _print_results(results, show_ok: bool) -> None:
-    table = Table(title="oti-agent check")
+    table = DataTable(title="oti-agent check")
     for col in ("device", "check", "reading", "labels", "value", "state", "note"):
         table.add_column(col, overflow="fold")
     for r in sorted(results, key=lambda r: (r.device, r.check)):
         if not r.up:
-            table.add_row(r.device, r.check, "-", "", "-", f"[{STATE_STYLE[r.state]}]{r.state.name}", r.error or "")
+            table.add_row(r.device, r.check, "-", "", "-", styled(r.state.name, STATE_STYLE[r.state]), r.error or "")
             continue
         for x in r.readings:
             if not show_ok and x.state == State.OK:
                 continue
             value = x.text if x.value is None else _fmt(x.value, x.unit, x.text)
             table.add_row(r.device, r.check, x.name, _labels(x.labels), value or "",
-                          f"[{STATE_STYLE[x.state]}]{x.state.name}", x.message)
+                          styled(x.state.name, STATE_STYLE[x.state]), x.message)
     out.print(table)
     down = sum(1 for r in results if not r.up)
     worst = State.worst(r.state for r in results)
@@ -151,11 +151,11 @@ def checks() -> None:
 
     for name in plugins.names("checks"):
         plugin = plugins.check(name)
-        out.print(f"[bold]{name}[/bold]: {plugin.description}")
+        out.print(f"[bold]{esc(name)}[/bold]: {esc(plugin.description)}")
         for field, info in plugin.Options.model_fields.items():
             default = info.default if info.default_factory is None else info.default_factory()
             shown = default.model_dump(exclude_defaults=True) if hasattr(default, "model_dump") else default
-            out.print(f"    {field} (default {shown!r}){': ' + info.description if info.description else ''}",
+            out.print(esc(f"    {field} (default {shown!r}){': ' + info.description if info.description else ''}"),
                       highlight=False)
 
 
@@ -168,7 +168,7 @@ def profiles(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     cfg = load(config) if config.exists() else AgentConfig()
     for name, p in sorted(plugins.check("snmp").profiles(cfg).items()):
         n = len(p.metrics) + sum(len(t.metrics) for t in p.tables)
-        out.print(f"[bold]{name}[/bold] ({', '.join(p.kinds)}; {n} readings): {p.description}")
+        out.print(f"[bold]{esc(name)}[/bold] ({esc(', '.join(p.kinds))}; {n} readings): {esc(p.description)}")
 
 
 @app.command()
@@ -197,19 +197,30 @@ def main() -> None:
         app()
     except ConfigError as e:
         for p in e.problems:
-            err.print(f"[red]error[/red] {p}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error[/red] {esc(p)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except AgentError as e:
-        err.print(f"[red]error[/red] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error[/red] {esc(e)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception:  # noqa: BLE001 - last resort: a short line here, the traceback in the debug log
         logging.getLogger("agent.cli").debug("unexpected error", exc_info=True)
-        import tempfile
-        import traceback
-
-        path = Path(tempfile.gettempdir()) / "oti-agent-crash.log"
-        path.write_text(traceback.format_exc())
-        err.print(f"[red]unexpected error[/red] {sys.exc_info()[1]!r}; traceback written to {path}")
+        path = _crash_report()
+        err.print(f"[red]unexpected error[/red] {esc(repr(sys.exc_info()[1]))}; traceback written to {esc(path)}",
+                  highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _crash_report() -> str:
+    """Write the traceback to a new file only its owner reads (mkstemp: 0600, O_EXCL, never a link)."""
+    import os
+    import tempfile
+    import traceback
+
+    from agent.core.secrets import redact
+
+    fd, path = tempfile.mkstemp(prefix="oti-agent-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write(redact(traceback.format_exc()))      # a secret that slipped into a message stays out
+    return path

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from agent.cli.show import DataTable, esc, styled
 
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
@@ -37,12 +38,12 @@ def alerts_list(ctx: typer.Context, config: ConfigOpt = Path("config.yaml"),
         return
     book = _book(config)
     tz = ZoneInfo(book.settings.config.agent.timezone)
-    table = Table()
+    table = DataTable()
     for col in ("id", "status", "severity", "device", "reading", "value", "since", "notified", "by"):
         table.add_column(col, overflow="fold", no_wrap=col in ("id", "status", "severity", "since"))
     for a in book.list(status=None if all_ else ("open", "acknowledged")):
         value = a["text"] or ("" if a["value"] is None else f"{a['value']:g}")
-        table.add_row(str(a["id"]), f"[{STYLE.get(a['status'], '')}]{a['status']}" + (" (oscila)" if a["flapping"] else ""),
+        table.add_row(str(a["id"]), styled(a["status"] + (" (oscila)" if a["flapping"] else ""), STYLE.get(a["status"], "")),
                       "CRÍTICO" if a["severity"] >= 2 else "ADVERTENCIA", a["device"], a["reading"], value,
                       f"{a['opened_at'].astimezone(tz):%d/%m %H:%M}", str(a["steps_sent"]),
                       a["acked_by"] or a["resolved_by"] or "")
@@ -56,7 +57,7 @@ def alerts_ack(alert_ids: list[int], by: ByOpt, comment: CommentOpt = None,
     book = _book(config)
     for alert_id in alert_ids:
         a = book.ack(alert_id, by, comment)
-        out.print(f"alert {a['id']} acknowledged by {by}")
+        out.print(f"alert {a['id']} acknowledged by {esc(by)}")
 
 
 @alerts_app.command("resolve")
@@ -64,7 +65,7 @@ def alerts_resolve(alert_id: int, by: ByOpt, comment: CommentOpt = None,
                    config: ConfigOpt = Path("config.yaml")) -> None:
     """Close an alert by hand."""
     a = _book(config).resolve(alert_id, by, comment)
-    out.print(f"alert {a['id']} resolved by {by}")
+    out.print(f"alert {a['id']} resolved by {esc(by)}")
 
 
 @alerts_app.command("show")
@@ -73,9 +74,10 @@ def alerts_show(alert_id: int, config: ConfigOpt = Path("config.yaml")) -> None:
     book = _book(config)
     tz = ZoneInfo(book.settings.config.agent.timezone)
     a = book.get(alert_id)
-    out.print(f"[bold]alert {a['id']}[/bold] {a['device']} {a['reading']}: {a['status']} — {a['message'] or ''}")
+    out.print(f"[bold]alert {a['id']}[/bold] " + esc(f"{a['device']} {a['reading']}: {a['status']} — {a['message'] or ''}"),
+              highlight=False, soft_wrap=True)
     for e in book.events(alert_id):
-        out.print(f"  {e['at'].astimezone(tz):%d/%m %H:%M:%S} {e['event']:<13} {e['by'] or '':<10} {e['detail'] or ''}",
+        out.print(esc(f"  {e['at'].astimezone(tz):%d/%m %H:%M:%S} {e['event']:<13} {e['by'] or '':<10} {e['detail'] or ''}"),
                   highlight=False, soft_wrap=True)
 
 
@@ -91,14 +93,14 @@ def silence(device: str, by: ByOpt, reason: Annotated[str, typer.Option(help="wh
         raise typer.BadParameter(str(err)) from None
     book = _book(config)
     until = book.silence(device, seconds, by, reason)
-    out.print(f"{device} silenced until {until.astimezone(ZoneInfo(book.settings.config.agent.timezone)):%d/%m %H:%M}")
+    out.print(f"{esc(device)} silenced until {until.astimezone(ZoneInfo(book.settings.config.agent.timezone)):%d/%m %H:%M}")
 
 
 @outbox_app.command("list")
 def outbox_list(config: ConfigOpt = Path("config.yaml")) -> None:
     """Messages waiting to be delivered, with their last error."""
     book = _book(config)
-    table = Table()
+    table = DataTable()
     for col in ("id", "to", "subject", "attempts", "last error"):
         table.add_column(col, overflow="fold")
     for m in book.outbox.pending():

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from agent.cli.show import DataTable, esc, styled
 from agent.errors import AgentError
 
 out = Console()
@@ -53,12 +53,12 @@ def backups_list(config: ConfigOpt = Path("config.yaml"), day: DateOpt = None,
 
     svc = _service(config)
     since, until = day_bounds(_day(day, svc), svc.tz)
-    table = Table()
+    table = DataTable()
     for col in ("asset", "level", "attempt", "status", "start", "end", "bytes", "files", "tapes", "errors"):
         table.add_column(col, overflow="fold")
     for r in svc.runs(since, until, asset):
         table.add_row(r["asset"], r["level"], str(r["attempt"]),
-                      f"[{STATUS_STYLE.get(r['status'], 'magenta')}]{r['status']}",
+                      styled(r["status"], STATUS_STYLE.get(r["status"], "magenta")),
                       f"{r['started_at'].astimezone(svc.tz):%H:%M:%S}",
                       f"{r['ended_at'].astimezone(svc.tz):%H:%M:%S}" if r["ended_at"] else "",
                       str(r["bytes"]), str(r["files"]), r["volumes"] or "", "; ".join(r["errors"][:2]))
@@ -71,7 +71,7 @@ def backups_due(config: ConfigOpt = Path("config.yaml")) -> None:
     svc = _service(config)
     now = datetime.now(svc.tz)
     due = {a.id: s for a, s in svc.due(now)}
-    table = Table()
+    table = DataTable()
     for col in ("asset", "name", "server", "periodicity", "time", "level", "backend/job", "due now"):
         table.add_column(col, overflow="fold")
     for a in svc.settings.assets.assets:
@@ -90,13 +90,13 @@ def backups_run(asset: str, config: ConfigOpt = Path("config.yaml"),
     target = svc.settings.assets.get(asset)
     if level is not None and level not in LEVELS:
         raise typer.BadParameter(f"level must be one of {', '.join(LEVELS)}")
-    out.print(f"backing up [bold]{target.name}[/bold] ({target.backend}/{target.job}) …")
+    out.print(f"backing up [bold]{esc(target.name)}[/bold] ({esc(target.backend)}/{esc(target.job)}) …")
     result = asyncio.run(svc.run(target, level=LEVELS[level] if level else None))
     style = STATUS_STYLE.get(result.status, "magenta")
-    out.print(f"[{style}]{result.status}[/]: job {result.job_id}, {result.files} files, {result.bytes} bytes, "
+    out.print(f"[{style}]{esc(result.status)}[/]: job {esc(result.job_id)}, {result.files} files, {result.bytes} bytes, "
               f"tapes {', '.join(result.volumes) or '—'}")
     for e in result.errors:
-        out.print(f"  [red]{e}[/red]", highlight=False)
+        out.print(f"  [red]{esc(e)}[/red]", highlight=False)
     raise typer.Exit(0 if result.good else 1)
 
 
@@ -107,7 +107,7 @@ def backups_bitacora(config: ConfigOpt = Path("config.yaml"), day: DateOpt = Non
 
     svc = _service(config)
     for p in compose("bitacora-copias", svc.settings, svc.store, day=_day(day, svc)).paths:
-        out.print(str(p), soft_wrap=True, highlight=False)
+        out.print(esc(p), soft_wrap=True, highlight=False)
 
 
 # ---------------------------------------------------------------------- tapes
@@ -130,7 +130,7 @@ def tapes_sync(config: ConfigOpt = Path("config.yaml"),
             if rescan:
                 backend.rescan()
             counts = inv.sync(backend)
-            out.print(f"{name}: {counts['tapes']} tapes ({counts['new']} new)")
+            out.print(f"{esc(name)}: {counts['tapes']} tapes ({counts['new']} new)")
 
 
 @tapes_app.command("label")
@@ -147,7 +147,7 @@ def tapes_label(slots: Annotated[str, typer.Argument(help="library slots, e.g. 1
     chosen = svc.backend(backend or names[0])
     created = chosen.label(pool, slots)
     inv.sync(chosen)
-    out.print(f"labelled {len(created)} tape(s): {', '.join(created) or 'none (already labelled)'}")
+    out.print(f"labelled {len(created)} tape(s): {esc(', '.join(created)) or 'none (already labelled)'}")
 
 
 @tapes_app.command("list")
@@ -155,7 +155,7 @@ def tapes_list(config: ConfigOpt = Path("config.yaml")) -> None:
     """List the tape inventory: status, where each tape is, what it holds."""
     svc, inv = _tapes(config)
     jobs = inv.jobs_by_tape()
-    table = Table()
+    table = DataTable()
     for col in ("tape", "pool", "status", "last written", "retention until", "location", "slot", "box", "holds"):
         table.add_column(col, overflow="fold")
     for t in inv.list():
@@ -173,14 +173,14 @@ def tapes_inventory(config: ConfigOpt = Path("config.yaml")) -> None:
 
     svc, inv = _tapes(config)
     for p in compose("inventario-cintas", svc.settings, svc.store, day=inv.today(svc.tz)).paths:
-        out.print(str(p), soft_wrap=True, highlight=False)
+        out.print(esc(p), soft_wrap=True, highlight=False)
 
 
 @tapes_app.command("boxes")
 def tapes_boxes(config: ConfigOpt = Path("config.yaml")) -> None:
     """List the custody boxes and their movements."""
     svc, inv = _tapes(config)
-    table = Table()
+    table = DataTable()
     for col in ("box", "status", "seal", "tapes", "sent", "returned"):
         table.add_column(col, overflow="fold")
     for b in inv.boxes().values():
@@ -198,7 +198,7 @@ def box_prepare(box: str, tapes: list[str], by: ByOpt, config: ConfigOpt = Path(
     svc, inv = _tapes(config)
     c = svc.cfg.custody
     info = inv.prepare(box, tapes, seal, by, c.company, c.box_capacity, allow_not_full)
-    out.print(f"box {box}: {', '.join(info['tapes'])} ({info['status']})")
+    out.print(esc(f"box {box}: {', '.join(info['tapes'])} ({info['status']})"))
 
 
 @box_app.command("send")
@@ -211,7 +211,7 @@ def box_send(box: str, by: ByOpt, config: ConfigOpt = Path("config.yaml"),
     if mail:
         _mail(svc, "enviada", {**info, "seal": seal or info["seal"]}, by)
     inv.send(box, by, seal)
-    out.print(f"box {box} sent to {svc.cfg.custody.company}" + (" (e-mail sent)" if mail else ""))
+    out.print(esc(f"box {box} sent to {svc.cfg.custody.company}" + (" (e-mail sent)" if mail else "")))
 
 
 @box_app.command("request")
@@ -224,7 +224,7 @@ def box_request(box: str, by: ByOpt, reason: Annotated[str, typer.Option(help="w
     if info["status"] == "enviada" and mail:       # an impossible request is refused by inv.request, unmailed
         _mail(svc, "solicitada", info, by, reason)
     inv.request(box, by, reason)
-    out.print(f"box {box} requested back from {svc.cfg.custody.company}")
+    out.print(esc(f"box {box} requested back from {svc.cfg.custody.company}"))
 
 
 @box_app.command("receive")
@@ -234,7 +234,7 @@ def box_receive(box: str, by: ByOpt, config: ConfigOpt = Path("config.yaml"),
     _svc, inv = _tapes(config)
     info = inv.receive(box, by, seal)
     note = inv.movements(box)[-1]["note"]
-    out.print(f"box {box} received: {', '.join(info['tapes'])}" + (f" — [red]{note}[/red]" if note else ""))
+    out.print(esc(f"box {box} received: {', '.join(info['tapes'])}") + (f" — [red]{esc(note)}[/red]" if note else ""))
 
 
 def _mail(svc, movement: str, box: dict, by: str, reason: str | None = None) -> None:

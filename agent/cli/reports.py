@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
+from agent.cli.show import esc
+
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
 report_app = typer.Typer(no_args_is_help=True, help="The office's documents: write them now, and mail them.")
@@ -59,7 +61,7 @@ def _report(name: str, config: Path, send: bool, fmt: list[str] | None, **params
         params["month"] = _month(params["month"], today)
     done = compose(name, settings, store, now=now, send=send, formats=formats, **params)
     for p in done.files(formats):
-        out.print(str(p), soft_wrap=True, highlight=False)
+        out.print(esc(p), soft_wrap=True, highlight=False)
 
 
 def _month(text: str | None, today: date) -> str:
@@ -119,7 +121,7 @@ def access_add(name: Annotated[str, typer.Option(help="Nombre y apellidos")],
     _settings, store, _now, today = _open(config)
     when = _day(day, today)
     row = AccessLog(store).add(when, name, dni, company, activity, time_in, time_out, by)
-    out.print(f"access {row}: {name} ({company}) {when:%d/%m/%Y} {time_in}–{time_out or '…'}")
+    out.print(esc(f"access {row}: {name} ({company}) {when:%d/%m/%Y} {time_in}–{time_out or '…'}"))
 
 
 @access_app.command("out")

@@ -47,10 +47,13 @@ async def _ipmitool(device, ctx, *args: str, timeout: float = 15.0) -> str:
     cred = ctx.config.credential("ipmi", access.credential, device.name)
     if shutil.which(IPMITOOL) is None:
         raise ProbeUnavailable("ipmitool is not installed (Debian package ipmitool)")
-    env = {**os.environ, "IPMI_PASSWORD": resolve(cred.password, base_dir=ctx.config.base_dir).get_secret_value()}
-    # -C 3: without it ipmitool spends 10 s probing cipher suites; -N/-R bound a dead BMC to ~3 s
-    cmd = [IPMITOOL, "-I", "lanplus", "-C", "3", "-N", "1", "-R", "2", "-H", access.address, "-p", str(access.port),
-           "-U", cred.user, "-E", *args]
+    # only what ipmitool needs: the agent's other secrets (${ENV} references) stay out of its /proc/PID/environ
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",
+           "IPMI_PASSWORD": resolve(cred.password, base_dir=ctx.config.base_dir).get_secret_value()}
+    # -C 3: without it ipmitool spends 10 s probing cipher suites; -N/-R bound a dead BMC to ~3 s;
+    # -v: only its verbose lines tell a refused login (RAKP 2) from a BMC that does not answer
+    cmd = [IPMITOOL, "-v", "-I", "lanplus", "-C", "3", "-N", "1", "-R", "2", "-H", access.address,
+           "-p", str(access.port), "-U", cred.user, "-E", *args]
     where = f"ipmi {device.name} ({access.address}:{access.port})"
     proc = await asyncio.create_subprocess_exec(*cmd, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
@@ -63,11 +66,18 @@ async def _ipmitool(device, ctx, *args: str, timeout: float = 15.0) -> str:
         raise ProbeTimeout(f"{where}: no answer within {timeout:g}s") from None
     text = err.decode(errors="replace").strip()
     if proc.returncode != 0:
-        if "Unable to establish IPMI" in text or "password" in text.lower():
-            raise ProbeAuthFailed(f"{where}: session refused; check the user and password of credential "
-                                  f"{access.credential!r}")
-        raise ProbeUnavailable(f"{where}: {text.splitlines()[-1] if text else f'exit {proc.returncode}'}")
+        raise _failure(where, access.credential, text, proc.returncode)
     return out.decode(errors="replace").strip()
+
+
+def _failure(where: str, credential: str, text: str, code: int) -> Exception:
+    """What ipmitool's verbose errors mean: a refused login (RAKP 2: wrong password or user), or silence."""
+    if "RAKP 2" in text or "unauthorized name" in text or "password" in text.lower():
+        return ProbeAuthFailed(f"{where}: session refused; check the user and password of credential {credential!r}")
+    if "Get Auth Capabilities error" in text or "No response" in text or "Unable to establish" in text:
+        return ProbeTimeout(f"{where}: the BMC does not answer (off, unplugged, or another address/port)")
+    last = [ln for ln in text.splitlines() if not ln.startswith("Loading IANA")][-1:] or [f"exit {code}"]
+    return ProbeUnavailable(f"{where}: {last[0]}")
 
 
 async def power_state(device, ctx) -> str:

@@ -65,8 +65,12 @@ def run_command(device, config: AgentConfig, command: str, timeout: float) -> tu
         pkey = _private_key(config.path(cred.key_file), cred.passphrase, config.base_dir)
     except OSError as err:
         raise ProbeAuthFailed(f"ssh {where}: cannot read {err.filename}: {err.strerror}") from None
-    except paramiko.SSHException as err:
-        raise ProbeAuthFailed(f"ssh {where}: cannot load the key of SSH credential {access.credential!r}: {err}") from None
+    except paramiko.PasswordRequiredException:
+        raise ProbeAuthFailed(f"ssh {where}: the key of SSH credential {access.credential!r} needs a passphrase; "
+                              "give it as `passphrase` (a secret reference)") from None
+    except (paramiko.SSHException, ValueError) as err:   # a wrong passphrase reads as a corrupt key: say both
+        raise ProbeAuthFailed(f"ssh {where}: cannot load the key of SSH credential {access.credential!r} "
+                              f"(a wrong passphrase, or not a private key): {err}") from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
         client.connect(device.address, port=access.port, username=cred.user, pkey=pkey,
@@ -124,14 +128,16 @@ def _private_key(path: Path, passphrase, base_dir: Path) -> paramiko.PKey:
     import paramiko
 
     st = path.stat()
+    cached = (str(path), st.st_mtime_ns, passphrase)     # by the reference: another passphrase, another try
     with _KEY_LOCK:
-        key = _KEYS.get((str(path), st.st_mtime_ns))
+        key = _KEYS.get(cached)
         if key is None:
-            secret = resolve(passphrase, base_dir=base_dir).get_secret_value() if passphrase else None
+            # paramiko wants the passphrase as bytes (a str raises TypeError inside it)
+            secret = resolve(passphrase, base_dir=base_dir).get_secret_value().encode() if passphrase else None
             key = paramiko.PKey.from_path(path, secret)
-            _KEYS[(str(path), st.st_mtime_ns)] = key
+            _KEYS[cached] = key
         return key
 
 
-_KEYS: dict[tuple[str, int], object] = {}
+_KEYS: dict[tuple[str, int, str | None], object] = {}
 _KEY_LOCK = threading.Lock()

@@ -34,8 +34,9 @@ def start_snmpsim(workdir: Path) -> tuple[simulator.Simulator, SnmpPeer]:
     return sim, SnmpPeer("127.0.0.1", port)
 
 
-def start_snmpd(workdir: Path) -> tuple[subprocess.Popen, SnmpPeer]:
-    """Start net-snmp's snmpd on a free loopback port with a v2c community and a v3 authPriv user."""
+def start_snmpd(workdir: Path, extra: str = "") -> tuple[subprocess.Popen, SnmpPeer]:
+    """Start net-snmp's snmpd on a free loopback port with a v2c community and a v3 authPriv user
+    (`extra`: more snmpd.conf lines, e.g. `override` of what the device says)."""
     port = simulator.free_udp_port()
     workdir.mkdir(parents=True, exist_ok=True)
     conf, log, persist = workdir / "snmpd.conf", workdir / "snmpd.log", workdir / "persist"
@@ -46,7 +47,7 @@ createUser {SNMPD_V3['user']} SHA "{SNMPD_V3['auth_key']}" AES "{SNMPD_V3['priv_
 rouser {SNMPD_V3['user']} authpriv
 sysLocation oti-agent-tests
 sysName snmpd-loopback
-""")
+""" + extra)
     env = {**os.environ, "SNMP_PERSISTENT_DIR": str(persist), "MIBS": ":"}
     proc = subprocess.Popen(["/usr/sbin/snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(log),
                              "-p", str(workdir / "snmpd.pid")], env=env, start_new_session=True,

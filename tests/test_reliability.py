@@ -1,0 +1,188 @@
+"""Reliability: what the agent does when a device dies, mail is down, text is hostile, a key has a
+passphrase, the disk or the clock misbehave — each a fault found by trying to break it (issue 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import textwrap
+
+from agent.core.settings import load_all
+from agent.monitoring.once import run_once
+from tests.peers.programs import path
+
+
+def _poll(site):
+    return {r.device: r for r in asyncio.run(run_once(load_all(site.write())))}
+
+
+def _passphrase_key(sshd, tmp_path, phrase: str):
+    key = tmp_path / "id_frase"
+    subprocess.run([path("ssh-keygen"), "-q", "-t", "ed25519", "-N", phrase, "-C", "oti-frase", "-f", str(key)],
+                   check=True)
+    with open(sshd.public_dir / "authorized_keys", "a") as f:
+        f.write(key.with_suffix(".pub").read_text())
+    return key
+
+
+def test_an_ssh_key_with_a_passphrase_logs_in_and_a_wrong_one_says_so(site, sshd, tmp_path):
+    key = _passphrase_key(sshd, tmp_path, "frase secreta")
+    for name, phrase in (("srv-frase", "frase secreta"), ("srv-mala", "otra frase")):
+        site.ssh_device(name, sshd)
+        site.ssh_creds[f"ssh-{name}"].update(key_file=str(key), passphrase=site.secret(name, phrase))
+    site.group("servidores", ["ssh_host"])
+    found = _poll(site)
+    assert found["srv-frase"].up, found["srv-frase"].error
+    bad = found["srv-mala"]
+    assert not bad.up and bad.error_kind == "auth", bad.error
+    assert "ssh-srv-mala" in bad.error and "passphrase" in bad.error and "otra frase" not in bad.error
+
+
+def _bmc_site(site, port: int, password: str):
+    from tests.peers.ipmi import USER
+
+    site.hosts["srv-bmc"] = {"ansible_host": "127.0.0.1", "oti_kind": "server_physical",
+                             "oti_ipmi": {"address": "127.0.0.1", "port": port, "credential": "bmc"}}
+    site.ipmi_creds["bmc"] = {"user": USER, "password": site.secret("bmc", password)}
+    return load_all(site.write())
+
+
+def _power_state(settings):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.monitoring.once import probe_context
+    from agent.transports.ipmi import power_state
+
+    async def go():
+        ctx = probe_context(settings, ThreadPoolExecutor(2))
+        try:
+            return await power_state(settings.inventory.by_name["srv-bmc"], ctx)
+        finally:
+            await ctx.aclose()
+    return asyncio.run(go())
+
+
+def test_a_dead_bmc_is_silence_and_a_wrong_password_is_a_refusal(site, tmp_path):
+    import pytest
+
+    from agent.demo.simulator import free_udp_port
+    from agent.errors import ProbeAuthFailed, ProbeTimeout
+    from tests.peers.common import stop
+    from tests.peers.ipmi import PASSWORD, start_bmc
+
+    bmc = start_bmc("srv-bmc", tmp_path / "bmc")
+    try:
+        assert _power_state(_bmc_site(site, bmc.port, PASSWORD)) in ("on", "off")
+        with pytest.raises(ProbeAuthFailed) as refused:
+            _power_state(_bmc_site(site, bmc.port, "no-es-la-clave"))
+        assert "password" in str(refused.value) and "no-es-la-clave" not in str(refused.value)
+        with pytest.raises(ProbeTimeout) as silent:                   # nothing listens there: not an auth problem
+            _power_state(_bmc_site(site, free_udp_port(), PASSWORD))
+        assert "does not answer" in str(silent.value) and "password" not in str(silent.value)
+    finally:
+        stop(bmc.process)
+
+
+def test_ipmitool_gets_only_the_environment_it_needs(site, tmp_path, monkeypatch):
+    from agent.transports import ipmi
+
+    dump = tmp_path / "env.txt"
+    fake = tmp_path / "ipmitool"
+    fake.write_text(f"#!/bin/sh\nenv > {dump}\necho 'Chassis Power is on'\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(ipmi, "IPMITOOL", str(fake))
+    monkeypatch.setenv("OTI_CANARY_SECRET", "canary-7f3a9c")            # another secret of the agent's
+    assert _power_state(_bmc_site(site, 9, "clave-bmc")) == "on"
+    env = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    assert env["IPMI_PASSWORD"] == "clave-bmc"
+    assert "OTI_CANARY_SECRET" not in env and "canary-7f3a9c" not in dump.read_text()
+    assert set(env) <= {"IPMI_PASSWORD", "PATH", "LANG", "LC_ALL", "PWD", "SHLVL", "_"}
+
+
+HOSTILE = "[/x] [/bold] <script>alert(1)</script>"
+
+
+def test_text_from_devices_and_people_prints_as_text_not_markup(site, tmp_path, smtp, monkeypatch):
+    """ifName/ifAlias from a real snmpd carry `[/x]`, `[/bold]` and `<script>`; a host name too."""
+    from agent.alerts import AlertBook
+    from agent.store import Store
+    from tests.operator import cli
+    from tests.peers.common import stop
+    from tests.peers.snmp import SNMPD_COMMUNITY, start_snmpd
+
+    monkeypatch.setenv("COLUMNS", "250")
+    proc, peer = start_snmpd(tmp_path / "snmpd", extra=textwrap.dedent(f"""\
+        override .1.3.6.1.2.1.31.1.1.1.1.1 octet_str "{HOSTILE}"
+        override .1.3.6.1.2.1.31.1.1.1.18.1 octet_str "alias {HOSTILE}"
+        override .1.3.6.1.2.1.2.2.1.8.1 integer 2
+        override .1.3.6.1.2.1.2.2.1.7.1 integer 1
+        """))
+    try:
+        port, _inbox = smtp
+        cred = site.v2c("sw", SNMPD_COMMUNITY)
+        site.snmp_device("sw-[/x]", "switch", "switch-ifmib", cred, peer.port)
+        site.group("red", ["snmp"])
+        site.extra["mail"] = {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
+                              "password": site.secret("smtp", "mailpw"), "recipients": {"is": ["is@x.example"]}}
+        site.extra["alerts"] = {"policies": [{"name": "todo", "steps": [{"to": ["is"]}]}]}
+        config = site.write()
+        checked = cli(config, "check")
+        assert checked.returncode == 0 and "Traceback" not in checked.stderr, checked.stderr   # a port down: WARNING
+        assert "[/x] [/bold] <script>" in checked.stdout and "sw-[/x]" in checked.stdout
+
+        settings = load_all(config)
+        store = Store(settings.config.store.url, settings.config.base_dir)
+        results = asyncio.run(run_once(settings))
+        book = AlertBook(settings, store)
+        book.process(store.record(results))
+        alert_id = next(a["id"] for a in book.list() if "[/x]" in a["reading"])
+        book.outbox.enqueue(["is@x.example"], f"alerta {HOSTILE}", "cuerpo")
+        acked = cli(config, "alerts", "ack", str(alert_id), "--by", "luis [/x]", "--comment", HOSTILE)
+        assert acked.returncode == 0 and "luis [/x]" in acked.stdout, acked.stderr
+        for args in (["alerts"], ["alerts", "show", str(alert_id)], ["outbox", "list"], ["inventory"]):
+            done = cli(config, *args)
+            assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, (args, done.stderr)
+            assert "[/x]" in done.stdout, (args, done.stdout)
+    finally:
+        stop(proc)
+
+
+def test_a_config_problem_about_hostile_text_is_printed_whole(site, tmp_path):
+    from tests.operator import cli
+
+    site.snmp_device("sw-01", "switch", "[/bold]perfil", site.v2c("sw", "x"), 161)
+    site.group("red", ["snmp"])
+    done = cli(site.write(), "config", "check")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unknown profile '[/bold]perfil'" in done.stderr.replace("\n", "")
+
+
+def test_a_crash_report_is_private_and_never_follows_a_link(tmp_path, monkeypatch, capsys):
+    import os
+    import stat
+    import sys
+    import tempfile
+
+    import pytest
+
+    import agent.cli as cli_mod
+    from agent.core import settings as settings_mod
+
+    victim = tmp_path / "victim"
+    victim.write_text("a root-owned file")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "oti-agent-crash.log").symlink_to(victim)          # an unprivileged user's trap
+
+    def boom(_path):
+        raise RuntimeError(f"boom {HOSTILE}")
+
+    monkeypatch.setattr(settings_mod, "load_all", boom)
+    monkeypatch.setattr(sys, "argv", ["oti-agent", "check", "-c", str(tmp_path / "x.yaml")])
+    with pytest.raises(SystemExit) as stopped:
+        cli_mod.main()
+    assert stopped.value.code == 1
+    assert victim.read_text() == "a root-owned file"
+    said = capsys.readouterr().err
+    assert "unexpected error" in said and "[/x]" in said
+    report = next(p for p in tmp_path.glob("oti-agent-crash-*.log"))
+    assert stat.S_IMODE(os.stat(report).st_mode) == 0o600 and "RuntimeError" in report.read_text()
