@@ -58,7 +58,8 @@ class Daemon:
         store = Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every)
         pool = ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe")
         ctx = probe_context(settings, pool, store)        # probes that read the store share the daemon's
-        return cls(settings, store, Snapshot(settings.inventory), Runner(ctx, cfg.scheduler.max_concurrency), ctx,
+        runner = Runner(ctx, cfg.scheduler.max_concurrency, silence=True)     # a silent device is an alert
+        return cls(settings, store, Snapshot(settings.inventory), runner, ctx,
                    AlertBook(settings, store))
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:

@@ -186,3 +186,69 @@ def test_a_crash_report_is_private_and_never_follows_a_link(tmp_path, monkeypatc
     assert "unexpected error" in said and "[/x]" in said
     report = next(p for p in tmp_path.glob("oti-agent-crash-*.log"))
     assert stat.S_IMODE(os.stat(report).st_mode) == 0o600 and "RuntimeError" in report.read_text()
+
+
+def test_a_device_that_stops_answering_is_an_alert_of_its_own(site, snmpsim, smtp):
+    """A UPS goes silent (its community no longer answers): after `no_answer_runs` polls it is an alert
+    `sin respuesta` that escalates, its readings turn UNKNOWN, the checklist says since when; it ends
+    when the UPS answers again."""
+    from datetime import UTC, datetime, timedelta
+
+    from openpyxl import load_workbook
+
+    from agent.alerts import AlertBook
+    from agent.core.results import State
+    from agent.documents.compose import compose
+    from agent.monitoring.jobs import all_jobs
+    from agent.monitoring.once import probe_context
+    from agent.monitoring.runner import Runner
+    from agent.store import Store, queries
+
+    port, inbox = smtp
+    site.snmp_device("ups-01", "ups", "ups-rfc1628", site.v2c("ups", "ups-rfc1628"), snmpsim.port)
+    site.group("energia", ["snmp"], interval="1m")
+    site.extra["mail"] = {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
+                          "password": site.secret("smtp", "mailpw"), "recipients": {"is": ["is@x.example"]}}
+    site.extra["alerts"] = {"no_answer_runs": 2, "no_answer_after": "1h",
+                            "policies": [{"name": "todo", "steps": [{"to": ["is"]}]}]}
+    settings = load_all(site.write())
+    store = Store(settings.config.store.url, settings.config.base_dir)
+    now = [datetime(2026, 11, 30, 14, 0, tzinfo=UTC)]
+    book = AlertBook(settings, store, clock=lambda: now[0])
+    jobs = [j for js in all_jobs(settings).values() for j in js]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool, loop = ThreadPoolExecutor(2), asyncio.new_event_loop()
+    runner = Runner(probe_context(settings, pool, store), 8, silence=True, wall=lambda: now[0])
+
+    def poll():
+        results = loop.run_until_complete(runner.run(jobs))       # one event loop, as in the daemon
+        book.process(store.record(results, now=now[0]))
+        book.tick()
+        now[0] += timedelta(minutes=1)
+
+    poll()
+    assert not book.list()
+    site.secret("ups", "no-such-community")                           # the card stops answering
+    poll()
+    assert not book.list()                                             # one silent poll is not yet an alert
+    stale = queries.latest(store, device="ups-01")
+    assert stale and all(r["state"] == State.UNKNOWN for r in stale if r["name"] != "check_answered")
+    poll()
+    (alert,) = book.list()
+    assert alert["reading"] == 'check_answered{check="snmp"}' and alert["severity"] == State.CRITICAL
+    assert "sin respuesta desde 09:01" in alert["message"]            # 14:01 UTC is 09:01 in Lima
+    assert any("sin respuesta" in m["body"] for m in book.outbox.sent())
+
+    day = compose("checklist-diario", settings, store, now=now[0], day=now[0].date())
+    rows = [[c.value for c in r] for r in load_workbook(day.paths[1]).active.iter_rows()]
+    ups = next(r for r in rows if r[1] == "Operatividad de ups-01 (UPS)")
+    assert ups[3] == "X" and "sin respuesta desde 09:01" in ups[4]
+
+    site.secret("ups", "ups-rfc1628")                                  # back
+    poll()
+    assert not book.list(), book.list()
+    (ended,) = book.list(status=("resolved",))
+    assert ended["comment"] == "responde de nuevo"
+    loop.close()
+    pool.shutdown()

@@ -24,6 +24,7 @@ from sqlalchemy import and_, insert, select, update
 from agent.alerts import escalation
 from agent.core.results import State
 from agent.core.settings import Settings
+from agent.monitoring.silence import NAME as SILENCE
 from agent.errors import AlertError
 from agent.notify import alertmanager
 from agent.notify.outbox import Outbox
@@ -32,6 +33,8 @@ from agent.store.queries import OPEN
 from agent.store.schema import alert_events, alerts, silences
 
 _LOGGER = logging.getLogger(__name__)
+BAD = (State.WARNING, State.CRITICAL)
+ENDS_ON_ANSWER = (f"{SILENCE}{{",)        # `check_answered{check=...}`: the alert ends the moment it answers
 
 
 class AlertBook:
@@ -55,37 +58,45 @@ class AlertBook:
                     continue                                   # a reading seen for the first time, fine
                 row = conn.execute(select(alerts).where(and_(
                     alerts.c.device == c.device, alerts.c.reading == c.reading, alerts.c.status.in_(OPEN)))).first()
-                bad = c.to_state in (State.WARNING, State.CRITICAL)
                 if row is None:
-                    if not bad or c.device in quiet:
-                        continue
-                    alert_id = conn.execute(insert(alerts).values(
-                        device=c.device, reading=c.reading, check_name=c.check, severity=int(c.to_state),
-                        state=int(c.to_state), value=c.value, text=c.text, message=c.message, status="open",
-                        opened_at=now, changed_at=now, changes=1, flapping=False, steps_sent=0)).inserted_primary_key[0]
-                    self._event(conn, alert_id, "opened", f"{c.reading} {State(c.to_state).name}: "
-                                                          f"{c.message or c.text or c.value}", now=now)
-                    touched.append(alert_id)
+                    if c.to_state in BAD and c.device not in quiet:
+                        touched.append(self._open(conn, c, now))
                     continue
-                values = dict(state=int(c.to_state), changed_at=now, changes=row.changes + 1)
-                if bad:
-                    values.update(value=c.value, text=c.text, message=c.message, ok_since=None,
-                                  severity=max(row.severity, int(c.to_state)))
-                    if int(c.to_state) > row.severity:
-                        self._event(conn, row.id, "worse", f"{State(c.to_state).name}: {c.message or c.value}", now=now)
-                elif row.ok_since is None:
-                    values["ok_since"] = now
-                recent = conn.execute(select(alert_events.c.id).where(and_(
-                    alert_events.c.alert_id == row.id, alert_events.c.event == "change",
-                    alert_events.c.at >= now - timedelta(seconds=self.cfg.flap_window)))).all()
-                self._event(conn, row.id, "change", State(c.to_state).name, now=now)
-                if not row.flapping and len(recent) + 1 >= self.cfg.flap_changes:
-                    values["flapping"] = True
-                    self._event(conn, row.id, "flapping", f"{len(recent) + 1} cambios en "
-                                                          f"{self.cfg.flap_window / 60:g} min", now=now)
-                conn.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
+                self._update(conn, row, c, now)
                 touched.append(row.id)
         return touched
+
+    def _open(self, conn, c, now: datetime) -> int:
+        alert_id = conn.execute(insert(alerts).values(
+            device=c.device, reading=c.reading, check_name=c.check, severity=int(c.to_state), state=int(c.to_state),
+            value=c.value, text=c.text, message=c.message, status="open", opened_at=now, changed_at=now, changes=1,
+            flapping=False, steps_sent=0)).inserted_primary_key[0]
+        self._event(conn, alert_id, "opened", f"{c.reading} {State(c.to_state).name}: "
+                                              f"{c.message or c.text or c.value}", now=now)
+        return alert_id
+
+    def _update(self, conn, row, c, now: datetime) -> None:
+        """A change of a reading with an open alert: worse, recovering, stale (UNKNOWN: no recovery), flapping."""
+        values = dict(state=int(c.to_state), changed_at=now, changes=row.changes + 1)
+        if c.to_state in BAD:
+            values.update(value=c.value, text=c.text, message=c.message, ok_since=None,
+                          severity=max(row.severity, int(c.to_state)))
+            if int(c.to_state) > row.severity:
+                self._event(conn, row.id, "worse", f"{State(c.to_state).name}: {c.message or c.value}", now=now)
+        elif c.to_state == State.OK and row.ok_since is None:
+            values["ok_since"] = now
+        if c.to_state == State.OK and c.reading.startswith(ENDS_ON_ANSWER):   # it answers: the silence is over
+            values.update(status="resolved", resolved_at=now, resolved_by="oti-agent", comment="responde de nuevo")
+            self._event(conn, row.id, "resolved", "el equipo responde de nuevo", by="oti-agent", now=now)
+        recent = conn.execute(select(alert_events.c.id).where(and_(
+            alert_events.c.alert_id == row.id, alert_events.c.event == "change",
+            alert_events.c.at >= now - timedelta(seconds=self.cfg.flap_window)))).all()
+        self._event(conn, row.id, "change", State(c.to_state).name, now=now)
+        if not row.flapping and len(recent) + 1 >= self.cfg.flap_changes:
+            values["flapping"] = True
+            self._event(conn, row.id, "flapping", f"{len(recent) + 1} cambios en "
+                                                  f"{self.cfg.flap_window / 60:g} min", now=now)
+        conn.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
 
     # ------------------------------------------------------------------ time passing
     def tick(self) -> dict[str, int]:

@@ -228,6 +228,9 @@ class AlertsSection(_Model):
 
     office_hours: OfficeHours = OfficeHours()
     resolve_after: Duration = Field(300.0, description="an alert ends after its reading is OK this long")
+    no_answer_runs: int = Field(3, ge=1, description="a device (or one of its checks) that does not answer this "
+                                "many polls in a row is an alert of its own, `sin respuesta`")
+    no_answer_after: Duration = Field(300.0, description="... or that has not answered for this long")
     flap_changes: int = Field(6, ge=2, description="state changes within flap_window that make an alert flap")
     flap_window: Duration = 1800.0
     tick: Duration = Field(15.0, description="how often escalation and the outbox are looked at")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from agent.core.results import State
 from agent.documents.base import DocContext, Document
 from agent.documents.render import Page
+from agent.monitoring.silence import NAME as SILENCE
 from agent.store import queries
 
 
@@ -53,9 +54,10 @@ def _device_line(ctx: DocContext, d, statuses, critical, day_alerts) -> tuple[st
     mine = [s for s in statuses if s["device"] == d.name]
     if not mine:
         return what, False, "sin monitoreo registrado en el día"
-    notes = [f"{s['check_name']} sin respuesta: {s['error']}" for s in mine if not s["up"]]
+    notes = [f"{s['check_name']} sin respuesta desde {ctx.local(s['failing_since'] or s['last_run'], '%H:%M')}: "
+             f"{s['error']}" for s in mine if not s["up"]]
     notes += [f"{r['reading']} en estado crítico ({r['message'] or r['text'] or r['value']})"
-              for r in critical if r["device"] == d.name]
+              for r in critical if r["device"] == d.name and r["name"] != SILENCE]   # said just above
     open_ = [a for a in day_alerts if a["device"] == d.name and a["status"] != "resolved"]
     closed = [a for a in day_alerts if a["device"] == d.name and a["status"] == "resolved"]
     if open_:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from agent.core.inventory import Device
 from agent.core.results import CheckResult, State
 from agent.errors import CheckError, ConfigError, ProbeAuthFailed, ProbeTimeout
+from agent.monitoring.silence import Silence
 from agent.transports.context import ProbeContext
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,8 +51,13 @@ class Runner:
     """Run jobs concurrently and keep the previous states that hysteresis needs."""
 
     def __init__(self, ctx: ProbeContext, max_concurrency: int = 64, auth_hold_s: float = AUTH_HOLD_S,
-                 clock=time.monotonic):
+                 clock=time.monotonic, silence: bool = False, wall=None):
         self.ctx = ctx
+        self.wall = wall or (lambda: datetime.now(UTC))     # the time results carry (injectable in tests)
+        alerts = ctx.config.alerts
+        # the daemon reports silence as an alert of its own; a one-off `oti-agent check` does not need to
+        self.silence = Silence(alerts.no_answer_runs, alerts.no_answer_after, ctx.config.agent.timezone) \
+            if silence else None
         self._limit = asyncio.Semaphore(max_concurrency)
         self.auth_hold_s, self._clock = auth_hold_s, clock
         self._held: dict[tuple[str, str], tuple[float, CheckResult]] = {}   # auth failures waiting out their hold
@@ -73,10 +79,14 @@ class Runner:
             return held[1]
         self._held.pop(job.key, None)
         async with self._limit:
-            started = datetime.now(UTC)
+            started = self.wall()
             t0 = time.perf_counter()
             result = await self._attempt(job, started, t0)
         self._log_transition(job, result)
+        if self.silence is not None:
+            answered = self.silence.reading(job.key, result, started)
+            if answered is not None:
+                result.readings.append(answered)
         if result.error_kind == "auth":
             self._held[job.key] = (self._clock() + self.auth_hold_s, result)
         if result.up:

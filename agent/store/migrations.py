@@ -85,6 +85,11 @@ def _v6(conn: Connection) -> None:
     conn.execute(outbox.update().where(outbox.c.sent_at.is_not(None)).values(status="sent"))
 
 
+def _v7(conn: Connection) -> None:
+    """A check that fails says since when: the daily checklist's "sin respuesta desde HH:MM"."""
+    _add_columns(conn, check_status, "failing_since")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -92,4 +97,5 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, _v4),
     (5, _v5),
     (6, _v6),
+    (7, _v7),
 ]

@@ -66,6 +66,7 @@ check_status = Table(
     Column("last_run", DateTime(timezone=True), nullable=False),
     Column("runs_total", Integer, nullable=False, default=0),
     Column("errors_total", Integer, nullable=False, default=0),
+    Column("failing_since", DateTime(timezone=True)),      # when its current run of failures began (v7)
 )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import and_, create_engine, delete, event, func, insert, select,
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.core.results import CheckResult, State
+from agent.core.results import CheckResult, Reading, State
 from agent.errors import StoreError
 from agent.store.migrations import MIGRATIONS
 from agent.store.schema import (
@@ -90,7 +90,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         self.migrate()
-        self._states = self._load_states()
+        self._states, self._known, self._failing = self._load_states()
 
     def migrate(self) -> int:
         """Apply every migration the store has not seen; return the schema version."""
@@ -108,30 +108,46 @@ class Store:
             raise StoreError(f"store {self.url}: migration failed: {err}") from None
         return current
 
-    def _load_states(self) -> dict[tuple[str, str], State]:
+    def _load_states(self):
+        """What the last writes left: every reading's state, which readings each check gave, which checks fail."""
+        states, known, failing = {}, {}, {}
         with self.engine.connect() as conn:
-            rows = conn.execute(select(latest_readings.c.device, latest_readings.c.reading, latest_readings.c.state))
-            return {(d, r): State(s) for d, r, s in rows}
+            for r in conn.execute(select(latest_readings)):
+                states[(r.device, r.reading)] = State(r.state)
+                known.setdefault((r.device, r.check_name), {})[r.reading] = Reading(
+                    r.name, None, State.UNKNOWN, r.unit, tuple(tuple(x) for x in json.loads(r.labels)))
+            for r in conn.execute(select(check_status).where(check_status.c.up.is_(False))):
+                failing[(r.device, r.check_name)] = _aware(r.failing_since or r.last_run)
+        return states, known, failing
 
-    def record(self, results: list[CheckResult]) -> list[StateChange]:
-        """Store a batch of results; return the state changes they caused."""
-        now = datetime.now(UTC)
+    def record(self, results: list[CheckResult], now: datetime | None = None) -> list[StateChange]:
+        """Store a batch of results; return the state changes they caused.
+
+        A check that did not answer leaves its device's last readings UNKNOWN (stale), never OK."""
+        now = now or datetime.now(UTC)
         stamp = now.timestamp()
         latest, changes, statuses = [], [], []
         with self._lock:
             for res in results:
+                key = (res.device, res.check)
+                since = None if res.up else self._failing.setdefault(key, now)
+                if res.up:
+                    self._failing.pop(key, None)
                 statuses.append(dict(device=res.device, check_name=res.check, up=res.up, error=res.error,
-                                     error_kind=res.error_kind, duration_s=res.duration_s, last_run=now))
+                                     error_kind=res.error_kind, duration_s=res.duration_s, last_run=now,
+                                     failing_since=since))
+                readings = res.readings if res.up else [*res.readings, *self._stale(res)]
                 found = [StateChange(res.device, r.key, res.check, self._states.get((res.device, r.key)), r.state,
                                      r.value, r.text, r.message or None, now)
-                         for r in res.readings if self._states.get((res.device, r.key)) != r.state]
+                         for r in readings if self._states.get((res.device, r.key)) != r.state]
                 changes += found
-                due = stamp - self._written.get((res.device, res.check), float("-inf")) >= self.latest_every_s
+                due = stamp - self._written.get(key, float("-inf")) >= self.latest_every_s
                 if found or due:
-                    self._written[(res.device, res.check)] = stamp
+                    self._written[key] = stamp
+                    self._known.setdefault(key, {}).update({r.key: r for r in readings})
                     latest += [dict(device=res.device, reading=r.key, check_name=res.check, name=r.name,
                                     labels=json.dumps(r.labels), value=r.value, text=r.text, state=int(r.state),
-                                    unit=r.unit, message=r.message or None, updated_at=now) for r in res.readings]
+                                    unit=r.unit, message=r.message or None, updated_at=now) for r in readings]
             try:
                 with self.engine.begin() as conn:
                     self._write(conn, latest, changes, statuses)
@@ -140,6 +156,14 @@ class Store:
             for c in changes:
                 self._states[(c.device, c.reading)] = c.to_state
         return changes
+
+    def _stale(self, res: CheckResult) -> list[Reading]:
+        """The readings a silent check gave last time, now UNKNOWN: nobody may read them as still OK."""
+        fresh = {r.key for r in res.readings}
+        return [Reading(r.name, None, State.UNKNOWN, r.unit, r.labels, kind=r.kind,
+                        message="sin dato: el equipo no responde")
+                for k, r in self._known.get((res.device, res.check), {}).items()
+                if k not in fresh and self._states.get((res.device, k)) != State.UNKNOWN]
 
     def _write(self, conn, latest, changes, statuses) -> None:
         if statuses:       # each run counts toward its device's availability of the day (monthly report)
