@@ -18,6 +18,7 @@ CommentOpt = Annotated[str | None, typer.Option(help="what was done or found")]
 alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve.", invoke_without_command=True)
 outbox_app = typer.Typer(no_args_is_help=True, help="The mail outbox: what waits to be delivered.")
 STYLE = {"open": "bold red", "acknowledged": "yellow", "resolved": "green"}
+OUTBOX_STYLE = {"queued": "yellow", "sent": "green", "failed": "bold red", "withdrawn": "dim"}
 
 
 def _book(config: Path):
@@ -97,14 +98,21 @@ def silence(device: str, by: ByOpt, reason: Annotated[str, typer.Option(help="wh
 
 
 @outbox_app.command("list")
-def outbox_list(config: ConfigOpt = Path("config.yaml")) -> None:
-    """Messages waiting to be delivered, with their last error."""
+def outbox_list(config: ConfigOpt = Path("config.yaml"),
+                all_: Annotated[bool, typer.Option("--all", help="the failed and sent ones too")] = False) -> None:
+    """Messages waiting to be delivered (and, with --all, those given up on and those sent), with their last error."""
+    from agent.store import queries
+
     book = _book(config)
+    tz = ZoneInfo(book.settings.config.agent.timezone)
     table = DataTable()
-    for col in ("id", "to", "subject", "attempts", "last error"):
+    for col in ("id", "status", "to", "subject", "attempts", "next try", "last error"):
         table.add_column(col, overflow="fold")
-    for m in book.outbox.pending():
-        table.add_row(str(m["id"]), ", ".join(m["to"]), m["subject"], str(m["attempts"]), m["last_error"] or "")
+    status = None if all_ else ("queued",)
+    for m in queries.outbox_messages(book.store, status=status):
+        table.add_row(str(m["id"]), styled(m["status"], OUTBOX_STYLE.get(m["status"], "")), ", ".join(m["to"]),
+                      m["subject"], str(m["attempts"]), f"{m['next_at'].astimezone(tz):%d/%m %H:%M}" if m["next_at"]
+                      else "", m["last_error"] or "")
     out.print(table)
 
 

@@ -118,6 +118,9 @@ class MailSection(_Model):
     password: SecretRef | None = None
     sender: str = "oti-agent@localhost"
     timeout: Duration = 20.0
+    max_attempts: int = Field(6, ge=1, le=100, description="a message that fails for a reason of its own (a file "
+                              "gone, a mailbox refused) is tried this many times, then marked failed")
+    retry_after: Duration = Field(60.0, description="its first retry; each next one waits twice as long (at most 1h)")
     templates_dir: Path | None = Field(None, description="a folder of mail templates that replace the shipped ones")
     recipients: dict[str, list[str]] = Field({}, description="role (jefa, gg, com, isp, especialistas...) -> "
                                              "addresses")

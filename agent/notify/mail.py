@@ -94,6 +94,12 @@ def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: 
             smtp.send_message(msg)
     except smtplib.SMTPAuthenticationError as err:
         raise MailError(f"smtp {mail.host}:{mail.port}: login as {mail.user} refused ({err.smtp_code})") from None
+    except smtplib.SMTPRecipientsRefused as err:          # this message's addresses: the others can still go
+        refused = "; ".join(f"{a}: {code} {reply.decode(errors='replace')}" for a, (code, reply) in err.recipients.items())
+        raise MailError(f"smtp {mail.host}:{mail.port}: recipients refused: {refused}", server=False) from None
+    except smtplib.SMTPDataError as err:                  # the server refused this message's content
+        raise MailError(f"smtp {mail.host}:{mail.port}: message refused: {err.smtp_code} "
+                        f"{err.smtp_error.decode(errors='replace')}", server=err.smtp_code < 500) from None
     except smtplib.SMTPException as err:
         raise MailError(f"smtp {mail.host}:{mail.port}: {err}") from None
     except OSError as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, update
 
@@ -62,19 +62,27 @@ class Outbox:
         return found[0]
 
     def flush(self) -> tuple[int, int]:
-        """Try to deliver every pending message, oldest first; return (sent, still pending).
+        """Try to deliver every pending message whose backoff is over, oldest first; return (sent, still pending).
 
-        The first failure that is the server's (down, refusing the login) stops the round: the
-        rest would fail the same way, and each waits for the next flush."""
-        sent = 0
-        rows = self.pending()
-        for i, row in enumerate(rows):
+        A failure that is the server's (down, refusing the login) stops the round: the rest would fail
+        the same way, and each waits for the next flush. A message that fails for a reason of its own
+        (an attachment gone, a mailbox refused) waits its backoff, then is marked failed; the others go."""
+        sent, now = 0, self.clock().astimezone(UTC)
+        for row in self.pending():
+            if row["next_at"] is not None and row["next_at"] > now:
+                continue
             try:
                 self._deliver(row)
-            except MailError:
-                return sent, len(rows) - i
+            except MailError as err:
+                if err.server:
+                    break
+                continue
             sent += 1
-        return sent, 0
+        return sent, len(self.pending())
+
+    def failed(self) -> list[dict]:
+        """Messages given up on, with the reason."""
+        return queries.outbox_messages(self.store, status=("failed",))
 
     def deliver(self, message_id: int) -> str:
         """Deliver one message now (a runbook notice, a custody mail); return its Message-ID.
@@ -106,13 +114,25 @@ class Outbox:
             message_id = mail.send_now(cfg.mail, cfg.base_dir, row["to"], row["subject"], row["body"], row["cc"],
                                        row["html"], row["attachments"])
         except MailError as err:
-            self._update(row["id"], attempts=row["attempts"] + 1, last_error=str(err))
-            _LOGGER.warning("outbox: message %d «%s» not sent (attempt %d): %s", row["id"], row["subject"],
-                            row["attempts"] + 1, err)
+            self._failed(row, err)
             raise
         self._update(row["id"], attempts=row["attempts"] + 1, sent_at=self.clock().astimezone(UTC),
                      message_id=message_id, last_error=None, status="sent")
         return message_id
+
+    def _failed(self, row: dict, err: MailError) -> None:
+        """Count the attempt; a message's own failure waits its backoff, then is given up on."""
+        attempts, mail_cfg = row["attempts"] + 1, self.config.mail
+        values: dict = {"attempts": attempts, "last_error": str(err)}
+        if not err.server:
+            if attempts >= mail_cfg.max_attempts:
+                values["status"] = "failed"
+            else:
+                wait = min(mail_cfg.retry_after * 2 ** (attempts - 1), 3600.0)
+                values["next_at"] = self.clock().astimezone(UTC) + timedelta(seconds=wait)
+        self._update(row["id"], **values)
+        _LOGGER.warning("outbox: message %d «%s» %s (attempt %d): %s", row["id"], row["subject"],
+                        "given up" if values.get("status") == "failed" else "not sent", attempts, err)
 
     def _update(self, row_id: int, **values) -> None:
         with self.store.transaction() as conn:

@@ -90,6 +90,11 @@ def _v7(conn: Connection) -> None:
     _add_columns(conn, check_status, "failing_since")
 
 
+def _v8(conn: Connection) -> None:
+    """A message that failed for a reason of its own waits its backoff before the next try."""
+    _add_columns(conn, outbox, "next_at")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -98,4 +103,5 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _v5),
     (6, _v6),
     (7, _v7),
+    (8, _v8),
 ]

@@ -294,6 +294,7 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("message_id", String(256)),
     Column("status", String(16), nullable=False, server_default="queued"),   # queued sent failed withdrawn (v6)
+    Column("next_at", DateTime(timezone=True)),            # not tried again before (a message's own failure, v8)
 )
 
 silences = Table(

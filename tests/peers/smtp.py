@@ -53,6 +53,12 @@ def start_smtp():
     inbox = Inbox()
 
     class Handler:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+            if address.startswith("rechazado@"):          # a mailbox the server refuses: that message's fault
+                return "550 5.1.1 mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
             msg = email.message_from_bytes(envelope.content)
             inbox.messages.append(msg)
