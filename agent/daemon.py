@@ -63,24 +63,47 @@ class Daemon:
                    AlertBook(settings, store))
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:
-        """Run one check group once and record its results."""
+        """Run one check group once: each result is published to /metrics the moment it is ready, and
+        recorded (store, alerts) in batches of whatever finished meanwhile."""
         t0 = time.perf_counter()
-        results = await self.runner.run(jobs)
-        self.snapshot.update(results)
+        ready: asyncio.Queue = asyncio.Queue()
+        recorder = asyncio.create_task(self._record(group, ready))
+
+        def publish(result) -> None:
+            self.snapshot.update([result])
+            ready.put_nowait(result)
+
         try:
-            changes = await asyncio.to_thread(self.store.record, results)
-            if changes:
-                await asyncio.to_thread(self.alerts.process, changes)
-        except AgentError as err:
-            _LOGGER.error("group=%s: results kept in memory only: %s", group.name, err)
-            changes = []
-        for c in changes:
-            if c.from_state is not None:
-                _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
-                             c.to_state.name, c.message or c.text or c.value)
+            results = await self.runner.run(jobs, on_result=publish)
+        finally:
+            ready.put_nowait(None)
+            await recorder
         failed = sum(1 for r in results if not r.up)
         _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, len(results), failed,
                      time.perf_counter() - t0)
+
+    async def _record(self, group: CheckGroup, ready: asyncio.Queue) -> None:
+        """Write results to the store as they come, all that finished meanwhile in one transaction."""
+        done = False
+        while not done:
+            batch = [await ready.get()]
+            while not ready.empty():
+                batch.append(ready.get_nowait())
+            done = batch[-1] is None
+            batch = [r for r in batch if r is not None]
+            if not batch:
+                continue
+            try:
+                changes = await asyncio.to_thread(self.store.record, batch)
+                if changes:
+                    await asyncio.to_thread(self.alerts.process, changes)
+            except AgentError as err:
+                _LOGGER.error("group=%s: results kept in memory only: %s", group.name, err)
+                continue
+            for c in changes:
+                if c.from_state is not None:
+                    _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
+                                 c.to_state.name, c.message or c.text or c.value)
 
     def serve_metrics(self):
         """Start /metrics in a background thread; return the HTTP server."""

@@ -252,3 +252,59 @@ def test_a_device_that_stops_answering_is_an_alert_of_its_own(site, snmpsim, smt
     assert ended["comment"] == "responde de nuevo"
     loop.close()
     pool.shutdown()
+
+
+def test_a_healthy_host_queued_behind_dead_ones_is_not_reported_down(site, sshd, tmp_path):
+    """Six SSH hosts that accept and never speak hold the only two probe threads; the healthy host's
+    timeout counts its own work, not the time it waited for a thread."""
+    import socket
+
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(64)                                  # the kernel accepts; nobody ever sends a banner
+    try:
+        for i in range(6):
+            site.ssh_device(f"muerto-{i}", sshd)
+            site.hosts[f"muerto-{i}"]["oti_ssh"]["port"] = dead.getsockname()[1]
+        site.ssh_device("zz-sano", sshd)            # sorted last: queued behind every dead one
+        site.group("servidores", [{"check": "ssh_host", "options": {"connect_timeout": 2}}], timeout="3s")
+        site.extra["scheduler"] = {"ssh_threads": 2}
+        found = _poll(site)
+        assert found["zz-sano"].up, found["zz-sano"].error
+        assert all(not found[f"muerto-{i}"].up for i in range(6))
+    finally:
+        dead.close()
+
+
+def test_a_healthy_device_is_published_before_the_dead_one_of_its_group_times_out(site, snmpsim):
+    from agent.daemon import Daemon
+    from agent.demo.simulator import free_udp_port
+    from agent.monitoring.jobs import group_jobs
+
+    cred = site.v2c("ups", "ups-rfc1628")
+    site.snmp_device("ups-sana", "ups", "ups-rfc1628", cred, snmpsim.port)
+    site.snmp_device("ups-muerta", "ups", "ups-rfc1628", cred, free_udp_port())   # nothing answers there
+    site.hosts["ups-muerta"]["oti_snmp"].update(timeout=4, retries=0)
+    site.group("energia", ["snmp"], interval="1m", timeout="5s")
+    settings = load_all(site.write())
+    daemon = Daemon.create(settings)
+    group = settings.config.check_groups[0]
+
+    async def go():
+        task = asyncio.create_task(daemon.run_group(group, group_jobs(settings, group)))
+        for _ in range(40):                                       # at most 2 s: long before the dead one's 4 s
+            results, _counters = daemon.snapshot.view()
+            if any(r.device == "ups-sana" for r in results):
+                break
+            await asyncio.sleep(0.05)
+        published = {r.device for r in daemon.snapshot.view()[0]}
+        running = not task.done()
+        await task
+        return published, running
+
+    published, running = asyncio.run(go())
+    assert published == {"ups-sana"} and running
+    assert {r.device for r in daemon.snapshot.view()[0]} == {"ups-sana", "ups-muerta"}
+    from agent.store import queries
+
+    assert {r["device"] for r in queries.check_statuses(daemon.store)} == {"ups-sana", "ups-muerta"}

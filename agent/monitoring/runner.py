@@ -20,7 +20,7 @@ from agent.core.inventory import Device
 from agent.core.results import CheckResult, State
 from agent.errors import CheckError, ConfigError, ProbeAuthFailed, ProbeTimeout
 from agent.monitoring.silence import Silence
-from agent.transports.context import ProbeContext
+from agent.transports.context import JOB_TIMEOUT, ProbeContext
 
 _LOGGER = logging.getLogger(__name__)
 AUTH_HOLD_S = 900.0
@@ -64,9 +64,16 @@ class Runner:
         self.previous: dict[tuple[str, str], dict[str, State]] = {}
         self.failing: dict[tuple[str, str], str] = {}    # job key -> error kind, to log changes only once
 
-    async def run(self, jobs: Iterable[Job]) -> list[CheckResult]:
-        """Run every job; return one result per job, in the same order."""
-        return list(await asyncio.gather(*(self.run_one(j) for j in jobs)))
+    async def run(self, jobs: Iterable[Job], on_result=None) -> list[CheckResult]:
+        """Run every job; return one result per job, in the same order. `on_result` gets each result as soon
+        as it is ready (a healthy device is published without waiting for a dead one's timeout)."""
+        async def one(job: Job) -> CheckResult:
+            result = await self.run_one(job)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(one(j) for j in jobs)))
 
     async def run_one(self, job: Job) -> CheckResult:
         """Run one job under the concurrency limit and its timeout; never raise.
@@ -96,7 +103,8 @@ class Runner:
     async def _attempt(self, job: Job, started: datetime, t0: float) -> CheckResult:
         name, device = job.check.name, job.device.name
         try:
-            async with asyncio.timeout(job.timeout):
+            async with asyncio.timeout(job.timeout) as limit:
+                JOB_TIMEOUT.set(limit)           # ctx.blocking gives back the time spent waiting for a thread
                 raw = await job.check.collect(job.device, self.ctx)
             readings = job.check.evaluate(raw, job.device, self.previous.get(job.key, {}))
             return CheckResult(name, device, started, time.perf_counter() - t0, readings)

@@ -8,6 +8,7 @@ created on first use and closed with the context.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.core.config import AgentConfig
+
+
+# The timeout of the job running in this task (set by the runner): time spent waiting for a free thread
+# is given back to it, so a healthy device queued behind dead ones is not reported down.
+JOB_TIMEOUT: contextvars.ContextVar[asyncio.Timeout | None] = contextvars.ContextVar("job_timeout", default=None)
 
 
 @dataclass
@@ -40,8 +46,31 @@ class ProbeContext:
         return self.service("store")
 
     async def blocking(self, fn: Callable, *args):
-        """Run a blocking call in the probe pool."""
-        return await asyncio.get_running_loop().run_in_executor(self.ssh_pool, fn, *args)
+        """Run a blocking call in the probe pool; the wait for a free thread does not count against the job's
+        timeout (DESIGN.md: a job's timeout never counts time spent waiting for a thread)."""
+        loop = asyncio.get_running_loop()
+        slots, timeout = self._slots(loop), JOB_TIMEOUT.get()
+        deadline = timeout.when() if timeout is not None else None
+        if deadline is not None:
+            timeout.reschedule(None)             # the clock stops while it waits for a thread...
+        queued = loop.time()
+        try:
+            await slots.acquire()
+        finally:
+            if deadline is not None:             # ...and runs again, the wait given back, once it has one
+                timeout.reschedule(deadline + loop.time() - queued)
+        try:
+            return await loop.run_in_executor(self.ssh_pool, fn, *args)
+        finally:
+            slots.release()
+
+    def _slots(self, loop) -> asyncio.Semaphore:
+        """One slot per pool thread, per event loop: a call waits here, visibly, not inside the executor."""
+        found = self.services.get(("threads", id(loop)))
+        if found is None:
+            workers = getattr(self.ssh_pool, "_max_workers", 1) if self.ssh_pool is not None else 1
+            found = self.services[("threads", id(loop))] = asyncio.Semaphore(workers)
+        return found
 
     async def ssh(self, device, command: str, timeout: float) -> tuple[int, str, str]:
         """Run one command on a device over SSH, in the pool; return (exit status, stdout, stderr)."""
