@@ -55,7 +55,7 @@ class Daemon:
     def create(cls, settings: Settings) -> Daemon:
         """Open the store and build the runner; nothing is polled yet."""
         cfg = settings.config
-        store = Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every)
+        store = Store.for_config(cfg)
         pool = ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe")
         ctx = probe_context(settings, pool, store)        # probes that read the store share the daemon's
         runner = Runner(ctx, cfg.scheduler.max_concurrency, silence=True)     # a silent device is an alert

@@ -308,3 +308,22 @@ def test_a_healthy_device_is_published_before_the_dead_one_of_its_group_times_ou
     from agent.store import queries
 
     assert {r["device"] for r in queries.check_statuses(daemon.store)} == {"ups-sana", "ups-muerta"}
+
+
+def test_availability_is_counted_on_the_offices_days(site):
+    """A poll at 22:00 in Lima on 30 November is 03:00 UTC on 1 December: it belongs to November's report."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from agent.core.results import CheckResult
+    from agent.documents.compose import compose
+    from agent.store import Store
+
+    site.hosts["ups-01"] = {"ansible_host": "127.0.0.1", "oti_kind": "ups"}
+    settings = load_all(site.write())
+    store = Store.for_config(settings.config)
+    late = datetime(2026, 11, 30, 22, 0, tzinfo=ZoneInfo("America/Lima"))
+    store.record([CheckResult("snmp", "ups-01", late, 0.1)], now=late)
+    nov = compose("informe-mensual", settings, store, now=late, month="2026-11").page.sections["disponibilidad"]
+    dec = compose("informe-mensual", settings, store, now=late, month="2026-12").page.sections["disponibilidad"]
+    assert [r["chequeos"] for r in nov] == ["1"] and [r["chequeos"] for r in dec] == ["0"]

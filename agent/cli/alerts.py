@@ -28,7 +28,7 @@ def _book(config: Path):
 
     settings = load_all(config)
     cfg = settings.config
-    return AlertBook(settings, Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every))
+    return AlertBook(settings, Store.for_config(cfg))
 
 
 @alerts_app.callback()

@@ -32,7 +32,7 @@ def _service(config: Path):
 
     settings = load_all(config)
     cfg = settings.config
-    return BackupService(settings, Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every))
+    return BackupService(settings, Store.for_config(cfg))
 
 
 def _day(text: str | None, svc) -> date:

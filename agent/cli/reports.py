@@ -46,7 +46,7 @@ def _open(config: Path):
     settings = load_all(config)
     cfg = settings.config
     now = datetime.now(UTC)                     # one clock for the whole command
-    return settings, Store(cfg.store.url, cfg.base_dir), now, now.astimezone(ZoneInfo(cfg.agent.timezone)).date()
+    return settings, Store.for_config(cfg), now, now.astimezone(ZoneInfo(cfg.agent.timezone)).date()
 
 
 def _report(name: str, config: Path, send: bool, fmt: list[str] | None, **params) -> None:

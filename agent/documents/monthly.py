@@ -8,7 +8,7 @@ datacenter access log (Anexo 1 of S.04.03.02_P). Written on the month's first wo
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from agent.core.results import State
@@ -103,7 +103,7 @@ class MonthlyReport(Document):
         month = ctx.params["month"]
         since, until = month_bounds(month, ctx.tz)
         month_alerts = queries.alerts_opened(ctx.store, since, until)
-        uptime = queries.availability(ctx.store, f"{since.astimezone(UTC):%Y-%m-%d}", f"{until.astimezone(UTC):%Y-%m-%d}")
+        uptime = queries.availability(ctx.store, f"{since:%Y-%m-%d}", f"{until:%Y-%m-%d}")   # the office's days
         alerts_of = {d.name: [a for a in month_alerts if a["device"] == d.name] for d in ctx.settings.inventory}
         devices, switches = _availability(ctx, uptime, alerts_of, queries.worst_state(ctx.store))
         incidents, vendor = _incidents(ctx, month_alerts)

@@ -21,7 +21,7 @@ def probe_context(settings: Settings, pool: ThreadPoolExecutor, store=None) -> P
     ctx = ProbeContext(cfg, pool, services=dict(settings.data))
     if store is not None:
         ctx.services["store"] = store
-    ctx.factories["store"] = lambda: Store(cfg.store.url, cfg.base_dir)
+    ctx.factories["store"] = lambda: Store.for_config(cfg)
     return ctx
 
 

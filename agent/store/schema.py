@@ -312,7 +312,7 @@ uptime_days = Table(
     "uptime_days", metadata,
     Column("device", String(128), primary_key=True),
     Column("check_name", String(64), primary_key=True),
-    Column("day", String(10), primary_key=True),           # YYYY-MM-DD, UTC
+    Column("day", String(10), primary_key=True),           # YYYY-MM-DD, a day of the office (agent.timezone)
     Column("runs", Integer, nullable=False, default=0),
     Column("up_runs", Integer, nullable=False, default=0),
 )

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -75,13 +76,19 @@ def _upsert(engine: Engine, table, keys: list[str], increments: dict | None = No
 class Store:
     """The agent's store."""
 
-    def __init__(self, url: str, base_dir: Path = Path("."), latest_every_s: float = 0.0):
+    @classmethod
+    def for_config(cls, config) -> Store:
+        """The store a config names, counting days in the office's zone."""
+        return cls(config.store.url, config.base_dir, config.store.latest_every, config.agent.timezone)
+
+    def __init__(self, url: str, base_dir: Path = Path("."), latest_every_s: float = 0.0, timezone: str = "UTC"):
         self.url = _sqlite_url(url, base_dir)
         # A device's latest readings are rewritten when one of them changes state, or once this many
         # seconds have passed: /metrics reads memory, so the store need not follow every poll of
         # a thousand switches (96k rows cost ~2.5 CPU-s in SQLite).
         self.latest_every_s = latest_every_s
         self._written: dict[tuple[str, str], float] = {}
+        self.tz = ZoneInfo(timezone)        # the office's days: a run's daily availability is counted on them
         try:
             self.engine = create_engine(self.url, future=True)
         except (SQLAlchemyError, ImportError) as err:
@@ -169,7 +176,8 @@ class Store:
         if statuses:       # each run counts toward its device's availability of the day (monthly report)
             conn.execute(_upsert(self.engine, uptime_days, ["device", "check_name", "day"],
                                  increments={"runs": True, "up_runs": True}),
-                         [dict(device=s["device"], check_name=s["check_name"], day=f"{s['last_run']:%Y-%m-%d}",
+                         [dict(device=s["device"], check_name=s["check_name"],
+                               day=f"{s['last_run'].astimezone(self.tz):%Y-%m-%d}",
                                runs=1, up_runs=1 if s["up"] else 0) for s in statuses])
         if latest:
             conn.execute(_upsert(self.engine, latest_readings, ["device", "reading"]), latest)
