@@ -327,3 +327,28 @@ def test_availability_is_counted_on_the_offices_days(site):
     nov = compose("informe-mensual", settings, store, now=late, month="2026-11").page.sections["disponibilidad"]
     dec = compose("informe-mensual", settings, store, now=late, month="2026-12").page.sections["disponibilidad"]
     assert [r["chequeos"] for r in nov] == ["1"] and [r["chequeos"] for r in dec] == ["0"]
+
+
+def test_files_the_agent_writes_are_not_world_readable(site, tmp_path):
+    import os
+    import stat
+
+    from tests.operator import cli
+
+    site.hosts["ups-01"] = {"ansible_host": "127.0.0.1", "oti_kind": "ups"}
+    site.extra["documents_dir"] = "docs"
+    config = site.write()
+    done = cli(config, "report", "daily")
+    assert done.returncode == 0, done.stderr
+    written = [p for p in (tmp_path / "var").iterdir()] + [p for p in (tmp_path / "docs").rglob("*")]
+    assert any(p.name == "test.db" for p in written) and any(p.suffix == ".pdf" for p in written)
+    loose = [f"{p} {stat.filemode(os.stat(p).st_mode)}" for p in written
+             if os.stat(p).st_mode & (stat.S_IRWXG | stat.S_IRWXO)]
+    assert not loose, loose
+
+    site.extra["documents_group_readable"] = True              # an office that shares them with its group
+    config = site.write()
+    assert cli(config, "report", "daily").returncode == 0
+    pdf = next((tmp_path / "docs").rglob("*.pdf"))
+    assert stat.S_IMODE(os.stat(pdf).st_mode) == 0o640 and stat.S_IMODE(os.stat(pdf.parent).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(tmp_path / "var" / "test.db").st_mode) == 0o600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -193,6 +194,9 @@ for _family in (_runbooks, _backups, _alerts, _reports):
 
 def main() -> None:
     """Entry point: run the CLI, turning agent errors into one line and exit code 1."""
+    # everything the agent writes (the store, its WAL, documents with DNI numbers, mail bodies, the run
+    # journal) is its user's alone; documents_group_readable opens the documents to the group
+    os.umask(0o077)
     try:
         app()
     except ConfigError as e:
@@ -214,7 +218,6 @@ def main() -> None:
 
 def _crash_report() -> str:
     """Write the traceback to a new file only its owner reads (mkstemp: 0600, O_EXCL, never a link)."""
-    import os
     import tempfile
     import traceback
 

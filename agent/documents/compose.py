@@ -50,7 +50,8 @@ def compose(name: str, settings, store, *, now: datetime | None = None, send: bo
                      forms.Labels(override), params)
     page = doc.build(ctx)
     folder = cfg.path(cfg.documents_dir) / doc.folder.format(**params)
-    done = Composed(name, render.write(folder, ctx.form, page, pdf=doc.pdf), page)
+    done = Composed(name, render.write(folder, ctx.form, page, pdf=doc.pdf,
+                                       group_readable=cfg.documents_group_readable), page)
     if send:
         done.message = _send(doc, ctx, done, formats)
     return done

@@ -57,9 +57,13 @@ def _header(form: Form, page: Page) -> dict[str, str]:
     return {**shown, **page.extra_header}
 
 
-def write(folder: Path, form: Form, page: Page, pdf: bool = False) -> list[Path]:
-    """Write `page.name`.html and .xlsx (one sheet per section), and .pdf from the same HTML; return the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readable: bool = False) -> list[Path]:
+    """Write `page.name`.html and .xlsx (one sheet per section), and .pdf from the same HTML; return the paths.
+
+    The files are the agent's user's alone (they carry names, DNI numbers, the journal), or its group's
+    too with `group_readable` (the config's documents_group_readable)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o750 if group_readable else 0o700)
     tables, header = _tables(form, page), _header(form, page)
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "j2"]))
@@ -79,6 +83,7 @@ def write(folder: Path, form: Form, page: Page, pdf: bool = False) -> list[Path]
         raise
     finals = [html_path, xlsx_path] + ([pdf_path] if pdf else [])
     for tmp, final in zip(temps, finals, strict=False):     # no .pdf.tmp without a PDF
+        tmp.chmod(0o640 if group_readable else 0o600)
         tmp.replace(final)
     return finals
 

@@ -52,9 +52,20 @@ def _sqlite_url(url: str, base_dir: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
         path = base_dir / url[len(prefix):]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return prefix + str(path)
     return url
+
+
+def _private(url: str) -> None:
+    """A store file (and its WAL and shared-memory files) readable by the agent's user only, whatever
+    made it: SQLite creates them with the process umask, and an older version left them 0644."""
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return
+    path = Path(url[len("sqlite:///"):])
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists() and f.stat().st_mode & 0o077:
+            f.chmod(0o600)
 
 
 def _upsert(engine: Engine, table, keys: list[str], increments: dict | None = None):
@@ -97,6 +108,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         self.migrate()
+        _private(self.url)
         self._states, self._known, self._failing = self._load_states()
 
     def migrate(self) -> int:
