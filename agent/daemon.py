@@ -29,6 +29,7 @@ from agent.core.config import CheckGroup
 from agent.core.settings import Settings
 from agent.documents import compose
 from agent.errors import AgentError
+from agent.log import Episodes
 from agent.monitoring.jobs import group_jobs
 from agent.monitoring.once import probe_context
 from agent.monitoring.runner import Job, Runner
@@ -38,6 +39,8 @@ from agent.transports.context import ProbeContext
 from exporters.prometheus import SnapshotCollector
 
 _LOGGER = logging.getLogger(__name__)
+STORE = Episodes(_LOGGER, "store")           # a store that cannot be written (disk full): once per episode
+TICK = Episodes(_LOGGER, "alerts")
 
 
 @dataclass
@@ -98,8 +101,9 @@ class Daemon:
                 if changes:
                     await asyncio.to_thread(self.alerts.process, changes)
             except AgentError as err:
-                _LOGGER.error("group=%s: results kept in memory only: %s", group.name, err)
+                STORE.failed(group.name, "results of group %s kept in memory only: %s", group.name, err)
                 continue
+            STORE.recovered(group.name)
             for c in changes:
                 if c.from_state is not None:
                     _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
@@ -119,9 +123,10 @@ class Daemon:
             try:
                 counts = await asyncio.to_thread(self.alerts.tick)
             except AgentError as err:
-                _LOGGER.error("alerts: %s", err)
+                TICK.failed("tick", "%s", err)
                 return
-            if any(counts.values()):
+            TICK.recovered("tick")
+            if any(counts.get(k) for k in ("resolved", "notified", "sent")):   # not every tick that mail waits
                 _LOGGER.info("alerts: %s", " ".join(f"{k}={v}" for k, v in counts.items()))
 
         scheduler.add_job(tick, "interval", seconds=self.settings.config.alerts.tick, id="alerts", max_instances=1,

@@ -33,5 +33,37 @@ def setup(level: str = "INFO", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("apscheduler", "paramiko", "httpx", "asyncio", "pysnmp"):
+    for noisy in ("apscheduler", "httpx", "asyncio", "pysnmp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # paramiko logs every refused or silent connection as an ERROR with a traceback, from its own thread;
+    # the SSH transport turns those into the probe's error, logged once per episode by the runner
+    logging.getLogger("paramiko").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL)
+
+
+class Episodes:
+    """A failure that repeats every tick (mail down, Alertmanager gone, a full disk) is one episode: logged
+    when it starts, counted while it lasts, logged once more when it ends, with how long it lasted."""
+
+    def __init__(self, logger: logging.Logger, what: str):
+        self.logger, self.what = logger, what
+        self._since: dict[str, tuple[float, int]] = {}     # key -> (monotonic start, failures)
+        self.failures = 0                                  # since the process started, for the metrics
+
+    def failed(self, key: str, message: str, *args) -> None:
+        """A failure of `key`: logged only if it is the first of its episode."""
+        import time
+
+        self.failures += 1
+        start, count = self._since.get(key, (time.monotonic(), 0))
+        if count == 0:
+            self.logger.warning(f"{self.what}: {message}", *args)
+        self._since[key] = (start, count + 1)
+
+    def recovered(self, key: str) -> None:
+        """`key` works again: the end of its episode, if it had one."""
+        import time
+
+        found = self._since.pop(key, None)
+        if found is not None:
+            self.logger.info("%s: %s works again after %d failure(s) in %.0fs", self.what, key, found[1],
+                             time.monotonic() - found[0])

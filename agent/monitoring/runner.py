@@ -119,7 +119,8 @@ class Runner:
             return CheckResult(name, device, started, time.perf_counter() - t0, error=str(err),
                                error_kind="unavailable")
         except Exception as err:  # noqa: BLE001 - the one task boundary: a buggy probe must not stop the rest
-            _LOGGER.exception("check %s on %s raised unexpectedly", name, device)
+            if self.failing.get(job.key) != "internal":          # the traceback once, not every run
+                _LOGGER.exception("check %s on %s raised unexpectedly", name, device)
             return CheckResult(name, device, started, time.perf_counter() - t0,
                                error=f"{name} on {device}: internal error {type(err).__name__}: {err}",
                                error_kind="internal")

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, update
 
 from agent.errors import ConfigError, MailError
+from agent.log import Episodes
 from agent.notify import mail
 from agent.store import Store, queries
 from agent.store.schema import outbox
 
 _LOGGER = logging.getLogger(__name__)
+SERVER = Episodes(_LOGGER, "outbox")          # the SMTP server down or refusing: logged once, until it works
 
 
 class Outbox:
@@ -75,10 +77,15 @@ class Outbox:
                 self._deliver(row)
             except MailError as err:
                 if err.server:
+                    SERVER.failed(self._server(), "messages wait in the store: %s", err)
                     break
                 continue
+            SERVER.recovered(self._server())
             sent += 1
         return sent, len(self.pending())
+
+    def _server(self) -> str:
+        return f"smtp {self.config.mail.host}:{self.config.mail.port}"
 
     def failed(self) -> list[dict]:
         """Messages given up on, with the reason."""
@@ -131,8 +138,9 @@ class Outbox:
                 wait = min(mail_cfg.retry_after * 2 ** (attempts - 1), 3600.0)
                 values["next_at"] = self.clock().astimezone(UTC) + timedelta(seconds=wait)
         self._update(row["id"], **values)
-        _LOGGER.warning("outbox: message %d «%s» %s (attempt %d): %s", row["id"], row["subject"],
-                        "given up" if values.get("status") == "failed" else "not sent", attempts, err)
+        if not err.server:            # the server's own failures are one episode (SERVER), not one line a message
+            _LOGGER.warning("outbox: message %d «%s» %s (attempt %d): %s", row["id"], row["subject"],
+                            "given up" if values.get("status") == "failed" else "not sent", attempts, err)
 
     def _update(self, row_id: int, **values) -> None:
         with self.store.transaction() as conn:
