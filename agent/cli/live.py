@@ -20,7 +20,7 @@ from rich.text import Text
 from agent.runbook.kinds import load_kind
 
 STYLE = {"successful": "green", "done": "green", "failed": "bold red", "skipped": "dim", "canceled": "yellow",
-         "running": "cyan", "started": "cyan", "pending": "dim"}
+         "completed_with_failures": "bold yellow", "running": "cyan", "started": "cyan", "pending": "dim"}
 WAITING = ("awaiting_approval", "awaiting_confirmation", "awaiting_decision")
 HINT = {"awaiting_approval": "oti-agent approve {run} --as ROL --by NOMBRE",
         "awaiting_confirmation": "oti-agent confirm {run} {step} --by NOMBRE",

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.live import style
@@ -80,7 +81,8 @@ def plan(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt 
 
 def run(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt = None,
         by: Annotated[str | None, typer.Option("--by", help="who starts it (default: your login)")] = None) -> None:
-    """Start a runbook and execute it with live progress. Exit 0 if it ends successfully."""
+    """Start a runbook and execute it with live progress. Exit 0 only if it ends successful (not
+    failed, canceled, or completed_with_failures: steps that failed with on_failure: continue)."""
     engine = _env(config)
     book = _book(engine, runbook)
     params = book.resolve_params(_params(param))
@@ -105,11 +107,13 @@ def _execute(engine, run_id: str) -> None:
     with RunView(out, run_id, plan_) as view:
         engine.progress = view
         status = asyncio.run(engine.execute(run_id))
-    _finish(status, run_id)
+    _finish(status, run_id, engine.journal.run(run_id)["message"])
 
 
-def _finish(status: str, run_id: str) -> None:
-    out.print(f"run {run_id}: [{style(status)}]{status}[/]")
+def _finish(status: str, run_id: str, message: str | None = None) -> None:
+    """Say how the run ended; exit 0 only when it was successful (completed_with_failures is not)."""
+    out.print(f"run {run_id}: [{style(status)}]{status}[/]" + (f" — {escape(message)}" if message else ""),
+              soft_wrap=True)
     raise typer.Exit(0 if status == "successful" else 1)
 
 

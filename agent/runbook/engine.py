@@ -19,7 +19,7 @@ from agent.core.settings import Settings
 from agent.errors import CheckError, ConfigError, ResumeConflict, StepFailed
 from agent.monitoring.once import probe_context
 from agent.runbook import conditions, expr
-from agent.runbook.journal import TERMINAL, GroupCommit, Journal
+from agent.runbook.journal import FAILED, TERMINAL, GroupCommit, Journal
 from agent.runbook.kinds import StepContext, load_kind
 from agent.runbook.model import Runbook, Step, load
 from agent.runbook.plan import make_plan, resolve_targets
@@ -62,16 +62,18 @@ class Engine:
         probes = probe_context(self.settings, pool, self.store)
         cancel = asyncio.Event()
         try:
-            status = await self._loop(run, book, probes, cancel)
+            status, message = await self._loop(run, book, probes, cancel)
         finally:
             await probes.aclose()
             pool.shutdown(wait=False, cancel_futures=True)
             self.writes.close()
-        self.journal.set_run(run_id, status, None)
+        self.journal.set_run(run_id, status, message)
         self.progress("", None, f"run_{status}", run_id)
         return status
 
-    async def _loop(self, run: dict, book: Runbook, probes: ProbeContext, cancel: asyncio.Event) -> str:
+    async def _loop(self, run: dict, book: Runbook, probes: ProbeContext,
+                    cancel: asyncio.Event) -> tuple[str, str | None]:
+        """Run the ready steps until none is left; return the run's status and message."""
         run_id = run["id"]
         status = {sid: row["status"] for sid, row in self.journal.steps(run_id).items()}
         tasks: dict[str, asyncio.Task] = {}
@@ -99,16 +101,17 @@ class Engine:
                 except asyncio.CancelledError:
                     status[sid] = "canceled"
                     await self.writes.set_step(run_id, sid, "canceled", "cancelado por el operador")
-                if status[sid] in ("failed", "timeout") and book.step(sid).on_failure != "continue":
+                except Exception as err:      # noqa: BLE001 - a fault outside the actions fails its step, not the run
+                    status[sid] = "failed"
+                    await self.writes.set_step(run_id, sid, "failed", _unexpected(sid, err))
+                if status[sid] in FAILED and book.step(sid).on_failure != "continue":
                     failing = True
         if cancel.is_set():
             for sid, s in status.items():
                 if s not in TERMINAL:
                     await self.writes.set_step(run_id, sid, "canceled", "cancelado por el operador")
-            return "canceled"
-        if failing or any(s not in TERMINAL for s in status.values()):
-            return "failed"
-        return "successful"
+            return "canceled", None
+        return _outcome(book, status, failing)
 
     async def _run_step(self, run: dict, book: Runbook, step: Step, status: dict, probes, cancel, fresh: bool) -> str:
         run_id = run["id"]
@@ -150,7 +153,10 @@ class Engine:
 
         async def one(target: Device | None) -> str | None:
             async with limit:
-                return await self._act(ctx, kind, target, prior.get(target.name if target else ""))
+                try:
+                    return await self._act(ctx, kind, target, prior.get(target.name if target else ""))
+                except Exception as err:  # noqa: BLE001 - e.g. a kind's check: fail this target, leave no orphans
+                    return _unexpected(target.name if target else ctx.step.id, err)
 
         return [f for f in await asyncio.gather(*(one(t) for t in targets)) if f]
 
@@ -188,6 +194,8 @@ class Engine:
                 error = f"{name or step.id}: sin terminar en {step.timeout:g}s"
             except (StepFailed, CheckError, ConfigError) as err:
                 error = f"{name or step.id}: {err}"
+            except Exception as err:          # noqa: BLE001 - any fault of a kind fails this attempt, journalled
+                error = _unexpected(name or step.id, err)
             await self.writes.action_end(run_id, step.id, name, "failed", error)
             self.progress(step.id, name, "failed", error)
             if attempt <= step.retries:
@@ -225,6 +233,28 @@ class Engine:
                 await self.writes.set_run(ctx.run_id, "running", "")
                 return answers[-1]["decision"]
             await asyncio.sleep(POLL_S)
+
+
+def _unexpected(where: str, err: Exception) -> str:
+    """The journal's message for an exception no kind raises on purpose (a template's undefined name,
+    a bug); its traceback goes to the log, once, here."""
+    _LOGGER.error("runbook step %s: unexpected %s", where, type(err).__name__, exc_info=err)
+    return f"{where}: error inesperado {type(err).__name__}: {err}"
+
+
+def _outcome(book: Runbook, status: dict[str, str], stopped: bool) -> tuple[str, str | None]:
+    """The run's status and message once no step is left to start.
+
+    A failed step the runbook branches on (another step's `when` reads `steps.<id>.status`) is the
+    manual's question answered ("¿hay copia en disco?"), not a failure of the run."""
+    branched = {ref for s in book.steps if s.when for ref in expr.step_refs(s.when)}
+    failed = [s.id for s in book.steps if status[s.id] in FAILED]
+    if stopped or any(s not in TERMINAL for s in status.values()):
+        return "failed", (f"se detuvo: falló {', '.join(failed)}" if failed else None)
+    counted = [sid for sid in failed if sid not in branched]
+    if counted:
+        return "completed_with_failures", f"terminó con pasos fallidos: {', '.join(counted)}"
+    return "successful", None
 
 
 def alive(pid: int) -> bool:

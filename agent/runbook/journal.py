@@ -22,7 +22,9 @@ from agent.errors import RunbookError
 from agent.store import Store, queries
 from agent.store.schema import maintenance, run_actions, run_decisions, run_events, run_steps, runs
 
-TERMINAL = {"successful", "failed", "canceled", "skipped", "timeout"}
+FAILED = {"failed", "timeout"}                    # a step that did not do what it should
+# completed_with_failures: a run that went on past steps that failed with `on_failure: continue`
+TERMINAL = {"successful", "completed_with_failures", "failed", "canceled", "skipped", "timeout"}
 
 
 def _now() -> datetime:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agent.core import plugins
 from agent.errors import StepFailed
+from agent.runbook import template as templates
 
 if TYPE_CHECKING:
     from agent.core.inventory import Device
@@ -58,14 +59,11 @@ class StepContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("agent.runbook"))
 
     def render(self, template: str, target: Device | None = None) -> str:
-        """Render a Jinja2 string with params, facts, run and target (StrictUndefined: a typo is an error)."""
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        """Render a Jinja2 string with params, facts, run and target (StrictUndefined: a typo is an error;
+        `| q` quotes a value for the shell)."""
         facts = self.journal.facts(self.run_id) if "facts" in template else {}
-        return env.from_string(template).render(params=self.params, run_id=self.run_id, target=target,
-                                                step=self.step, runbook=self.runbook, facts=facts)
+        return templates.render(template, params=self.params, run_id=self.run_id, target=target,
+                                step=self.step, runbook=self.runbook, facts=facts)
 
 
 class StepKind:
@@ -86,6 +84,10 @@ class StepKind:
 
     def target_problems(self, options: Any, targets: list[Device], settings: Settings) -> list[str]:
         """What would stop this step on these targets, found before anything runs (`plan` refuses it)."""
+        return []
+
+    def param_problems(self, options: Any, params: dict[str, Any]) -> list[str]:
+        """What would stop this step with these parameters, found before anything runs (`plan` refuses it)."""
         return []
 
     async def run(self, ctx: StepContext, target: Device | None) -> str:

@@ -3,13 +3,14 @@
 A runbook is a graph of steps. Each step cites the manual's activity, names its kind (a
 registered step module), its targets (an inventory selector), what it needs, when it applies,
 its timeout, retries and verification, and what to do when it fails. `load()` refuses a
-runbook with an unknown kind, a cycle, a `needs` on a missing step or a bad condition, naming
-the file, the step and the key.
-"""
+runbook with an unknown kind, a cycle, a `needs` on a missing step, a bad condition or a template
+that does not parse, naming the file, the step, the key and the line (so `plan` and `run` refuse
+it before anything runs)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from agent.core.config import Duration, Selector
 from agent.core.yamlfile import line_of, load_with_lines, problems_from
 from agent.errors import ConfigError, PluginNotFound, Problem
 from agent.runbook import expr
+from agent.runbook import template as templates
 
 StepId = str
 
@@ -28,12 +30,33 @@ class _Model(BaseModel):
 
 
 class Param(_Model):
-    """A runbook parameter, given with `-p name=value`."""
+    """A runbook parameter, given with `-p name=value`; `pattern` (a regex the whole value must match)
+    and `choices` refuse any other value before anything runs."""
 
     type: Literal["bool", "str", "int", "float"] = "str"
     default: Any = None
     required: bool = False
     description: str = ""
+    pattern: str | None = Field(None, description="regular expression the whole value must match")
+    choices: list[Any] | None = Field(None, min_length=1, description="the only values allowed")
+
+    @model_validator(mode="after")
+    def _default_allowed(self) -> Param:
+        try:
+            re.compile(self.pattern or "")
+        except re.error as err:
+            raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {err}") from None
+        if self.default is not None and (why := self.refusal(self.default)):
+            raise ValueError(f"the default {why}")
+        return self
+
+    def refusal(self, value: Any) -> str | None:
+        """Why a value is not allowed (None when it is)."""
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r} is not one of {', '.join(map(str, self.choices))}"
+        if self.pattern is not None and re.fullmatch(self.pattern, str(value)) is None:
+            return f"{value!r} does not match its pattern {self.pattern}"
+        return None
 
     def coerce(self, raw: Any) -> Any:
         """Convert a command-line string to the parameter's type."""
@@ -144,6 +167,10 @@ class Runbook(_Model):
                 out[name] = p.coerce(given[name]) if name in given else p.default
             except ValueError as err:
                 raise ConfigError(f"runbook {self.id}: parameter {name}: {err}") from None
+            why = p.refusal(out[name]) if name in given else None
+            if why:
+                raise ConfigError(f"runbook {self.id}: parameter {name}: {why}; give a value that does "
+                                  f"({p.description or p.type})")
         return out
 
 
@@ -186,10 +213,38 @@ def _graph_problems(book: dict, file: str, lines: dict) -> list[Problem]:
                         for p in problems_from(err, file, lines, prefix=("steps", i, "with"))]
             if kind.needs_targets and not s.get("targets"):
                 add(i, "targets", f"a {s['kind']} step needs targets")
+    out += _template_problems(steps, ids, file, lines)
     cycle = _find_cycle({s.get("id"): list(s.get("needs") or []) for s in steps})
     if cycle:
         out.append(Problem(file, "steps", line_of(lines, ("steps",)), f"needs form a cycle: {' -> '.join(cycle)}"))
     return out
+
+
+def _template_problems(steps: list[dict], ids: list, file: str, lines: dict) -> list[Problem]:
+    """Parse every string a step renders (its `with:` and its target names) as the steps will."""
+    out = []
+    for i, s in enumerate(steps):
+        found = list(_strings(s.get("with"), ("with",)))
+        if isinstance(s.get("targets"), dict):
+            found += _strings(s["targets"].get("names"), ("targets", "names"))
+        for key, text in found:
+            why = templates.syntax_error(text)
+            if why:
+                out.append(Problem(file, ".".join([f"steps[{ids[i]}]", *map(str, key)]),
+                                   line_of(lines, ("steps", i, *key)), why))
+    return out
+
+
+def _strings(value: Any, key: tuple):
+    """Every string inside a YAML value, with its key path."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, (*key, k))
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            yield from _strings(v, (*key, n))
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from agent.core.inventory import Device, Inventory
 from agent.errors import ConfigError, Problem
 from agent.runbook import expr
+from agent.runbook import template as templates
 from agent.runbook.kinds import load_kind
 from agent.runbook.model import Runbook, Step
 
@@ -80,8 +81,8 @@ def make_plan(book: Runbook, params: dict, settings) -> Plan:
             continue
         kind = load_kind(step.kind)()
         options = kind.Options.model_validate(step.with_)
-        problems += [Problem(book.source, f"steps[{step.id}]", None, msg)
-                     for msg in kind.target_problems(options, targets, settings)]
+        found = kind.target_problems(options, targets, settings) + kind.param_problems(options, params)
+        problems += [Problem(book.source, f"steps[{step.id}]", None, msg) for msg in found]
         runs = True
         if step.when and not any(expr.step_refs(step.when)):
             runs = expr.evaluate(step.when, params, {})
@@ -122,7 +123,4 @@ def _param_name(name: str, params: dict) -> str:
     """A target name, or `{{ params.x }}` replaced by that parameter's value."""
     if "{{" not in name:
         return name
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(undefined=StrictUndefined).from_string(name).render(params=params).strip()
+    return templates.render(name, params=params).strip()

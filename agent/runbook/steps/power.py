@@ -10,6 +10,7 @@ from agent.core.config import Duration
 from agent.core.inventory import Device
 from agent.errors import CheckError
 from agent.runbook import conditions
+from agent.runbook import template as templates
 from agent.runbook.kinds import StepContext, StepFailed, StepKind, StepOptions
 from agent.runbook.model import Condition
 from agent.transports import ipmi
@@ -154,19 +155,15 @@ class SnmpAction(StepKind):
 
     def _sets(self, ctx: StepContext, target: Device) -> list[tuple]:
         """The action's SETs for this target, values rendered with its parameters (typed as their defaults)."""
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import SandboxedEnvironment
-
         action = _profiles(ctx.settings.config)[target.snmp.profile].actions[ctx.options.action]
         values = dict(action.params)
         for key, raw in ctx.options.params.items():
             text = ctx.render(raw, target) if isinstance(raw, str) else raw
             default = action.params.get(key)
             values[key] = type(default)(text) if isinstance(default, (int, float)) else text
-        env = SandboxedEnvironment(undefined=StrictUndefined)
         out = []
         for s in action.sets:
-            value = env.from_string(s.value).render(**values) if isinstance(s.value, str) else s.value
+            value = templates.render(s.value, **values) if isinstance(s.value, str) else s.value
             out.append((s, int(float(value)) if s.type in ("i", "u", "t") else value))
         return out
 
