@@ -13,6 +13,7 @@ logs it and runs again next time; anything else is APScheduler's to log with its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -78,9 +79,13 @@ class Daemon:
 
         try:
             results = await self.runner.run(jobs, on_result=publish)
-        finally:
-            ready.put_nowait(None)
-            await recorder
+        except asyncio.CancelledError:           # the daemon is stopping: end quietly, the next start polls again
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            return
+        ready.put_nowait(None)
+        await recorder
         failed = sum(1 for r in results if not r.up)
         _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, len(results), failed,
                      time.perf_counter() - t0)
@@ -129,7 +134,8 @@ class Daemon:
             if any(counts.get(k) for k in ("resolved", "notified", "sent")):   # not every tick that mail waits
                 _LOGGER.info("alerts: %s", " ".join(f"{k}={v}" for k, v in counts.items()))
 
-        scheduler.add_job(tick, "interval", seconds=self.settings.config.alerts.tick, id="alerts", max_instances=1,
+        scheduler.add_job(_quiet_on_stop(tick), "interval", seconds=self.settings.config.alerts.tick, id="alerts",
+                          max_instances=1,
                           coalesce=True, next_run_time=datetime.now(tz))
 
     def _schedule_documents(self, scheduler: AsyncIOScheduler) -> None:
@@ -139,7 +145,8 @@ class Daemon:
         for name, doc in compose.scheduled(self.settings).items():
             section, _, key = doc.at.partition(".")
             hour, minute = map(int, getattr(getattr(cfg, section), key).split(":"))
-            scheduler.add_job(self.write_document, "cron", hour=hour, minute=minute, args=[name], id=f"doc-{name}",
+            scheduler.add_job(_quiet_on_stop(self.write_document), "cron", hour=hour, minute=minute, args=[name],
+                              id=f"doc-{name}",
                               max_instances=1, coalesce=True)
 
     async def write_document(self, name: str, now: datetime | None = None) -> None:
@@ -177,7 +184,7 @@ class Daemon:
         for task in svc.recover():           # jobs left running when the agent last stopped
             tasks.add(task)
             task.add_done_callback(_finished_backup(tasks))
-        scheduler.add_job(start_due, "interval", seconds=cfg.check_every, id="backups", max_instances=1,
+        scheduler.add_job(_quiet_on_stop(start_due), "interval", seconds=cfg.check_every, id="backups", max_instances=1,
                           coalesce=True, next_run_time=datetime.now(tz))
         _LOGGER.info("backups: %d assets, checked every %gs", len(self.settings.assets.assets), cfg.check_every)
         return svc
@@ -214,6 +221,15 @@ class Daemon:
             self.store.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+
+def _quiet_on_stop(job):
+    """A scheduled job cancelled because the daemon stops ends quietly (APScheduler would log a traceback)."""
+    async def run(*args, **kwargs):
+        with contextlib.suppress(asyncio.CancelledError):
+            return await job(*args, **kwargs)
+    run.__name__ = run.__qualname__ = getattr(job, "__name__", "job")
+    return run
 
 
 def _clock_context(settings, now: datetime):

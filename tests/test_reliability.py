@@ -352,3 +352,78 @@ def test_files_the_agent_writes_are_not_world_readable(site, tmp_path):
     pdf = next((tmp_path / "docs").rglob("*.pdf"))
     assert stat.S_IMODE(os.stat(pdf).st_mode) == 0o640 and stat.S_IMODE(os.stat(pdf.parent).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(tmp_path / "var" / "test.db").st_mode) == 0o600
+
+
+def test_a_failure_is_logged_once_when_it_starts_and_once_when_it_ends(site, sshd, tmp_path):
+    """Five SSH hosts that never speak, a dead SMTP server and a dead Alertmanager, polled for a few
+    seconds by `oti-agent serve`: each failure one line, no tracebacks, whatever the number of runs."""
+    import signal
+    import socket
+    import time
+
+    from tests.operator import OTI
+    from tests.peers.common import free_tcp_port
+
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(64)
+    try:
+        for i in range(5):
+            site.ssh_device(f"muerto-{i}", sshd)
+            site.hosts[f"muerto-{i}"]["oti_ssh"]["port"] = dead.getsockname()[1]
+        site.group("servidores", [{"check": "ssh_host", "options": {"connect_timeout": 0.5}}],
+                   interval="2s", timeout="1s")
+        site.http_port = free_tcp_port()
+        site.extra["mail"] = {"host": "127.0.0.1", "port": free_tcp_port(), "starttls": False,
+                              "recipients": {"is": ["is@x.example"]}}
+        site.extra["alerts"] = {"tick": "1s", "no_answer_runs": 1, "alertmanager": f"http://127.0.0.1:{free_tcp_port()}",
+                                "policies": [{"name": "todo", "steps": [{"to": ["is"]}]}]}
+        proc = subprocess.Popen([OTI, "serve", "-c", str(site.write())], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(7)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        dead.close()
+    lines = err.splitlines()
+    assert "Traceback" not in err, err[-3000:]
+    for i in range(5):
+        assert sum(f"muerto-{i} failing" in ln for ln in lines) == 1, err[-3000:]
+    assert sum("outbox" in ln and "not sent" in ln for ln in lines) <= 1, err[-3000:]
+    assert sum("alertmanager" in ln for ln in lines) <= 1, err[-3000:]
+    assert len([ln for ln in lines if " ERROR " in ln or " WARNING " in ln]) <= 8, err[-3000:]
+
+
+def test_sigterm_during_a_poll_stops_within_two_seconds_quietly(site, sshd, snmpsim):
+    import signal
+    import socket
+    import time
+
+    from tests.operator import OTI
+    from tests.peers.common import free_tcp_port
+
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(64)
+    try:
+        for i in range(3):
+            site.ssh_device(f"muerto-{i}", sshd)
+            site.hosts[f"muerto-{i}"]["oti_ssh"]["port"] = dead.getsockname()[1]
+        site.group("servidores", [{"check": "ssh_host", "options": {"connect_timeout": 8}}], interval="30s",
+                   timeout="9s")
+        site.snmp_device("ups-01", "ups", "ups-rfc1628", site.v2c("ups", "ups-rfc1628"), snmpsim.port)
+        site.group("energia", ["snmp"], interval="30s")
+        site.http_port = free_tcp_port()
+        proc = subprocess.Popen([OTI, "serve", "-c", str(site.write())], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(3)                                           # the dead hosts' probes are blocked in paramiko
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        dead.close()
+    assert proc.returncode == 0, err[-2000:]
+    assert took < 2.0, f"stopped in {took:.1f}s"
+    assert "Traceback" not in err and "CancelledError" not in err, err[-3000:]
+    assert "stopping" in err

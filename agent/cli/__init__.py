@@ -143,6 +143,17 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
     log.setup(log_level, log_json)
     settings = _settings(config)
     asyncio.run(Daemon.create(settings).serve())
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Leave at once once the daemon has stopped cleanly (store closed, logs written): a probe thread
+    still blocked in a library call (paramiko waiting out a dead host's banner) is abandoned, not
+    waited for, so SIGTERM stops the agent in a moment, not after the slowest timeout."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()

@@ -78,7 +78,7 @@ runs = Table(
     Column("runbook_digest", String(64), nullable=False),
     Column("title", Text, nullable=False),
     Column("params", Text, nullable=False),                # JSON
-    Column("status", String(32), nullable=False),
+    Column("status", String(32), nullable=False),          # pending running awaiting_* successful completed_with_failures failed canceled
     Column("started_by", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
