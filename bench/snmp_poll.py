@@ -76,7 +76,7 @@ async def worker_oti(n: int, concurrency: int) -> dict:
         results = await runner.run(jobs)
         wall = time.perf_counter() - t0
         r1 = resource.getrusage(resource.RUSAGE_SELF)
-        varbinds = ctx.services["snmp.v2c"]._proto.varbinds
+        varbinds = ctx.services["snmp.v2c"].varbinds
         await ctx.aclose()
     return {"wall_s": wall, "cpu_s": (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime),
             "varbinds": varbinds, "readings": sum(len(r.readings) for r in results),

@@ -3,7 +3,8 @@
 Every reading becomes `oti_<name>` (gauge, or counter ending in `_total`) labelled with device,
 kind and site plus the reading's own labels; text readings become `oti_<name>_info`. Each reading's
 state is `oti_reading_state` (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); each check's health is
-`oti_up`, `oti_check_duration_seconds`, `oti_check_runs_total` and `oti_check_errors_total`.
+`oti_up`, `oti_check_duration_seconds`, `oti_check_runs_total` and `oti_check_errors_total`;
+datagrams from a device that were no usable SNMP answer are `oti_snmp_malformed_total`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class SnapshotCollector(Collector):
         yield state
         yield from (families[k] for k in sorted(families))
         yield from _counter_families(counters)
+        yield _malformed_family(self.snapshot.snmp_malformed())
 
 
 def _family(families: dict[str, Metric], name: str, kind: str, help_: str) -> Metric:
@@ -85,3 +87,12 @@ def _counter_families(counters) -> Iterator[Metric]:
             errors.add_metric([device, check, reason], n)
     yield runs
     yield errors
+
+
+def _malformed_family(by_device: dict[str, int]) -> Metric:
+    family = CounterMetricFamily(PREFIX + "snmp_malformed", "Datagrams from a device that were no usable "
+                                 "SNMPv2c answer (do not parse, wrong version or PDU, unknown request-id)",
+                                 labels=["device"])
+    for device, n in sorted(by_device.items()):
+        family.add_metric([device], n)
+    return family

@@ -140,7 +140,7 @@ def test_malformed_datagram_is_dropped_not_fatal(snmpsim):
         try:
             session = V2cSession(client, Endpoint("sim", "127.0.0.1", snmpsim.port, 2.0, 0), b"ups-rfc1628")
             await session.get([codec.encode_oid("1.3.6.1.2.1.1.3.0")])
-            proto = await client._protocol()
+            [proto] = client._sockets.values()
             proto.datagram_received(b"\x30\x82\xff\xff garbage", ("127.0.0.1", snmpsim.port))
             vbs = await session.get([codec.encode_oid("1.3.6.1.2.1.33.1.2.3.0")])
             return client.malformed, vbs

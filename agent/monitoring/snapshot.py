@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.core.inventory import Inventory
@@ -21,8 +22,9 @@ class CheckCounters:
 class Snapshot:
     """Latest CheckResult per (check, device), plus counters; safe to read from another thread."""
 
-    def __init__(self, inventory: Inventory):
+    def __init__(self, inventory: Inventory, snmp_counts: Callable[[], dict[tuple[str, int], int]] = dict):
         self.inventory = inventory
+        self._snmp_counts = snmp_counts       # the SNMP client's malformed datagrams per (host, port)
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], CheckResult] = {}
         self._counters: dict[tuple[str, str], CheckCounters] = defaultdict(CheckCounters)
@@ -43,3 +45,12 @@ class Snapshot:
         with self._lock:
             counters = {k: CheckCounters(v.runs, dict(v.errors)) for k, v in self._counters.items()}
             return list(self._results.values()), counters
+
+    def snmp_malformed(self) -> dict[str, int]:
+        """Return the malformed SNMP datagrams per device, for devices the v2c client has polled.
+
+        The client counts per (host, port), where datagrams come from; devices that share one
+        (a simulator serving several communities) share its count."""
+        counts = self._snmp_counts()
+        return {d.name: counts[(d.address, d.snmp.port)] for d in self.inventory
+                if d.snmp and (d.address, d.snmp.port) in counts}

@@ -78,6 +78,11 @@ class ProbeContext:
 
         return await self.blocking(run_command, device, self.config, command, timeout)
 
+    def snmp_malformed(self) -> dict[tuple[str, int], int]:
+        """The SNMP client's unusable datagrams per (host, port) so far (none before its first poll)."""
+        client = self.services.get("snmp.v2c")
+        return client.malformed_counts() if client is not None else {}
+
     async def aclose(self) -> None:
         """Close every shared client that knows how to close."""
         for svc in self.services.values():

@@ -124,14 +124,22 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+_NOT_A_NUMBER = {codec.OCTET_STRING: "texto", codec.OPAQUE: "datos opacos", codec.OBJECT_ID: "un OID",
+                 codec.IPADDRESS: "una dirección IP"}
+
+
 def _reading(m: MetricDef, tag: int | None, value, labels, device: Device, previous) -> Reading:
     """Scale and judge one raw value."""
     key_labels = tuple(labels)
     if tag is None or tag in codec.EXCEPTIONS or value is None:
         return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
                        "sin dato: el equipo no publica este OID")
-    if m.type == "info" or not isinstance(value, int):
+    if m.type == "info":
         return Reading(m.name, None, State.OK, m.unit, key_labels, _text(value), "info", m.help)
+    if not isinstance(value, int):     # text, an OID or an address where the profile expects a number
+        return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
+                       f"tipo inesperado: el equipo envía {_NOT_A_NUMBER.get(tag, 'otro tipo')} donde se espera "
+                       "un número")
     if value in m.invalid:
         return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
                        f"sin dato: el equipo informa {value} (no disponible)")

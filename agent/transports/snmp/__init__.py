@@ -1,4 +1,4 @@
-"""SNMP: the lean v2c client (codec + one UDP socket), v3 through pysnmp, SETs, and the inventory and
+"""SNMP: the lean v2c client (codec + a UDP socket per source address), v3 through pysnmp, SETs, and the inventory and
 credential models (`oti_snmp`, `credentials.snmp`).
 
 Callers see one seam: `open_session(device, ctx)` returns an object with `get(oids)` and
@@ -15,6 +15,10 @@ from agent.core.secrets import SecretRef, resolve
 from agent.errors import ConfigError
 from agent.transports.base import AccessModel, CredentialModel, Transport
 
+# How much one walk may take before it is called a looping agent (per device: oti_snmp.walk_max_*).
+WALK_MAX_ROWS = 10_000           # rows per column: a big switch has a few thousand interfaces
+WALK_MAX_BYTES = 8 * 2**20       # answer bytes per walk: about ten times a 2,000-port switch's IF-MIB walk
+
 
 class SnmpAccess(AccessModel):
     """How to reach the device's SNMP agent (`oti_snmp`)."""
@@ -24,6 +28,8 @@ class SnmpAccess(AccessModel):
     port: int = Field(161, ge=1, le=65535)
     timeout: float = Field(2.0, gt=0, le=60)
     retries: int = Field(1, ge=0, le=5)
+    walk_max_rows: int = Field(WALK_MAX_ROWS, ge=1, le=10_000_000, description="rows per column a walk may take")
+    walk_max_bytes: int = Field(WALK_MAX_BYTES, ge=10_000, le=2**30, description="answer bytes a walk may take")
 
 
 class SnmpV2c(CredentialModel):
@@ -57,7 +63,8 @@ def open_session(device, ctx):
 
     access = device.snmp
     cred = ctx.config.credential("snmp", access.credential, device.name)
-    ep = Endpoint(device.name, device.address, access.port, access.timeout, access.retries)
+    ep = Endpoint(device.name, device.address, access.port, access.timeout, access.retries, access.walk_max_rows,
+                  access.walk_max_bytes)
     base = ctx.config.base_dir
     if isinstance(cred, SnmpV2c):
         community = resolve(cred.community, base_dir=base).get_secret_value().encode()

@@ -149,6 +149,17 @@ def decode_response(buf: bytes) -> tuple[int, int, int, list[tuple[bytes, int, o
         raise MalformedAnswer(str(err)) from None
 
 
+_VERSIONS = {0: "SNMPv1", 1: "SNMPv2c", 3: "SNMPv3"}
+
+
+def _version_problem(tag: int, raw: bytes) -> str:
+    """Say which version a message that is not v2c claims (an SNMPv3-only agent, a v1 trap...)."""
+    if tag != INTEGER or not raw:
+        return "not an SNMP message (no version field)"
+    version = int.from_bytes(raw, "big", signed=True)
+    return f"an {_VERSIONS.get(version, 'unknown SNMP')} message (version field {version}), expected SNMPv2c"
+
+
 def _decode(buf: bytes):
     end = len(buf)
     tag, i, end = _header(buf, 0, end)
@@ -156,7 +167,7 @@ def _decode(buf: bytes):
         raise MalformedAnswer("not an SNMP message")
     tag, s, e = _header(buf, i, end)
     if tag != INTEGER or buf[s:e] != b"\x01":
-        raise MalformedAnswer("not an SNMPv2c message")
+        raise MalformedAnswer(_version_problem(tag, buf[s:e]))
     tag, s, i = _header(buf, e, end)                  # community
     if tag != OCTET_STRING:
         raise MalformedAnswer("bad community")
@@ -178,8 +189,8 @@ def _decode(buf: bytes):
         if tag != SEQUENCE:
             raise MalformedAnswer("bad varbind")
         tag, s, e = _header(buf, s, vb_end)
-        if tag != OBJECT_ID or s == e:
-            raise MalformedAnswer("bad varbind name")
+        if tag != OBJECT_ID or s == e or buf[e - 1] > 0x7F:    # an OID's last byte ends a sub-identifier
+            raise MalformedAnswer("bad varbind name (not an OID)")
         name = buf[s:e]
         vtag, vs, ve = _header(buf, e, vb_end)
         varbinds.append((name, vtag, _value(vtag, buf[vs:ve])))

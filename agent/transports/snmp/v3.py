@@ -108,9 +108,15 @@ class V3Session(BulkWalker):
         self._raise_for(indication, status, index)
         return self._convert(var_binds)
 
-    async def _bulk(self, oids: list[bytes], max_repetitions: int) -> list[Varbind]:
+    async def _bulk(self, oids: list[bytes], max_repetitions: int) -> tuple[list[Varbind], int]:
         indication, status, index, var_binds = await self.h.bulk_cmd(
             self.engine, self.auth, await self._target_for(), self.context, 0, max_repetitions,
             *self._objects(oids), lookupMib=False)
         self._raise_for(indication, status, index)
-        return self._convert(var_binds)
+        varbinds = self._convert(var_binds)
+        return varbinds, _size(varbinds)
+
+
+def _size(varbinds: list[Varbind]) -> int:
+    """About how many bytes the varbinds took on the wire (pysnmp does not tell), for the walk's byte cap."""
+    return sum(len(name) + (len(v) if isinstance(v, bytes | str) else 8) + 6 for name, _tag, v in varbinds)
