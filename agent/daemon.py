@@ -63,7 +63,7 @@ class Daemon:
         pool = ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe")
         ctx = probe_context(settings, pool, store)        # probes that read the store share the daemon's
         runner = Runner(ctx, cfg.scheduler.max_concurrency, silence=True)     # a silent device is an alert
-        return cls(settings, store, Snapshot(settings.inventory), runner, ctx,
+        return cls(settings, store, Snapshot(settings.inventory, snmp_counts=ctx.snmp_malformed), runner, ctx,
                    AlertBook(settings, store))
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:

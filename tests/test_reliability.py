@@ -427,3 +427,56 @@ def test_sigterm_during_a_poll_stops_within_two_seconds_quietly(site, sshd, snmp
     assert took < 2.0, f"stopped in {took:.1f}s"
     assert "Traceback" not in err and "CancelledError" not in err, err[-3000:]
     assert "stopping" in err
+
+
+def test_a_full_disk_leaves_the_readers_working_and_serve_waiting_for_room(site, tmp_path):
+    """The store's disk is full when the agent starts: `alerts` and `outbox list` still answer from what the
+    store held, `serve` says which disk is full and waits; once there is room it starts by itself."""
+    import time
+
+    from tests.operator import OTI, cli
+    from tests.peers.common import free_tcp_port, stop
+
+    disk = tmp_path / "disco"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True)
+    try:
+        site.hosts["ups-01"] = {"ansible_host": "127.0.0.1", "oti_kind": "ups"}
+        site.http_port = free_tcp_port()
+        site.extra["store"] = {"url": f"sqlite:///{disk}/oti.db", "retry_every": "1s"}
+        config = site.write()
+        assert cli(config, "alerts").returncode == 0                   # the store is made, room to spare
+        with open(disk / "relleno", "wb") as f:                        # then the disk fills up
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        listed = cli(config, "alerts")
+        assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+        assert "read-only" in listed.stderr and str(disk) in listed.stderr
+        assert cli(config, "outbox", "list").returncode == 0
+
+        proc = subprocess.Popen([OTI, "serve", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            time.sleep(3)
+            assert proc.poll() is None, proc.stderr.read()           # waiting, not gone
+            (disk / "relleno").unlink()                                # room again
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not _listening(site.http_port):
+                time.sleep(0.2)
+            assert _listening(site.http_port), "serve did not start once the disk had room"
+        finally:
+            stop(proc)
+        err = proc.stderr.read()
+        assert err.count("no room") == 1 and str(disk) in err and "Traceback" not in err, err[-2000:]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

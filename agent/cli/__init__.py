@@ -142,8 +142,29 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
 
     log.setup(log_level, log_json)
     settings = _settings(config)
-    asyncio.run(Daemon.create(settings).serve())
+    asyncio.run(_when_the_store_opens(settings, Daemon).serve())
     _exit_now()
+
+
+def _when_the_store_opens(settings, daemon_class):
+    """The daemon, once its store can be written: a full disk is said once (which disk, how much room) and
+    tried again every `store.retry_every` until there is room (SIGTERM stops the wait)."""
+    import time
+
+    from agent.store.store import no_room, room_message
+
+    cfg, told = settings.config, False
+    while True:
+        try:
+            return daemon_class.create(settings)
+        except AgentError as err:
+            if not no_room(cfg.store.url, err):
+                raise
+            if not told:
+                logging.getLogger("agent.daemon").error("%s; trying again every %gs", room_message(cfg.store.url),
+                                                        cfg.store.retry_every)
+                told = True
+            time.sleep(cfg.store.retry_every)
 
 
 def _exit_now() -> None:

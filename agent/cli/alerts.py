@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from agent.cli.show import DataTable, esc, styled
+from agent.cli.show import DataTable, esc, reading_store, styled
 
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
@@ -24,11 +24,9 @@ OUTBOX_STYLE = {"queued": "yellow", "sent": "green", "failed": "bold red", "with
 def _book(config: Path):
     from agent.alerts import AlertBook
     from agent.core.settings import load_all
-    from agent.store import Store
 
     settings = load_all(config)
-    cfg = settings.config
-    return AlertBook(settings, Store.for_config(cfg))
+    return AlertBook(settings, reading_store(settings.config))
 
 
 @alerts_app.callback()

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from agent.cli.show import DataTable, esc, styled
+from agent.cli.show import DataTable, esc, reading_store, styled
 from agent.errors import AgentError
 
 out = Console()
@@ -28,11 +28,10 @@ def _service(config: Path):
     """The backup service of a config, on its store."""
     from agent.backups.service import BackupService
     from agent.core.settings import load_all
-    from agent.store import Store
 
     settings = load_all(config)
     cfg = settings.config
-    return BackupService(settings, Store.for_config(cfg))
+    return BackupService(settings, reading_store(cfg))
 
 
 def _day(text: str | None, svc) -> date:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from agent.cli.show import esc
+from agent.cli.show import esc, reading_store
 
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
@@ -41,12 +41,11 @@ def _day(text: str | None, today: date) -> date:
 
 def _open(config: Path):
     from agent.core.settings import load_all
-    from agent.store import Store
 
     settings = load_all(config)
     cfg = settings.config
     now = datetime.now(UTC)                     # one clock for the whole command
-    return settings, Store.for_config(cfg), now, now.astimezone(ZoneInfo(cfg.agent.timezone)).date()
+    return settings, reading_store(cfg), now, now.astimezone(ZoneInfo(cfg.agent.timezone)).date()
 
 
 def _report(name: str, config: Path, send: bool, fmt: list[str] | None, **params) -> None:

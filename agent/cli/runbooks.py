@@ -23,13 +23,12 @@ ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the j
 
 
 def _env(config: Path, progress=None):
+    from agent.cli.show import reading_store
     from agent.core.settings import load_all
     from agent.runbook.engine import Engine
-    from agent.store import Store
 
     settings = load_all(config)
-    cfg = settings.config
-    return Engine(settings, Store(cfg.store.url, cfg.base_dir, cfg.store.latest_every), progress)
+    return Engine(settings, reading_store(settings.config), progress)
 
 
 def _params(values: list[str] | None) -> dict[str, str]:

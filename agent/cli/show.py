@@ -28,3 +28,17 @@ class DataTable(Table):
 
     def add_row(self, *cells, **kwargs) -> None:
         super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+def reading_store(config):
+    """The store for a command that mostly reads: read-only, with a warning, when its disk is full."""
+    from rich.console import Console
+
+    from agent.store import Store
+    from agent.store.store import room_message
+
+    store = Store.for_config(config, reading=True)
+    if store.read_only:
+        Console(stderr=True).print(f"[yellow]warning[/yellow] {esc(room_message(store.url))}; showing it read-only "
+                                   "(as of its last checkpoint)", highlight=False, soft_wrap=True)
+    return store

@@ -8,6 +8,7 @@ one batch of upserts plus an insert for each state that changed.
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,11 +89,14 @@ class Store:
     """The agent's store."""
 
     @classmethod
-    def for_config(cls, config) -> Store:
-        """The store a config names, counting days in the office's zone."""
-        return cls(config.store.url, config.base_dir, config.store.latest_every, config.agent.timezone)
+    def for_config(cls, config, *, reading: bool = False) -> Store:
+        """The store a config names, counting days in the office's zone. A command that only reads
+        (`reading`) still answers, read-only, when the store's disk is full."""
+        return cls(config.store.url, config.base_dir, config.store.latest_every, config.agent.timezone,
+                   read_only_when_full=reading)
 
-    def __init__(self, url: str, base_dir: Path = Path("."), latest_every_s: float = 0.0, timezone: str = "UTC"):
+    def __init__(self, url: str, base_dir: Path = Path("."), latest_every_s: float = 0.0, timezone: str = "UTC",
+                 read_only_when_full: bool = False):
         self.url = _sqlite_url(url, base_dir)
         # A device's latest readings are rewritten when one of them changes state, or once this many
         # seconds have passed: /metrics reads memory, so the store need not follow every poll of
@@ -107,9 +111,24 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
-        self.migrate()
+        self.read_only = False
+        try:
+            self.migrate()
+        except StoreError as err:
+            if not (read_only_when_full and no_room(self.url, err)):
+                raise
+            self._reopen_read_only(err)
         _private(self.url)
         self._states, self._known, self._failing = self._load_states()
+
+    def _reopen_read_only(self, err: StoreError) -> None:
+        """The disk is full: read the file as it stands (immutable: no lock, no WAL, nothing written). What the
+        last checkpoint holds is shown; a write says why it cannot be done."""
+        self.engine.dispose()
+        path = self.url[len("sqlite:///"):]
+        self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true", future=True)
+        self.read_only = True
+        self.read_only_reason = str(err)
 
     def migrate(self) -> int:
         """Apply every migration the store has not seen; return the schema version."""
@@ -211,7 +230,8 @@ class Store:
             with self.engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as err:
-            raise StoreError(f"store {self.url}: {_reason(err)}") from None
+            why = room_message(self.url) if self.read_only else _reason(err)
+            raise StoreError(f"store {self.url}: {why}") from None
 
     def rows(self, query) -> list[dict]:
         """Run a SELECT; return its rows as dicts, times with their zone (SQLite keeps none)."""
@@ -274,6 +294,21 @@ class Store:
     def close(self) -> None:
         """Release the connection pool."""
         self.engine.dispose()
+
+
+def no_room(url: str, err: Exception) -> bool:
+    """Whether a store error is a full disk (SQLite says "disk I/O error" when it cannot grow its WAL)."""
+    if not url.startswith("sqlite:///") or "disk" not in str(err):
+        return False
+    folder = Path(url[len("sqlite:///"):]).parent
+    return shutil.disk_usage(folder).free < 1024 * 1024 or "full" in str(err)
+
+
+def room_message(url: str) -> str:
+    """Where the store wants room, and how much there is."""
+    folder = Path(url[len("sqlite:///"):]).parent if url.startswith("sqlite:///") else Path(".")
+    free = shutil.disk_usage(folder).free if folder.exists() else 0
+    return f"no room on the disk of {folder} ({free} bytes free): the store cannot be written"
 
 
 def _aware(value):

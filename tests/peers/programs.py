@@ -62,6 +62,8 @@ PROGRAMS: dict[str, str | None] = {
     "sha256sum": None,
     "setsid": None,
     "sleep": None,
+    "mount": None,                # a small tmpfs: the store's disk filling up
+    "umount": None,
     "dpkg": None,                 # tests/test_install.py itself
     "dpkg-query": None,
 }
