@@ -126,7 +126,7 @@ class Site:
         self.hosts[name] = {"ansible_host": "127.0.0.1", "oti_kind": kind,
                             "oti_ssh": {"credential": cred, "port": peer.port}, **extra}
 
-    def group(self, name: str, checks: list, interval="2s", timeout="5s", **targets):
+    def group(self, name: str, checks: list, interval="10s", timeout="5s", **targets):
         self.groups.append({"name": name, "interval": interval, "timeout": timeout, "targets": targets,
                             "checks": [c if isinstance(c, dict) else {"check": c} for c in checks]})
 

@@ -145,7 +145,7 @@ def test_daemon_runs_what_is_due_and_exports_freshness(site, tmp_path, bacula):
     now = datetime.now(LIMA)
     earlier, later = (now - timedelta(minutes=2)).strftime("%H:%M"), (now + timedelta(hours=3)).strftime("%H:%M")
     site.http_port = free_tcp_port()
-    site.group("respaldos", ["backup_freshness"], interval="1s", names=["fs-01", "ora-prod"])
+    site.group("respaldos", ["backup_freshness"], interval="1s", timeout="0.5s", names=["fs-01", "ora-prod"])
     _site(site, tmp_path, peer, check_every="1s")
     matrix = yaml.safe_load((tmp_path / "matriz.yaml").read_text())
     matrix["assets"][0]["time"] = earlier                  # docs: due since two minutes ago

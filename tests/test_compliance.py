@@ -164,7 +164,7 @@ def test_winrm_host_refusing_login_is_a_clear_finding(site, tmp_path):
         data = yaml.safe_load(config.read_text())
         data.pop("credentials", None)
         data["credentials"] = {"winrm": {"dominio": {"user": "svc-oti", "password": site.secret("winrm", "s3cr3t!"),
-                                                     "transport": "basic"}}}
+                                                     "transport": "basic", "allow_plain_http": True}}}
         config.write_text(yaml.safe_dump(data))
         settings = load_all(config)
 
@@ -262,7 +262,7 @@ def test_win_updates_recorded_and_the_real_ansible_path_without_the_collection(s
     # the real ansible-runner path: this machine has no ansible.windows collection, and says so
     site.hosts["srv-app-01"] = {"ansible_host": "127.0.0.1", "oti_kind": "server_virtual",
                                 "oti_winrm": {"credential": "dominio", "port": 5986}}
-    site.group("parches-windows", ["win_updates"], names=["srv-app-01"], timeout="120s")
+    site.group("parches-windows", ["win_updates"], names=["srv-app-01"], interval="1h", timeout="120s")
     import yaml
 
     config = site.write()

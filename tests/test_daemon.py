@@ -53,7 +53,7 @@ def daemon(site, snmpsim, tmp_path):
     site.snmp_device("aap1", "ac", "liebert-gp", site.v2c("a", "liebert-crac"), snmpsim.port)
     site.snmp_device("sw1", "switch", "switch-ifmib", site.v2c("s", "switch24"), snmpsim.port)
     site.snmp_device("ups-dead", "ups", "ups-rfc1628", site.v2c("d", "ups-rfc1628"), free_udp_port())
-    site.group("snmp", [{"check": "snmp", "timeout": "1s"}], interval="1s")
+    site.group("snmp", [{"check": "snmp", "timeout": "1s"}], interval="2s", timeout="1s")
     config = site.write()
     proc = subprocess.Popen([str(OTI), "serve", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -173,7 +173,7 @@ def test_a_crash_report_is_private_and_never_follows_a_link(tmp_path, monkeypatc
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     (tmp_path / "oti-agent-crash.log").symlink_to(victim)          # an unprivileged user's trap
 
-    def boom(_path):
+    def boom(_path, **_kw):
         raise RuntimeError(f"boom {HOSTILE}")
 
     monkeypatch.setattr(settings_mod, "load_all", boom)

@@ -115,7 +115,8 @@ class AlertBook:
         since = now - timedelta(seconds=max(self.cfg.tick * 4, 60))
         rows = self.list(status=OPEN) + [a for a in self.list(status=("resolved",))
                                          if a["resolved_at"] and a["resolved_at"] >= since]
-        return alertmanager.push(self.cfg.alertmanager, alertmanager.payload(rows, self.settings.inventory.by_name))
+        return alertmanager.push(self.cfg.alertmanager, alertmanager.payload(rows, self.settings.inventory.by_name),
+                                 auth=self.cfg.alertmanager_auth, base_dir=self.settings.config.base_dir)
 
     def _resolve_settled(self, now: datetime) -> int:
         limit = now - timedelta(seconds=self.cfg.resolve_after)

@@ -29,17 +29,17 @@ DEFAULT_CONFIG = Path("config.yaml")
 STATE_STYLE = {State.OK: "green", State.WARNING: "yellow", State.CRITICAL: "bold red", State.UNKNOWN: "magenta"}
 
 
-def _settings(path: Path):
+def _settings(path: Path, strict: bool = False):
     from agent.core.settings import load_all
 
-    return load_all(path)
+    return load_all(path, strict=strict)
 
 
 @config_app.command("check")
 def config_check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate a config, its inventory and profiles; list every error with file, path and line (exit 2)."""
     try:
-        settings = _settings(config)
+        settings = _settings(config, strict=True)     # every secret resolvable, here and now
     except ConfigError as e:
         for p in e.problems:
             err.print(f"[red]error[/red] {esc(p)}", highlight=False, soft_wrap=True)
@@ -141,7 +141,7 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
     from agent.daemon import Daemon
 
     log.setup(log_level, log_json)
-    settings = _settings(config)
+    settings = _settings(config, strict=True)
     asyncio.run(_when_the_store_opens(settings, Daemon).serve())
     _exit_now()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,9 +21,12 @@ from pydantic import (
     model_validator,
 )
 
+from agent.core import config_rules as rules
+from agent.core import yamlfile
 from agent.core.compliance import CompliancePolicy
+from agent.core.inventory import Kind
 from agent.core.secrets import SecretRef
-from agent.core.yamlfile import line_of, load_with_lines, problems_from, repeated
+from agent.core.yamlfile import problems_from, repeated
 from agent.errors import ConfigError, Problem
 
 DEFAULT_HTTP_PORT = 9877
@@ -57,22 +61,25 @@ class AgentSection(_Model):
 
     name: str = "oti-agent"
     site: str = "sede-central"
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: Annotated[str, AfterValidator(rules.timezone)] = DEFAULT_TIMEZONE
 
 
 class StoreSection(_Model):
     """Where the agent keeps what it knows."""
 
-    url: str = Field("sqlite:///var/oti-agent.db", description="SQLAlchemy URL; a relative SQLite path is "
-                     "taken from the config file's folder")
+    url: Annotated[str, AfterValidator(rules.store_url)] = Field(
+        "sqlite:///var/oti-agent.db", description="SQLAlchemy URL (sqlite or postgresql+psycopg, no password in "
+        "it); a relative SQLite path is taken from the config file's folder")
     latest_every: Duration = Field(300.0, description="rewrite a device's latest readings at least this often; "
                                    "state changes are always written at once")
+    retry_every: Duration = Field(30.0, description="how often `serve` tries again to open a store it cannot write "
+                                  "(a full disk), before it starts")
 
 
 class HttpSection(_Model):
     """The /metrics endpoint."""
 
-    listen: str = "127.0.0.1"
+    listen: Annotated[str, AfterValidator(rules.listen_address)] = "127.0.0.1"
     port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
 
 
@@ -129,7 +136,7 @@ class MailSection(_Model):
 class Selector(_Model):
     """Which inventory devices a check group covers; empty lists match everything."""
 
-    kinds: list[str] = []
+    kinds: list[Kind] = []
     groups: list[str] = []
     names: list[str] = []
     criticality: list[Literal["critico", "no_critico"]] = []
@@ -226,6 +233,24 @@ class OfficeHours(_Model):
                                                 "are known already)")
 
 
+class AlertmanagerAuth(_Model):
+    """How to log in to an Alertmanager that asks for it (its web.config.file): HTTP basic auth or a bearer
+    token, the secrets as references."""
+
+    username: str | None = None
+    password: SecretRef | None = None
+    bearer_token: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self):
+        basic = self.username is not None or self.password is not None
+        if basic == (self.bearer_token is not None):
+            raise ValueError("give either username and password (basic auth) or bearer_token: one of them")
+        if basic and (self.username is None or self.password is None):
+            raise ValueError("basic auth needs both username and password")
+        return self
+
+
 class AlertsSection(_Model):
     """Alerts born from state changes, and how they escalate."""
 
@@ -239,7 +264,14 @@ class AlertsSection(_Model):
     tick: Duration = Field(15.0, description="how often escalation and the outbox are looked at")
     policies: list[EscalationPolicy] = []
     alertmanager: str | None = Field(None, pattern=r"^https?://",
-                                     description="also push every alert to this Alertmanager (API v2)")
+                                     description="also push every alert to this Alertmanager (API v2); "
+                                                 "credentials go in alertmanager_auth, never in the URL")
+    alertmanager_auth: AlertmanagerAuth | None = None
+
+    @field_validator("alertmanager")
+    @classmethod
+    def _no_userinfo(cls, value: str | None) -> str | None:
+        return rules.no_userinfo(value, "alerts.alertmanager_auth")
 
 
 class ReportsSection(_Model):
@@ -268,6 +300,8 @@ class AgentConfig(_Model):
     documents_dir: Path = Field(Path("var/documentos"), description="where checklists and reports are written")
     forms_dir: Path | None = Field(None, description="a folder of forms (*.yaml) and labels.es.yaml that replace "
                                    "the shipped ones")
+    documents_group_readable: bool = Field(False, description="let the agent user's group read the documents "
+                                           "(0640; folders 0750); otherwise only the agent's user (0600/0700)")
     check_groups: list[CheckGroup] = []
     backups: BackupsSection = BackupsSection()
     alerts: AlertsSection = AlertsSection()
@@ -301,35 +335,24 @@ class AgentConfig(_Model):
 
 def load(path: Path | str) -> AgentConfig:
     """Read and validate a config file; raise ConfigError listing every problem with its line."""
+    return load_located(path)[0]
+
+
+def load_located(path: Path | str) -> tuple[AgentConfig, dict[tuple, int]]:
+    """Like `load`, also returning the line of every YAML path (for the cross-checks of settings)."""
     path = Path(path)
-    data, lines = load_with_lines(path)
+    data, lines, problems = yamlfile.load_located(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([Problem(str(path), "", 1, "the config must be a YAML mapping")])
-    problems: list[Problem] = []
+        raise ConfigError(problems + [Problem(str(path), "", 1, "the config must be a YAML mapping")])
     config = None
     try:
         config = AgentConfig.model_validate({**data, "base_dir": path.resolve().parent})
     except ValidationError as err:
         problems += problems_from(err, str(path), lines)
     if config is not None:
-        problems += _escalation_problems(config, str(path), lines)
+        problems += rules.problems(config, str(path), lines)
     if problems:
         raise ConfigError(problems)
-    return config
-
-
-def _escalation_problems(config: AgentConfig, file: str, lines: dict[tuple, int]) -> list[Problem]:
-    """Every role an escalation step names must have addresses in mail.recipients."""
-    out = []
-    for pi, policy in enumerate(config.alerts.policies):
-        for si, step in enumerate(policy.steps):
-            for key in ("to", "cc"):
-                for role in getattr(step, key):
-                    if role not in config.mail.recipients:
-                        loc = ("alerts", "policies", pi, "steps", si, key)
-                        out.append(Problem(file, ".".join(map(str, loc)), line_of(lines, loc),
-                                           f"unknown role {role!r}: mail.recipients has "
-                                           f"{', '.join(config.mail.recipients) or 'no roles'}"))
-    return out
+    return config, lines

@@ -1,8 +1,9 @@
 """The inventory: an Ansible YAML inventory whose `oti_` host variables describe each device.
 
 The same file drives ansible-runner, so it keeps Ansible's shape
-(`all: children: <group>: hosts: <name>: {vars}`); group `vars:` are inherited by their hosts.
-Only `oti_` variables are ours and validated (unknown `oti_` keys are errors); the rest is Ansible's.
+(`all: children: <group>: hosts: <name>: {vars}`); group `vars:` are inherited by their hosts
+(`agent/core/ansible_groups.py` walks them). Only `oti_` variables are ours and validated (unknown
+`oti_` keys are errors); the rest is Ansible's.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from agent.core.ansible_groups import Walk
 from agent.core.thresholds import Thresholds
-from agent.core.yamlfile import line_of, load_with_lines, problems_from
+from agent.core.yamlfile import line_of, load_located, problems_from
 from agent.errors import InventoryError, Problem
 
 KINDS = ("ups", "ac", "switch", "server_physical", "server_virtual", "db", "storage", "backup",
@@ -71,6 +74,14 @@ class Device(_Vars):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("urls")
+    @classmethod
+    def _no_userinfo(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        if any("@" in urlsplit(u).netloc for u in urls):
+            raise ValueError("a user or password in a URL would be shown in readings, logs and /metrics: "
+                             "remove 'user:password@' (the http check sends no credentials)")
+        return urls
+
 
 @cache
 def device_model() -> type[Device]:
@@ -97,6 +108,11 @@ class Inventory:
         """Return the inventory line of a device's variable, for error messages."""
         return line_of(self._lines, self._host_paths.get(device, ()) + keys)
 
+    def where(self, device: str, *keys: str) -> tuple[str, int | None]:
+        """The dotted YAML path and the line of a device's variable (`all.children.g.hosts.d.oti_snmp`)."""
+        at = self._host_paths.get(device, (device,)) + keys
+        return ".".join(map(str, at)), line_of(self._lines, at)
+
     def __iter__(self):
         return iter(self.devices)
 
@@ -118,41 +134,27 @@ class Inventory:
 def load(path: Path | str) -> Inventory:
     """Read an Ansible YAML inventory; raise InventoryError listing every problem with its line."""
     path = Path(path)
-    data, lines = load_with_lines(path)
+    data, lines, problems = load_located(path)
     if not isinstance(data, dict) or not isinstance(data.get("all"), dict):
-        raise InventoryError([Problem(str(path), "all", 1, "an inventory must start with 'all:' "
-                                      "(Ansible YAML inventory format)")])
-    hosts: dict[str, dict[str, Any]] = {}
-    host_paths: dict[str, tuple] = {}
-    host_groups: dict[str, list[str]] = {}
-    _collect("all", data["all"], ("all",), {}, hosts, host_paths, host_groups)
-    problems, devices = [], []
-    for name, merged in hosts.items():
+        raise InventoryError(problems + [Problem(str(path), "all", 1, "an inventory must start with 'all:' "
+                                                 "(Ansible YAML inventory format)")])
+    walk = Walk(str(path), lines)
+    walk.group("all", data["all"], ("all",), {})
+    devices = []
+    for name in walk.sources:
+        if name in walk.broken:
+            continue
+        merged = walk.merged(name)
         ours = {k: v for k, v in merged.items() if k.startswith("oti_")}
         address = merged.get("ansible_host", name)
         try:
             devices.append(device_model().model_validate(
-                {**ours, "name": name, "address": str(address), "groups": tuple(host_groups[name])}))
+                {**ours, "name": name, "address": str(address), "groups": tuple(walk.host_groups[name])}))
         except ValidationError as err:
-            problems += problems_from(err, str(path), lines, prefix=host_paths[name])
+            problems += problems_from(err, str(path), lines, prefix=walk.host_paths[name])
+    problems += walk.problems
     if problems:
         raise InventoryError(problems)
     if not devices:
         raise InventoryError([Problem(str(path), "all", line_of(lines, ("all",)), "the inventory has no hosts")])
-    return Inventory(devices, path, lines, host_paths)
-
-
-def _collect(group: str, node: Any, where: tuple, inherited: dict, hosts: dict, host_paths: dict,
-             host_groups: dict) -> None:
-    """Walk a group: merge group vars into each host's, recurse into children."""
-    node = node or {}
-    group_vars = {**inherited, **(node.get("vars") or {})}
-    for host, host_vars in (node.get("hosts") or {}).items():
-        merged = {**group_vars, **hosts.get(host, {}), **(host_vars or {})}
-        hosts[host] = merged
-        host_paths.setdefault(host, where + ("hosts", host))
-        host_groups.setdefault(host, [])
-        if group != "all":
-            host_groups[host].append(group)
-    for child, child_node in (node.get("children") or {}).items():
-        _collect(child, child_node, where + ("children", child), group_vars, hosts, host_paths, host_groups)
+    return Inventory(devices, path, lines, walk.host_paths)

@@ -2,8 +2,8 @@
 
 The config names an inventory, an asset matrix and plugins; the inventory names credentials; check
 groups name devices; plugins validate what is theirs (the options they are given, the SNMP profiles
-devices name). `load_all` validates each file and every cross-reference, and raises one ConfigError
-listing every problem found, each with its file and line where one is known.
+devices name). `load_all` validates each file and every cross-reference (`settings_rules`), and raises
+one ConfigError listing every problem found, each with its file and line where one is known.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Any
 
 from agent.core import assets as assets_mod
 from agent.core import config as config_mod
+from agent.core import config_rules, plugins, yamlfile
 from agent.core import inventory as inventory_mod
-from agent.core import plugins
+from agent.core import settings_rules as cross
 from agent.core.assets import AssetMatrix
 from agent.core.config import AgentConfig
 from agent.core.inventory import Inventory
-from agent.core.yamlfile import load_with_lines
+from agent.core.yamlfile import line_of
 from agent.errors import ConfigError, Problem
 
 
@@ -34,40 +35,76 @@ class Settings:
     data: dict[str, Any] = field(default_factory=dict)   # plugin data by name, e.g. "snmp.profiles"
 
 
-def load_all(path: Path | str) -> Settings:
-    """Load the config, its inventory and asset matrix; raise ConfigError with every problem found."""
-    path = Path(path)
+def load_all(path: Path | str, *, strict: bool = False) -> Settings:
+    """Load the config, its inventory and asset matrix; raise ConfigError with every problem found.
+
+    `strict` is what `oti-agent config check` asks besides: every secret reference resolved now (a
+    variable unset or a file missing is a problem) and every check group's timeout below its interval
+    (`config_rules.strict_problems`)."""
+    path, file = Path(path), str(path)
     try:
-        config = config_mod.load(path)
-    except ConfigError as err:       # a broken config stops here (nothing else can be located), but
-        raise ConfigError(err.problems + _plugin_options(path)) from None   # all its own problems are told
+        config, lines = config_mod.load_located(path)
+    except ConfigError as err:       # a broken config stops the cross-checks; all its own problems are told
+        raise ConfigError(err.problems + _plugin_options(path) + _inventory_anyway(path)) from None
     problems = _plugin_options(path)
-    inventory = assets = None
-    try:
-        inventory = inventory_mod.load(config.path(config.inventory))
-    except ConfigError as err:
-        problems += err.problems
+    if strict:
+        problems += config_rules.strict_problems(config, file, lines)
+    inventory, found = _named_file(config.path(config.inventory), ("inventory",), file, lines,
+                                   inventory_mod.load)
+    problems += found
+    assets = None
     if config.backups.matrix is not None:
-        try:
-            assets, lines = assets_mod.load_located(config.path(config.backups.matrix))
-        except ConfigError as err:
-            problems += err.problems
-        else:
-            problems += _check_assets(config, assets, lines)
+        located, found = _named_file(config.path(config.backups.matrix), ("backups", "matrix"), file, lines,
+                                     assets_mod.load_located)
+        problems += found
+        if located is not None:
+            assets = located[0]
+            problems += _check_assets(config, *located)
     settings = Settings(config, inventory, path, assets)
     if inventory is not None:
-        problems += _cross_check(config, inventory, str(path))
+        problems += cross.access_problems(config, inventory, file)
+        problems += cross.selector_problems(config, inventory, file, lines)
         for name in plugins.names("checks"):            # each check validates what is its own
             problems += plugins.check(name).settings_problems(settings)
+        problems += cross.threshold_problems(inventory, settings.data)
     if problems:
         raise ConfigError(problems)
     return settings
 
 
+def _named_file(target: Path, loc: tuple, file: str, lines: dict[tuple, int],
+                loader) -> tuple[Any, list[Problem]]:
+    """Load a file the config names; one that is not there is told at the config's key that names it."""
+    if not target.is_file():
+        why = "it is a folder" if target.is_dir() else "there is no such file"
+        return None, [Problem(file, ".".join(loc), line_of(lines, loc), f"cannot read {target}: {why}")]
+    try:
+        return loader(target), []
+    except ConfigError as err:
+        return None, err.problems
+
+
+def _inventory_anyway(path: Path) -> list[Problem]:
+    """The problems of the inventory a broken config names, so that both files' are listed at once."""
+    try:
+        data, _lines, _repeated = yamlfile.load_located(path)
+    except ConfigError:
+        return []
+    name = data.get("inventory") if isinstance(data, dict) else None
+    target = path.resolve().parent / name if isinstance(name, str) else None
+    if target is None or not target.is_file():
+        return []                    # nothing to read: the config's own problems say enough
+    try:
+        inventory_mod.load(target)
+    except ConfigError as err:
+        return err.problems
+    return []
+
+
 def _plugin_options(path: Path) -> list[Problem]:
     """Every check entry and backup backend names a registered plugin and gives it options it takes."""
     try:
-        data, lines = load_with_lines(path)
+        data, lines, _repeated = yamlfile.load_located(path)
     except ConfigError:
         return []                    # unreadable or not YAML: config.load said so already
     out: list[Problem] = []
@@ -93,22 +130,3 @@ def _check_assets(config: AgentConfig, assets: AssetMatrix, lines: dict[tuple, i
                     f"asset {a.id}: backend {a.backend!r} is not in the config's backups.backends "
                     f"(known: {', '.join(config.backups.backends) or 'none'})")
             for i, a in enumerate(assets.assets) if a.backend not in config.backups.backends]
-
-
-def _cross_check(config: AgentConfig, inventory: Inventory, file: str) -> list[Problem]:
-    """Every credential a device's access names exists; every device a check group names exists."""
-    inv = str(inventory.path)
-    out = []
-    for d in inventory:
-        for name in plugins.transports():
-            access = getattr(d, name, None)
-            cred = getattr(access, "credential", None)
-            if cred is not None and cred not in (getattr(config.credentials, name, None) or {}):
-                out.append(Problem(inv, f"{d.name}.oti_{name}.credential", inventory.line_of(d.name, f"oti_{name}"),
-                                   f"credential {cred!r} is not in {file} credentials.{name}"))
-    for gi, group in enumerate(config.check_groups):
-        missing = [n for n in group.targets.names if n not in inventory.by_name]
-        if missing:
-            out.append(Problem(file, f"check_groups.{gi}.targets.names", None,
-                               f"not in the inventory: {', '.join(missing)}"))
-    return out

@@ -1,9 +1,11 @@
 """PowerShell on a Windows host over WinRM (pywinrm), for the WSUS and Defender probes.
 
 HTTPS with the certificate checked by default (`ca_file` names the office's CA); the password is
-resolved from its reference at the call and never logged. Errors become the probes' own: a refused
-login is ProbeAuthFailed (held, not retried every cycle), a host that does not answer is
-ProbeUnavailable or ProbeTimeout.
+resolved from its reference at the call and never logged. Basic over plain HTTP sends the password
+in clear (base64) with every request: it is refused, by `config check` and again here before any
+request, unless the credential says `allow_plain_http: true` (a network the office trusts).
+Errors become the probes' own: a refused login is ProbeAuthFailed (held, not retried every cycle),
+a host that does not answer is ProbeUnavailable or ProbeTimeout.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ class WinrmAccess(AccessModel):
     port: int = Field(5986, ge=1, le=65535)
     scheme: str = Field("https", pattern="^https?$")
 
+    def credential_problems(self, cred: WinrmCredential) -> list[tuple[str, str]]:
+        """Refuse Basic over plain HTTP (the password in clear on the wire) unless the credential allows it;
+        NTLM, Kerberos and CredSSP encrypt their messages even over http. Returns (key, message)."""
+        if self.scheme != "http" or cred.transport != "basic" or cred.allow_plain_http:
+            return []
+        return [("scheme", f"WinRM over http with credential {self.credential!r} (transport basic) sends "
+                           "its password in clear to anyone on the network path: use scheme https (port "
+                           "5986), or transport ntlm or kerberos; only on a network the office trusts, set "
+                           f"credentials.winrm.{self.credential}.allow_plain_http: true")]
+
 
 class WinrmCredential(CredentialModel):
     """A Windows login for WinRM (PowerShell remoting): WSUS, Defender."""
@@ -33,6 +45,9 @@ class WinrmCredential(CredentialModel):
     password: SecretRef
     transport: Literal["ntlm", "kerberos", "credssp", "basic"] = "ntlm"
     ca_file: Path | None = Field(None, description="the CA of the hosts' WinRM HTTPS certificates")
+    allow_plain_http: bool = Field(False, description="let transport basic go over scheme http: the password "
+                                   "crosses the network in clear, readable by anyone on the path; only for a "
+                                   "network the office trusts (a lab, an isolated management VLAN)")
 
 
 TRANSPORT = Transport("winrm", "PowerShell on Windows hosts over WinRM (pywinrm)", WinrmAccess, WinrmCredential)
@@ -54,6 +69,9 @@ def run_ps(device, config, script: str, timeout: float = 60.0) -> tuple[int, str
         raise ConfigError(f"device {device.name} has no oti_winrm")
     cred = config.credential("winrm", access.credential, device.name)
     where = f"winrm {device.name} ({access.scheme}://{device.address}:{access.port})"
+    refused = access.credential_problems(cred)      # config check says so too: this is the last line
+    if refused:
+        raise ConfigError(f"{where}: {refused[0][1]}")
     # the office's CA when given, else the system's (never an environment variable picked up silently)
     kwargs = {"ca_trust_path": str(config.path(cred.ca_file)) if cred.ca_file else None}
     validation = "validate"
