@@ -6,11 +6,10 @@ import json
 import logging
 import sys
 
-from agent.core.secrets import redact
 
-
-class _RedactingFormatter(logging.Formatter):
-    """Format a record, then blank out any secret value that slipped into it."""
+class _Formatter(logging.Formatter):
+    """Format a record as text or JSON. Secrets are kept out where they could enter (the transports pass a
+    library's words through `library_text`; a URL's userinfo is stripped), not by blanking every line."""
 
     def __init__(self, as_json: bool):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -22,14 +21,14 @@ class _RedactingFormatter(logging.Formatter):
                      "message": record.getMessage()}
             if record.exc_info:
                 entry["exception"] = self.formatException(record.exc_info)
-            return redact(json.dumps(entry, ensure_ascii=False))
-        return redact(super().format(record))
+            return json.dumps(entry, ensure_ascii=False)
+        return super().format(record)
 
 
 def setup(level: str = "INFO", as_json: bool = False) -> None:
     """Send logs to stderr, as text or one JSON object per line."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter(as_json))
+    handler.setFormatter(_Formatter(as_json))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

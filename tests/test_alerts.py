@@ -83,7 +83,7 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
     assert ups and ups[0]["text"] == "battery" and ups[0]["severity"] == 2
 
     book.tick()                                                          # step 1 at once: the specialist
-    first = {m["Subject"] for m in inbox.messages}
+    assert {m["Subject"] for m in inbox.messages}, "the specialist got no mail"
     assert all(m["To"] == "is@entidad.example" for m in inbox.messages)
     body = inbox.messages[0].get_payload(decode=True).decode()
     assert "Equipo:" in body and "oti-agent alerts ack" in body

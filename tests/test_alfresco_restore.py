@@ -81,7 +81,7 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
     ctl.chmod(0o755)
 
     subprocess.run([sys.executable, str(SEED), postgres.dsn, str(dir_root), "30"], check=True, capture_output=True)
-    good = _backup_set(postgres, dir_root, sets, "2026-11-20_0200")
+    _backup_set(postgres, dir_root, sets, "2026-11-20_0200")
     good_nodes, good_store = postgres.psql("select count(*) from alf_node_standin"), _store_digest(dir_root)
     subprocess.run([sys.executable, str(SEED), postgres.dsn, str(dir_root), "5"], check=True, capture_output=True)
     newest = _backup_set(postgres, dir_root, sets, "2026-11-21_0200")

@@ -480,3 +480,31 @@ def _listening(port: int) -> bool:
 
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_community_named_like_its_device_does_not_blank_the_device_in_the_logs(site, snmpsim, tmp_path):
+    """The demo names each community after its device: the logs still say which device, and the library
+    texts that could carry a secret (an error of a transport) are the ones redacted."""
+    import signal
+    import time
+
+    from tests.operator import OTI
+    from tests.peers.common import free_tcp_port
+
+    site.snmp_device("ups-rfc1628", "ups", "ups-rfc1628", site.v2c("ups", "ups-rfc1628"), snmpsim.port)
+    site.group("ups-rfc1628", ["snmp"], interval="2s", timeout="1s")    # a group named like the community too
+    site.http_port = free_tcp_port()
+    proc = subprocess.Popen([OTI, "serve", "-c", str(site.write())], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=20)
+    assert "*****" not in err and "group=ups-rfc1628 checks=1" in err, err[-2000:]
+
+    from agent.core.secrets import library_text, resolve
+
+    secret = tmp_path / "clave"
+    secret.write_text("clave-muy-secreta\n")
+    resolve(f"file:{secret}")
+    said = library_text(RuntimeError("login failed for http://luis:clave-muy-secreta@10.0.0.5/ (clave-muy-secreta)"))
+    assert "clave-muy-secreta" not in said and "luis" not in said and "10.0.0.5" in said

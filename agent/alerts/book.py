@@ -24,8 +24,8 @@ from sqlalchemy import and_, insert, select, update
 from agent.alerts import escalation
 from agent.core.results import State
 from agent.core.settings import Settings
-from agent.monitoring.silence import NAME as SILENCE
 from agent.errors import AlertError
+from agent.monitoring.silence import NAME as SILENCE
 from agent.notify import alertmanager
 from agent.notify.outbox import Outbox
 from agent.store import Store, queries

@@ -102,8 +102,16 @@ def _remember(value: str) -> SecretStr:
     return SecretStr(value)
 
 
+def library_text(err: BaseException | str) -> str:
+    """A library's own words about a failure, safe to show: a URL's userinfo removed, and any secret this
+    process resolved blanked — what a transport puts in its error (paramiko's, an SMTP server's...)."""
+    return redact(without_userinfo(str(err)))
+
+
 def redact(text: str) -> str:
-    """Replace every secret value this process has resolved by asterisks."""
+    """Replace every secret value this process has resolved by asterisks (only in texts that may carry one:
+    library errors, a crash report; not in every log line, where a community named like its device would
+    blank the device's name)."""
     for value in _RESOLVED:
         if value in text:
             text = text.replace(value, REDACTED)

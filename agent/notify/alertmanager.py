@@ -15,9 +15,9 @@ from pathlib import Path
 
 from agent.core.config import AlertmanagerAuth
 from agent.core.results import State
-from agent.log import Episodes
 from agent.core.secrets import resolve, without_userinfo
 from agent.errors import ConfigError
+from agent.log import Episodes
 
 _LOGGER = logging.getLogger(__name__)
 EPISODES = Episodes(_LOGGER, "alertmanager")      # an Alertmanager gone is said once, not every tick

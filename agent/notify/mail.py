@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from agent.core.config import MailSection
-from agent.core.secrets import resolve
+from agent.core.secrets import library_text, resolve
 from agent.errors import ConfigError, MailError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -101,9 +101,9 @@ def _send(mail: MailSection, base_dir: Path, to: list[str], subject: str, body: 
         raise MailError(f"smtp {mail.host}:{mail.port}: message refused: {err.smtp_code} "
                         f"{err.smtp_error.decode(errors='replace')}", server=err.smtp_code < 500) from None
     except smtplib.SMTPException as err:
-        raise MailError(f"smtp {mail.host}:{mail.port}: {err}") from None
+        raise MailError(f"smtp {mail.host}:{mail.port}: {library_text(err)}") from None
     except OSError as err:
-        raise MailError(f"smtp {mail.host}:{mail.port}: {err.strerror or err}") from None
+        raise MailError(f"smtp {mail.host}:{mail.port}: {err.strerror or library_text(err)}") from None
     return msg["Message-ID"]
 
 

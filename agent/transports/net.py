@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from agent.core.secrets import library_text
 from agent.errors import ProbeTimeout, ProbeUnavailable
 
 
@@ -23,7 +24,7 @@ async def tcp_connect(host: str, port: int, timeout: float) -> float:
     except ConnectionRefusedError:
         raise ProbeUnavailable("conexión rechazada: nada escucha en el puerto") from None
     except OSError as err:
-        raise ProbeUnavailable(err.strerror or str(err)) from None
+        raise ProbeUnavailable(err.strerror or library_text(err)) from None
     elapsed = time.perf_counter() - t0
     writer.close()
     return elapsed
@@ -48,7 +49,7 @@ async def http_get(client, url: str) -> tuple[int, float]:
     except httpx.TimeoutException:
         raise ProbeTimeout(f"sin respuesta en {client.timeout.read or 0:g}s") from None
     except httpx.HTTPError as err:
-        raise ProbeUnavailable(f"{type(err).__name__}: {err}") from None
+        raise ProbeUnavailable(f"{type(err).__name__}: {library_text(err)}") from None
     return resp.status_code, time.perf_counter() - t0
 
 

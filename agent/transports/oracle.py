@@ -10,7 +10,7 @@ import asyncio
 
 from pydantic import Field
 
-from agent.core.secrets import SecretRef, resolve
+from agent.core.secrets import SecretRef, library_text, resolve, without_userinfo
 from agent.errors import ConfigError, ProbeAuthFailed, ProbeTimeout, ProbeUnavailable
 from agent.transports.base import AccessModel, CredentialModel, Transport
 
@@ -78,7 +78,7 @@ def _query(dsn: str, user: str, password: str, timeout: float) -> dict:
             raise ProbeAuthFailed(f"oracle {dsn}: login as {user} refused ({code})") from None
         if "timed out" in str(error).lower():
             raise ProbeTimeout(f"oracle {dsn}: no answer within {timeout:g}s") from None
-        raise ProbeUnavailable(f"oracle {dsn}: {str(error).splitlines()[0]}") from None
+        raise ProbeUnavailable(f"oracle {without_userinfo(dsn)}: {library_text(str(error).splitlines()[0])}") from None
 
 
 async def query_status(device, ctx, timeout: float = 10.0) -> tuple[bool, str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from agent.core.secrets import SecretRef, resolve
+from agent.core.secrets import SecretRef, library_text, resolve
 from agent.errors import ProbeAuthFailed, ProbeTimeout, ProbeUnavailable
 from agent.transports.base import AccessModel, CredentialModel, Transport
 
@@ -70,7 +70,7 @@ def run_command(device, config: AgentConfig, command: str, timeout: float) -> tu
                               "give it as `passphrase` (a secret reference)") from None
     except (paramiko.SSHException, ValueError) as err:   # a wrong passphrase reads as a corrupt key: say both
         raise ProbeAuthFailed(f"ssh {where}: cannot load the key of SSH credential {access.credential!r} "
-                              f"(a wrong passphrase, or not a private key): {err}") from None
+                              f"(a wrong passphrase, or not a private key): {library_text(err)}") from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
         client.connect(device.address, port=access.port, username=cred.user, pkey=pkey,
@@ -90,11 +90,11 @@ def run_command(device, config: AgentConfig, command: str, timeout: float) -> tu
         if "known_hosts" in str(err):
             raise ProbeAuthFailed(f"ssh {where}: host key not in {known_hosts}; add it (ssh-keyscan) after "
                                   "verifying it") from None
-        raise ProbeUnavailable(f"ssh {where}: {err}") from None
+        raise ProbeUnavailable(f"ssh {where}: {library_text(err)}") from None
     except TimeoutError:
         raise ProbeTimeout(f"ssh {where}: no answer within {timeout:g}s") from None
     except OSError as err:
-        raise ProbeUnavailable(f"ssh {where}: {err.strerror or err}") from None
+        raise ProbeUnavailable(f"ssh {where}: {err.strerror or library_text(err)}") from None
     finally:
         client.close()
 

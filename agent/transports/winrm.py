@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.core.secrets import SecretRef, resolve
+from agent.core.secrets import SecretRef, library_text, resolve
 from agent.errors import ConfigError, ProbeAuthFailed, ProbeTimeout, ProbeUnavailable
 from agent.transports.base import AccessModel, CredentialModel, Transport
 
@@ -87,7 +87,7 @@ def run_ps(device, config, script: str, timeout: float = 60.0) -> tuple[int, str
     except WinRMOperationTimeoutError:
         raise ProbeTimeout(f"{where}: no answer within {timeout:g}s") from None
     except (WinRMTransportError, WinRMError) as err:
-        raise ProbeUnavailable(f"{where}: {str(err)[:300]}") from None
+        raise ProbeUnavailable(f"{where}: {library_text(err)[:300]}") from None
     except requests.exceptions.Timeout:
         raise ProbeTimeout(f"{where}: no answer within {timeout:g}s") from None
     except requests.exceptions.RequestException as err:
