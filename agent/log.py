@@ -45,18 +45,20 @@ class Episodes:
 
     def __init__(self, logger: logging.Logger, what: str):
         self.logger, self.what = logger, what
-        self._since: dict[str, tuple[float, int]] = {}     # key -> (monotonic start, failures)
-        self.failures = 0                                  # since the process started, for the metrics
+        self._since: dict[str, tuple[float, int, str]] = {}     # key -> (monotonic start, failures, last reason)
+        self.failures = 0                                       # since the process started, for the metrics
 
     def failed(self, key: str, message: str, *args) -> None:
-        """A failure of `key`: logged only if it is the first of its episode."""
+        """A failure of `key`: logged if it is the first of its episode, or if its reason changed (a 401
+        after a refused connection is news; the same refusal every tick is not)."""
         import time
 
         self.failures += 1
-        start, count = self._since.get(key, (time.monotonic(), 0))
-        if count == 0:
-            self.logger.warning(f"{self.what}: {message}", *args)
-        self._since[key] = (start, count + 1)
+        text = message % args if args else message
+        start, count, last = self._since.get(key, (time.monotonic(), 0, ""))
+        if count == 0 or text != last:
+            self.logger.warning("%s: %s", self.what, text)
+        self._since[key] = (start, count + 1, text)
 
     def recovered(self, key: str) -> None:
         """`key` works again: the end of its episode, if it had one."""

@@ -51,16 +51,17 @@ async def worker_oti(n: int, concurrency: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from agent.core.config import AgentConfig
-    from agent.core.inventory import Device
+    from agent.core.inventory import device_model
     from agent.monitoring.runner import Job, Runner
-    from checks.base import ProbeContext
+    from agent.transports.context import ProbeContext
     from checks.snmp.check import SnmpCheck
     from checks.snmp.profiles import load_profiles
 
     os.environ["OTI_BENCH_COMMUNITY"] = COMMUNITY
     cfg = AgentConfig.model_validate(
         {"credentials": {"snmp": {"bench": {"version": "v2c", "community": "${OTI_BENCH_COMMUNITY}"}}}})
-    devices = [Device.model_validate({"name": f"d{i}", "address": "127.0.0.1", "oti_kind": kind_of(i)[0],
+    device = device_model()
+    devices = [device.model_validate({"name": f"d{i}", "address": "127.0.0.1", "oti_kind": kind_of(i)[0],
                                       "oti_snmp": {"profile": kind_of(i)[1], "credential": "bench",
                                                    "port": BASE_PORT + i, "timeout": 5, "retries": 1}})
                for i in range(n)]

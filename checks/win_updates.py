@@ -23,7 +23,7 @@ from agent.core.compliance import CompliancePolicy, Facts, judge, readings
 from agent.core.inventory import Device
 from agent.core.results import Reading, State
 from agent.core.secrets import resolve
-from agent.errors import ProbeAuthFailed, ProbeUnavailable
+from agent.errors import ConfigError, ProbeAuthFailed, ProbeUnavailable
 from checks.base import Check, NoOptions, ProbeContext
 
 
@@ -73,9 +73,10 @@ class WinUpdatesCheck(Check):
         import ansible_runner
 
         cfg = ctx.config
-        cred = cfg.credentials.winrm.get(device.winrm.credential)
-        if cred is None:
-            raise ProbeUnavailable(f"win_updates {device.name}: no WinRM credential {device.winrm.credential!r}")
+        cred = cfg.credential("winrm", device.winrm.credential, device.name)
+        refused = device.winrm.credential_problems(cred)   # Basic over plain http: as the WinRM transport says
+        if refused:
+            raise ConfigError(f"win_updates {device.name}: {refused[0][1]}")
         hostvars = {"ansible_connection": "winrm", "ansible_host": device.address, "ansible_port": device.winrm.port,
                     "ansible_winrm_scheme": device.winrm.scheme, "ansible_user": cred.user,
                     "ansible_password": resolve(cred.password, base_dir=cfg.base_dir).get_secret_value(),

@@ -6,7 +6,7 @@ report and, for each update approved for it, the installation state (0 Unknown, 
 carries updates approved for *other* groups, as Unknown — only the computer's own effective
 approvals (action Install) count. `defender` runs on each Windows host: Get-MpComputerStatus; a scan
 age of 4294967295 means never scanned. Both judge with the compliance policy and its exceptions.
-The WinRM code path is real (agent/winrm.py); with no Windows here, the tests feed it recorded
+The WinRM code path is real (agent/transports/winrm.py); with no Windows here, the tests feed it recorded
 PowerShell JSON and a real HTTP endpoint that refuses the login.
 """
 

@@ -34,3 +34,12 @@ def test_public_api_is_sorted_and_importable():
     assert agent.__all__ == sorted(agent.__all__)
     for name in agent.__all__:
         assert getattr(agent, name) is not None
+
+
+def test_checks_lists_each_plugin_with_its_options_required_or_defaulted():
+    proc = subprocess.run([str(OTI), "checks"], capture_output=True, text=True, env={"COLUMNS": "200",
+                                                                                  "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert "PydanticUndefined" not in proc.stdout
+    assert "file (required): the CSV the console exports" in proc.stdout
+    assert "connect_timeout (default 3.0)" in proc.stdout

@@ -91,16 +91,19 @@ def test_secret_must_be_a_reference_and_is_never_shown(tmp_path, monkeypatch):
         resolve("${OTI_MISSING_VAR}")
 
 
-def test_secrets_are_redacted_from_logs(monkeypatch, capsys):
+def test_secrets_in_a_library_error_are_redacted_before_they_are_logged(monkeypatch, capsys):
+    """Redaction is where a secret can travel (a library's error text, issue 11 item 19), not every line."""
     import logging
 
     from agent import log
+    from agent.core.secrets import library_text
 
     monkeypatch.setenv("OTI_LEAK", "leaky-community-42")
     resolve("${OTI_LEAK}")
     log.setup("INFO")
-    logging.getLogger("agent.test").error("device said: leaky-community-42 rejected")
-    assert "leaky-community-42" not in capsys.readouterr().err
+    logging.getLogger("agent.test").error("device said: %s", library_text(OSError("leaky-community-42 rejected")))
+    err = capsys.readouterr().err
+    assert "leaky-community-42" not in err and "device said: ***" in err
 
 
 def test_ansible_parses_the_example_inventory():

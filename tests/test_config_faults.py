@@ -377,10 +377,16 @@ def test_winrm_refuses_plain_http_basic_at_run_time_before_sending_anything(tmp_
         device = inventory_mod.load(tmp_path / "inv.yaml").by_name["win-01"]
         with pytest.raises(ConfigError) as err:
             run_ps(device, cfg_, "Get-Date", timeout=5)
+        from agent.transports.context import ProbeContext
+        from checks.win_updates import WinUpdatesCheck
+
+        with pytest.raises(ConfigError) as err_updates:          # and the Windows Update search (ansible)
+            WinUpdatesCheck()._search(device, ProbeContext(cfg_, None))
     finally:
         server.shutdown()
-    assert "in clear" in str(err.value) and "allow_plain_http" in str(err.value)
-    assert "valor-de-winrm" not in str(err.value)
+    for e in (err, err_updates):
+        assert "in clear" in str(e.value) and "allow_plain_http" in str(e.value)
+        assert "valor-de-winrm" not in str(e.value)
     assert seen == []                                    # nothing left for the wire
 
 

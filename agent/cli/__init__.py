@@ -186,9 +186,13 @@ def checks() -> None:
         plugin = plugins.check(name)
         out.print(f"[bold]{esc(name)}[/bold]: {esc(plugin.description)}")
         for field, info in plugin.Options.model_fields.items():
-            default = info.default if info.default_factory is None else info.default_factory()
-            shown = default.model_dump(exclude_defaults=True) if hasattr(default, "model_dump") else default
-            out.print(esc(f"    {field} (default {shown!r}){': ' + info.description if info.description else ''}"),
+            if info.is_required():
+                given = "required"
+            else:
+                default = info.default if info.default_factory is None else info.default_factory()
+                shown = default.model_dump(exclude_defaults=True) if hasattr(default, "model_dump") else default
+                given = f"default {shown!r}"
+            out.print(esc(f"    {field} ({given}){': ' + info.description if info.description else ''}"),
                       highlight=False)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.core.results import CheckResult, Reading, State
+from agent.core.secrets import library_text, without_userinfo
 from agent.errors import StoreError
 from agent.store.migrations import MIGRATIONS
 from agent.store.schema import (
@@ -98,6 +99,7 @@ class Store:
     def __init__(self, url: str, base_dir: Path = Path("."), latest_every_s: float = 0.0, timezone: str = "UTC",
                  read_only_when_full: bool = False):
         self.url = _sqlite_url(url, base_dir)
+        self.where = without_userinfo(self.url)   # what messages name: a server URL's password never
         # A device's latest readings are rewritten when one of them changes state, or once this many
         # seconds have passed: /metrics reads memory, so the store need not follow every poll of
         # a thousand switches (96k rows cost ~2.5 CPU-s in SQLite).
@@ -107,7 +109,7 @@ class Store:
         try:
             self.engine = create_engine(self.url, future=True)
         except (SQLAlchemyError, ImportError) as err:
-            raise StoreError(f"store {url}: cannot open: {err}") from None
+            raise StoreError(f"store {self.where}: cannot open: {library_text(err)}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
@@ -143,7 +145,7 @@ class Store:
                         conn.execute(insert(schema_version).values(version=version, applied_at=datetime.now(UTC)))
                     current = version
         except SQLAlchemyError as err:
-            raise StoreError(f"store {self.url}: migration failed: {err}") from None
+            raise StoreError(f"store {self.where}: migration failed: {library_text(err)}") from None
         return current
 
     def _load_states(self):
@@ -190,7 +192,7 @@ class Store:
                 with self.engine.begin() as conn:
                     self._write(conn, latest, changes, statuses)
             except SQLAlchemyError as err:
-                raise StoreError(f"store {self.url}: write failed: {err}") from None
+                raise StoreError(f"store {self.where}: write failed: {library_text(err)}") from None
             for c in changes:
                 self._states[(c.device, c.reading)] = c.to_state
         return changes
@@ -231,7 +233,7 @@ class Store:
                 yield conn
         except SQLAlchemyError as err:
             why = room_message(self.url) if self.read_only else _reason(err)
-            raise StoreError(f"store {self.url}: {why}") from None
+            raise StoreError(f"store {self.where}: {why}") from None
 
     def rows(self, query) -> list[dict]:
         """Run a SELECT; return its rows as dicts, times with their zone (SQLite keeps none)."""
@@ -239,7 +241,7 @@ class Store:
             with self.engine.connect() as conn:
                 return [{k: _aware(v) for k, v in r._mapping.items()} for r in conn.execute(query)]
         except SQLAlchemyError as err:
-            raise StoreError(f"store {self.url}: {_reason(err)}") from None
+            raise StoreError(f"store {self.where}: {_reason(err)}") from None
 
     def scalar(self, query):
         """Run a SELECT of one value."""
@@ -247,7 +249,7 @@ class Store:
             with self.engine.connect() as conn:
                 return _aware(conn.scalar(query))
         except SQLAlchemyError as err:
-            raise StoreError(f"store {self.url}: {_reason(err)}") from None
+            raise StoreError(f"store {self.where}: {_reason(err)}") from None
 
     def first_seen(self, host: str, items: list[str], now: datetime) -> dict[str, datetime]:
         """Remember which items (missing updates) a host has now; return since when each has been there.
@@ -321,7 +323,7 @@ def _aware(value):
 def _reason(err: SQLAlchemyError) -> str:
     """The database's own words, without SQLAlchemy's statement dump (which may carry data)."""
     orig = getattr(err, "orig", None)
-    return str(orig) if orig is not None else type(err).__name__
+    return library_text(str(orig)) if orig is not None else type(err).__name__
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
