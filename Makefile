@@ -10,7 +10,8 @@ DEBS   := snmpd snmp snmpsim openssh-server openssh-client prometheus prometheus
           prometheus-alertmanager iproute2 procps openipmi ipmitool \
           bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console \
           postgresql postgresql-15 postgresql-client-15 postgresql-client-common \
-          libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime
+          libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime \
+          slapd ldap-utils openssl
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-dates deps venv bench clean print-debs

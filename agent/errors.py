@@ -22,7 +22,13 @@
      │    ├── BackendError      the backup backend could not be asked, or answered nonsense
      │    │    └── TapeWait       a job waited for a tape longer than allowed and was canceled
      │    └── TapeError         a custody movement that cannot be done as asked
-     └── DocumentError        a document could not be built, rendered or archived
+     ├── DocumentError        a document could not be built, rendered or archived
+     ├── AuthError            who is asking could not be established (wrong password, unknown or expired
+     │    │                   token, an OS user who is nobody of the registry): HTTP 401
+     │    ├── LoginLocked       too many failed logins for that login or from that address (HTTP 429)
+     │    └── DirectoryUnavailable  the directory could not be asked (not the person's fault; HTTP 503)
+     ├── Forbidden            the person is known but does not hold the role the action needs (HTTP 403)
+     └── DaemonUnavailable    a command that needs the daemon could not reach it (its socket or URL)
 
 Third-party exceptions (pysnmp, paramiko, httpx, oracledb, winrm, SQLAlchemy) are translated into
 these once, at the edge that calls the library (`agent/transports/`, `agent/store/`). A message says
@@ -157,3 +163,27 @@ class TapeError(BackupError):
 
 class DocumentError(AgentError):
     """A document could not be built, rendered or archived."""
+
+
+class AuthError(AgentError):
+    """Who is asking could not be established. The message never says whether the login exists."""
+
+
+class LoginLocked(AuthError):
+    """Too many failed logins for this login or from this address; `retry_after` seconds to wait."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DirectoryUnavailable(AuthError):
+    """The office's directory could not be asked (down, TLS refused, the service account refused)."""
+
+
+class Forbidden(AgentError):
+    """The person is known but does not hold the role (or the token the scope) the action needs."""
+
+
+class DaemonUnavailable(AgentError):
+    """A command that needs the daemon could not reach it."""

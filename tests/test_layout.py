@@ -1,7 +1,7 @@
 """The house keeps its rooms: DESIGN.md's dependency rules, read from every import statement.
 
 core <- store, transports <- checks, monitoring <- the domain folders (alerts, notify, runbook,
-backups, documents, access) <- daemon, demo <- cli. Nothing imports `agent.cli`; no `agent/` module
+backups, documents, access, people) <- api <- web <- daemon, demo <- cli. Nothing imports `agent.cli`; no `agent/` module
 imports `checks/` (the plugin registry loads them by name); documents and probes read the store
 only through `agent/store/queries.py`; a table is written only by the store and its owning module.
 Function-level and TYPE_CHECKING imports count: they are imports all the same.
@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO
 
-DOMAINS = {"alerts", "notify", "runbook", "backups", "documents", "access"}
+DOMAINS = {"alerts", "notify", "runbook", "backups", "documents", "access", "people"}
 BASE = {"errors", "log"}                      # agent/errors.py and agent/log.py: anyone may import them
 ALLOWED = {
     "core": {"core"},
@@ -24,14 +24,18 @@ ALLOWED = {
     "transports": {"core", "transports"},
     "monitoring": {"core", "transports", "store", "monitoring"},
     **{d: {"core", "transports", "store", "monitoring", *DOMAINS} for d in DOMAINS},
-    "daemon": {"core", "transports", "store", "monitoring", *DOMAINS, "exporters"},
+    "api": {"core", "transports", "store", "monitoring", *DOMAINS, "api"},
+    "web": {"core", "transports", "store", "monitoring", *DOMAINS, "api", "web"},
+    "daemon": {"core", "transports", "store", "monitoring", *DOMAINS, "api", "web", "exporters"},
     "demo": {"core", "transports", "store", "monitoring", *DOMAINS, "daemon", "demo"},
-    "cli": {"core", "transports", "store", "monitoring", *DOMAINS, "daemon", "demo", "cli"},
+    "cli": {"core", "transports", "store", "monitoring", *DOMAINS, "api", "daemon", "demo", "cli"},
 }
 # the owners of the store's tables: the only modules besides agent/store/ that import its schema
 SCHEMA_OWNERS = {"agent/alerts/book.py", "agent/backups/service.py", "agent/backups/tapes.py",
                  "agent/backups/restores.py", "agent/runbook/journal.py", "agent/notify/outbox.py",
-                 "agent/access/log.py"}
+                 "agent/access/log.py", "agent/people/accounts.py", "agent/people/tokens.py",
+                 "agent/people/auth.py", "agent/api/sessions.py", "agent/runbook/asking.py",
+                 "agent/runbook/schedules.py", "agent/runbook/policies.py"}
 
 
 def _modules(root: str) -> list[Path]:

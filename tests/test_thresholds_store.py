@@ -70,3 +70,30 @@ def test_latest_readings_follow_state_changes_at_once_and_values_at_an_interval(
     store.record([_result("ups1", 200, State.CRITICAL)])       # a state change is written at once
     row = store.latest("ups1")[0]
     assert (row["value"], row["state"]) == (200, int(State.CRITICAL))
+
+
+def test_a_store_of_version_8_gains_the_people_tables_and_keeps_its_decisions(tmp_path, monkeypatch):
+    """Version 9 adds columns to run_decisions and runs: an older store's rows stay, not superseded."""
+    import sqlite3
+
+    from agent.store import store as store_mod
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", MIGRATIONS[:8])
+    Store("sqlite:///var/old.db", tmp_path).close()
+    monkeypatch.undo()
+    path = tmp_path / "var" / "old.db"
+    with sqlite3.connect(path) as db:                    # as version 8 left them
+        for column in ("channel", "address", "held_as", "superseded"):
+            db.execute(f"alter table run_decisions drop column {column}")
+        db.execute("alter table runs drop column trigger")
+        db.execute("insert into run_decisions (run_id, step_id, kind, role, by, decision, at) values "
+                   "('r1', 'aprobacion-jefa', 'approval', 'jefa', 'maria', 'approved', '2026-01-02 10:00:00')")
+    store = Store("sqlite:///var/old.db", tmp_path)
+    assert store.migrate() == MIGRATIONS[-1][0] >= 9
+    from agent.runbook.journal import Journal
+
+    (decision,) = Journal(store).decisions("r1")
+    assert decision["by"] == "maria" and decision["decision"] == "approved" and not decision["superseded"]
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+    assert {"accounts", "api_tokens", "web_sessions", "run_waits", "approval_links", "schedule_runs"} <= tables

@@ -23,8 +23,10 @@ from pydantic import (
 
 from agent.core import config_rules as rules
 from agent.core import yamlfile
+from agent.core.automation import PolicySpec, ScheduleSpec
 from agent.core.compliance import CompliancePolicy
 from agent.core.inventory import Kind
+from agent.core.people import PeopleSection
 from agent.core.secrets import SecretRef
 from agent.core.yamlfile import problems_from, repeated
 from agent.errors import ConfigError, Problem
@@ -307,6 +309,10 @@ class AgentConfig(_Model):
     alerts: AlertsSection = AlertsSection()
     reports: ReportsSection = ReportsSection()
     compliance: CompliancePolicy = CompliancePolicy()
+    people: PeopleSection = PeopleSection()
+    schedules: list[ScheduleSpec] = Field([], description="runbooks the daemon starts on a calendar")
+    policies: list[PolicySpec] = Field([], description="runbooks the daemon starts when a condition on "
+                                       "readings holds")
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)

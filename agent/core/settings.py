@@ -20,7 +20,8 @@ from agent.core import settings_rules as cross
 from agent.core.assets import AssetMatrix
 from agent.core.config import AgentConfig
 from agent.core.inventory import Inventory
-from agent.core.yamlfile import line_of
+from agent.core.people import People
+from agent.core.yamlfile import line_of, problems_from
 from agent.errors import ConfigError, Problem
 
 
@@ -33,6 +34,7 @@ class Settings:
     path: Path
     assets: AssetMatrix | None = None     # the backup asset matrix, when the config names one
     data: dict[str, Any] = field(default_factory=dict)   # plugin data by name, e.g. "snmp.profiles"
+    people: People = field(default_factory=lambda: People(config_mod.PeopleSection()))
 
 
 def load_all(path: Path | str, *, strict: bool = False) -> Settings:
@@ -60,7 +62,9 @@ def load_all(path: Path | str, *, strict: bool = False) -> Settings:
         if located is not None:
             assets = located[0]
             problems += _check_assets(config, *located)
-    settings = Settings(config, inventory, path, assets)
+    people, found = _people(config, file, lines)
+    problems += found
+    settings = Settings(config, inventory, path, assets, people=people)
     if inventory is not None:
         problems += cross.access_problems(config, inventory, file)
         problems += cross.selector_problems(config, inventory, file, lines)
@@ -70,6 +74,44 @@ def load_all(path: Path | str, *, strict: bool = False) -> Settings:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _people(config: AgentConfig, file: str, lines: dict[tuple, int]) -> tuple[People, list[Problem]]:
+    """The people registry: the config's persons, units and deputies plus those of `people.file`."""
+    section, extra, where = config.people, {}, (file, lines, ("people",))
+    if section.file is not None:
+        target = config.path(section.file)
+        loaded, found = _named_file(target, ("people", "file"), file, lines, _people_file)
+        if found:
+            return People(section), found
+        extra, plines = loaded
+        where = (str(target), plines, ())
+    try:
+        people = People(section, extra)
+    except ValueError as err:            # pydantic's, for an entry of the people file
+        return People(section), [Problem(where[0], "people", None, str(err).splitlines()[0])]
+    return people, cross.people_problems(people, section, *where)
+
+
+def _people_file(target: Path):
+    data, plines, _repeated = yamlfile.load_located(target)
+    if not isinstance(data, dict) or not set(data) <= {"persons", "units", "deputies"}:
+        raise ConfigError([Problem(str(target), "", 1, "a people file is a mapping with persons, units and "
+                                   "deputies (lists)")])
+    from pydantic import ValidationError
+
+    from agent.core.people import Deputy, Person, Unit
+
+    problems = []
+    for key, model in (("persons", Person), ("units", Unit), ("deputies", Deputy)):
+        for i, entry in enumerate(data.get(key) or []):
+            try:
+                model.model_validate(entry)
+            except ValidationError as err:
+                problems += problems_from(err, str(target), plines, (key, i))
+    if problems:
+        raise ConfigError(problems)
+    return data, plines
 
 
 def _named_file(target: Path, loc: tuple, file: str, lines: dict[tuple, int],

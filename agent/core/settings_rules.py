@@ -101,3 +101,38 @@ def _unknown_reading(device: Device, reading: str, known: set[str]) -> str:
     source = f"its SNMP profile {device.snmp.profile} nor " if device.snmp else ""
     return (f"no check of {device.name} reads {reading!r}, so this limit would never apply: neither "
             f"{source}the host readings ({', '.join(HOST_READINGS)}) have it{hint}")
+
+
+def people_problems(people, section, file: str, lines: dict[tuple, int], prefix: tuple) -> list[Problem]:
+    """The registry holds together: logins once, roles known, unit heads and deputies are people of it."""
+    from agent.core.yamlfile import repeated
+
+    out: list[Problem] = []
+
+    def at(*loc) -> tuple[str, int | None]:
+        key = prefix + loc
+        return ".".join(map(str, key)), line_of(lines, key)
+
+    persons = people.persons()
+    for login in repeated(people.logins_given):
+        out.append(Problem(file, *at("persons"), f"login {login!r} is given to more than one person"))
+    known = set(people.titles)
+    for i, person in enumerate(persons):
+        for role in person.roles:
+            if role not in known:
+                close = difflib.get_close_matches(role, known, 1)
+                out.append(Problem(file, *at("persons", i, "roles"), f"{person.login}: unknown role {role!r}"
+                                   + (f" (did you mean {close[0]!r}?)" if close else "; add it under people.roles")))
+    for i, unit in enumerate(people.units.values()):
+        if people.person(unit.head) is None:
+            out.append(Problem(file, *at("units", i, "head"), f"unit {unit.id}: head {unit.head!r} is nobody of "
+                               "the people registry"))
+    for i, deputy in enumerate(people.deputies):
+        if people.person(deputy.person) is None:
+            out.append(Problem(file, *at("deputies", i, "person"), f"deputy {deputy.person!r} is nobody of the "
+                               "people registry"))
+        if deputy.role not in known:
+            out.append(Problem(file, *at("deputies", i, "role"), f"unknown role {deputy.role!r}"))
+        if deputy.unit is not None and deputy.unit not in people.units:
+            out.append(Problem(file, *at("deputies", i, "unit"), f"unknown unit {deputy.unit!r}"))
+    return out

@@ -12,27 +12,35 @@ from sqlalchemy import Connection, Table
 
 from agent.store.schema import (
     access_log,
+    accounts,
     alert_events,
     alerts,
+    api_tokens,
+    approval_links,
     backup_runs,
     check_status,
     custody_movements,
     latest_readings,
+    login_failures,
     maintenance,
     outbox,
     pending_updates,
+    policy_episodes,
     restores,
     run_actions,
     run_decisions,
     run_events,
     run_steps,
+    run_waits,
     runs,
+    schedule_runs,
     silences,
     state_changes,
     tape_box_items,
     tape_boxes,
     tapes,
     uptime_days,
+    web_sessions,
 )
 
 
@@ -95,6 +103,17 @@ def _v8(conn: Connection) -> None:
     _add_columns(conn, outbox, "next_at")
 
 
+def _v9(conn: Connection) -> None:
+    """People act as themselves: local accounts, API tokens, web sessions, failed logins; the daemon asks
+    people for their approvals (waits, single-use links), starts runbooks on schedules and policies; a
+    decision says through which channel and from where, and a round sent back is superseded."""
+    for table in (accounts, api_tokens, login_failures, web_sessions, run_waits, approval_links, schedule_runs,
+                  policy_episodes):
+        table.create(conn)
+    _add_columns(conn, run_decisions, "channel", "address", "held_as", "superseded")
+    _add_columns(conn, runs, "trigger")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -104,4 +123,5 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (6, _v6),
     (7, _v7),
     (8, _v8),
+    (9, _v9),
 ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -85,6 +86,7 @@ runs = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("pid", Integer),
     Column("message", Text),
+    Column("trigger", Text),                               # JSON: why it started (person, schedule, policy)
 )
 
 run_steps = Table(
@@ -123,6 +125,10 @@ run_decisions = Table(
     Column("comment", Text),
     Column("values", Text),                                # JSON readings a person entered
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("channel", String(16)),                         # web email cli api agent (a policy, an expiry)
+    Column("address", String(64)),                         # where the person acted from
+    Column("held_as", String(32)),                         # titular | encargado
+    Column("superseded", Boolean, nullable=False, default=False, server_default=false()),   # a round sent back to reschedule
     Index("ix_run_decisions_run", "run_id", "step_id"),
 )
 
@@ -339,3 +345,17 @@ pending_updates = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
 )
+
+
+# the tables of people (accounts, tokens, sessions) and of the daemon's runs (asking, schedules, policies)
+from agent.store.schema_people import (  # noqa: E402, F401 - re-exported; they share the metadata above
+    accounts,
+    api_tokens,
+    approval_links,
+    login_failures,
+    policy_episodes,
+    run_waits,
+    schedule_runs,
+    web_sessions,
+)
+
