@@ -2,9 +2,12 @@
 
 APScheduler (asyncio) runs each check group at its interval — never two runs of one group at once,
 missed runs coalesced — and every run's results go to the in-memory snapshot (read by /metrics),
-to the store (latest readings, state changes) and to the alerts. Escalation and the outbox run
-every `alerts.tick`; backups on the asset matrix's calendar; every scheduled document of the
-registry at its configured time. SIGTERM or SIGINT stops it cleanly.
+to the store (latest readings, state changes), to the alerts and to the policies (which may start a
+runbook). Escalation and the outbox run every `alerts.tick`, and so does asking people (reminders,
+expiries); backups on the asset matrix's calendar; every scheduled document of the registry at its
+configured time; the `schedules:` every half minute. The daemon is the only executor of runbooks: it
+resumes unfinished runs when it starts, and serves the HTTP API, /metrics and the web pages on one
+server (TCP, and the local socket the CLI uses). SIGTERM or SIGINT stops it cleanly.
 
 A job that fails for a reason the agent knows (an AgentError: the store, a document, a backend)
 logs it and runs again next time; anything else is APScheduler's to log with its traceback.
@@ -23,9 +26,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_asgi_app
 
 from agent.alerts import AlertBook
+from agent.api import server as http_server
+from agent.api.app import create_app
+from agent.api.context import ApiContext
+from agent.api.routes import runs as runs_routes
 from agent.core.config import CheckGroup
 from agent.core.settings import Settings
 from agent.documents import compose
@@ -35,8 +42,15 @@ from agent.monitoring.jobs import group_jobs
 from agent.monitoring.once import probe_context
 from agent.monitoring.runner import Job, Runner
 from agent.monitoring.snapshot import Snapshot
+from agent.people.auth import Authenticator
+from agent.runbook.asking import Asker
+from agent.runbook.policies import PolicyWatcher
+from agent.runbook.schedules import ScheduleKeeper
+from agent.runbook.service import RunService
 from agent.store import Store
 from agent.transports.context import ProbeContext
+from agent.web import decide as decide_pages
+from agent.web import pages as web_pages
 from exporters.prometheus import SnapshotCollector
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,17 +68,25 @@ class Daemon:
     runner: Runner
     ctx: ProbeContext
     alerts: AlertBook
+    runs: RunService
+    auth: Authenticator
+    policies: PolicyWatcher
+    schedules: ScheduleKeeper
 
     @classmethod
     def create(cls, settings: Settings) -> Daemon:
-        """Open the store and build the runner; nothing is polled yet."""
+        """Open the store and build the runner and the run service; nothing is polled or started yet."""
         cfg = settings.config
         store = Store.for_config(cfg)
         pool = ThreadPoolExecutor(cfg.scheduler.ssh_threads, thread_name_prefix="probe")
         ctx = probe_context(settings, pool, store)        # probes that read the store share the daemon's
         runner = Runner(ctx, cfg.scheduler.max_concurrency, silence=True)     # a silent device is an alert
+        runs = RunService(settings, store, Asker(settings, store, cfg.http.base_url()))
+        policies = PolicyWatcher(cfg.policies, settings.inventory, store, _policy_start(runs))
+        schedules = ScheduleKeeper(cfg.schedules, ZoneInfo(cfg.agent.timezone), store, _schedule_start(runs),
+                                   runs.active)
         return cls(settings, store, Snapshot(settings.inventory, snmp_counts=ctx.snmp_malformed), runner, ctx,
-                   AlertBook(settings, store))
+                   AlertBook(settings, store), runs, Authenticator(settings, store), policies, schedules)
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:
         """Run one check group once: each result is published to /metrics the moment it is ready, and
@@ -102,6 +124,7 @@ class Daemon:
             if not batch:
                 continue
             try:
+                self.policies.observe(batch)           # on the loop: a policy may start a run
                 changes = await asyncio.to_thread(self.store.record, batch)
                 if changes:
                     await asyncio.to_thread(self.alerts.process, changes)
@@ -114,13 +137,39 @@ class Daemon:
                     _LOGGER.info("device=%s reading=%s state %s -> %s (%s)", c.device, c.reading, c.from_state.name,
                                  c.to_state.name, c.message or c.text or c.value)
 
-    def serve_metrics(self):
-        """Start /metrics in a background thread; return the HTTP server."""
+    def app(self):
+        """The one HTTP application: the API, the web pages, and /metrics for Prometheus."""
         registry = CollectorRegistry(auto_describe=False)
         registry.register(SnapshotCollector(self.snapshot))
-        http = self.settings.config.http
-        server, _thread = start_http_server(http.port, addr=http.listen, registry=registry)
-        return server
+        ctx = ApiContext(self.settings, self.store, self.auth, runs=self.runs, snapshot=self.snapshot,
+                         alerts=self.alerts, metrics=make_asgi_app(registry))
+        return create_app(ctx, extra_routers=[runs_routes.router, web_pages.router, decide_pages.router])
+
+    def _schedule_people(self, scheduler: AsyncIOScheduler) -> None:
+        """Asking people (reminders, expiries) every alerts.tick; the `schedules:` every half minute (a start
+        is on the loop: the run is a task of the daemon); old sessions and failed logins pruned hourly."""
+        async def ask() -> None:
+            try:
+                counts = await asyncio.to_thread(self.runs.asker.tick)
+            except AgentError as err:
+                TICK.failed("asking", "%s", err)
+                return
+            if any(counts.values()):
+                _LOGGER.info("asking: %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+
+        async def keep_schedules() -> None:
+            for name, due, outcome in self.schedules.tick(datetime.now(UTC)):
+                _LOGGER.info("schedule %s (%s): %s", name, due.isoformat(), outcome)
+
+        async def prune() -> None:
+            await asyncio.to_thread(self.auth.prune)
+
+        tick = self.settings.config.alerts.tick
+        scheduler.add_job(_quiet_on_stop(ask), "interval", seconds=tick, id="asking", max_instances=1, coalesce=True)
+        if self.settings.config.schedules:
+            scheduler.add_job(_quiet_on_stop(keep_schedules), "interval", seconds=30, id="schedules", max_instances=1,
+                              coalesce=True, next_run_time=datetime.now(UTC))
+        scheduler.add_job(_quiet_on_stop(prune), "interval", hours=1, id="prune", max_instances=1, coalesce=True)
 
     def _schedule_alerts(self, scheduler: AsyncIOScheduler, tz: ZoneInfo) -> None:
         """Alerts come from state changes (run_group); escalation and the outbox run every `alerts.tick`."""
@@ -207,20 +256,48 @@ class Daemon:
         self._schedule_alerts(scheduler, tz)
         self._schedule_backups(scheduler, tz)
         self._schedule_documents(scheduler)
-        server = self.serve_metrics()
-        _LOGGER.info("metrics at http://%s:%d/metrics", cfg.http.listen, server.server_port)
+        self._schedule_people(scheduler)
+        server = http_server.ApiServer(self.app(), cfg.http, cfg.path(cfg.http.socket) if cfg.http.socket else None,
+                                       cfg.base_dir)
+        listening = await server.start()
+        if not cfg.http.public_url:                      # links in mails point where it really listens
+            self.runs.asker.base_url = listening.url
+        _LOGGER.info("metrics at %s/metrics", listening.url)
+        self.runs.resume_all()
         scheduler.start()
         try:
             await stop.wait()
         finally:
             _LOGGER.info("stopping")
             scheduler.shutdown(wait=False)
-            server.shutdown()
+            await self.runs.stop()
+            await server.stop()
             await self.ctx.aclose()
             self.ctx.ssh_pool.shutdown(wait=False, cancel_futures=True)
             self.store.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+
+def _schedule_start(runs: RunService):
+    """How a schedule starts its runbook: as the daemon, saying which schedule and occurrence."""
+    def start(spec, due: datetime) -> str:
+        return runs.start(spec.runbook, dict(spec.params), None, trigger={
+            "by": "schedule", "schedule": spec.name, "due_at": due.isoformat(),
+            "reason": f"programado ({spec.name}) para {due.isoformat(timespec='minutes')}"})
+    return start
+
+
+def _policy_start(runs: RunService):
+    """How a policy starts its runbook: as the daemon, with the event, the reason and the policy's emergency
+    rules (who must still approve, what happens when nobody answers), recorded in the run."""
+    from agent.runbook.policies import render_params
+
+    def start(spec, device: str, event: dict) -> str:
+        return runs.start(spec.runbook, render_params(spec, event), None, trigger={
+            "by": "policy", "policy": spec.name, "device": device, "reason": event["reason"],
+            "emergency": spec.emergency.model_dump(mode="json")})
+    return start
 
 
 def _quiet_on_stop(job):

@@ -14,6 +14,8 @@
      ├── RunbookError         a run cannot go on as asked
      │    ├── StepFailed        a step's action failed on a target (the message says what and where)
      │    │    └── ApprovalDenied  the person asked said no
+     │    ├── SentBack          a "No" that sends the run back to an earlier step (the manual's "Regresa a
+     │    │                     la actividad 1"): the engine reruns from there, not a failure
      │    └── ResumeConflict    the runbook changed since the run started, or it runs elsewhere
      ├── AlertError           an alert that does not exist or cannot be acknowledged/resolved as asked
      ├── NotifyError          a message could not leave
@@ -119,6 +121,14 @@ class StepFailed(RunbookError):
 
 class ApprovalDenied(StepFailed):
     """The person whose approval a step waits for rejected it."""
+
+
+class SentBack(RunbookError):
+    """A rejection that sends the run back to step `goto` (rescheduling), with the rejection's message."""
+
+    def __init__(self, goto: str, message: str):
+        super().__init__(message)
+        self.goto = goto
 
 
 class ResumeConflict(RunbookError):

@@ -133,8 +133,11 @@ class Site:
     def write(self) -> Path:
         inventory = {"all": {"children": {"pruebas": {"hosts": self.hosts}}}}
         (self.root / "inventory.yaml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+        from tests.agentd import PEOPLE
+
         config = {"agent": {"name": "test"}, "store": {"url": "sqlite:///var/test.db"},
                   "http": {"listen": "127.0.0.1", "port": self.http_port}, "inventory": "inventory.yaml",
+                  "people": PEOPLE,                 # luis is root's person: the CLI acts as him
                   "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds,
                                   **({"ipmi": self.ipmi_creds} if self.ipmi_creds else {})},
                   "check_groups": self.groups,
@@ -142,6 +145,23 @@ class Site:
         path = self.root / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
+
+@pytest.fixture
+def agentd():
+    """Start the real daemon on a config (`agentd(config)`); every one started is stopped after the test."""
+    from tests.agentd import AgentDaemon
+
+    started = []
+
+    def start(config: Path) -> AgentDaemon:
+        daemon = AgentDaemon(config).start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
 
 
 @pytest.fixture
@@ -196,3 +216,13 @@ def bacula(tmp_path):
     yield start
     for peer in started:
         peer.stop()
+
+
+@pytest.fixture(scope="session")
+def slapd():
+    """A real OpenLDAP slapd on loopback (ldap:// with StartTLS, ldaps://), the office's small directory."""
+    from tests.peers.slapd import start_slapd
+
+    peer = start_slapd()
+    yield peer
+    peer.stop()

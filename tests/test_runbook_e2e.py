@@ -8,7 +8,8 @@ from openpyxl import load_workbook
 
 from agent.runbook.journal import Journal
 from agent.store import Store
-from tests.operator import OTI, cli, operate, run_ids
+from tests.agentd import AgentDaemon
+from tests.operator import cli, operate, run_ids
 
 APPROVERS = {"jefa": "mariella", "gg": "joanna", "operador": "luis"}
 
@@ -27,20 +28,31 @@ def test_full_shutdown_then_startup(datacenter, snmpsim, smtp, tmp_path):
     inbox.messages.clear()
     config = dc.write_config(tmp_path, snmpsim.port, port)
     assert cli(config, "config", "check").returncode == 0
+    daemon = AgentDaemon(config).start()
+    try:
+        _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path)
+    finally:
+        daemon.stop()
 
+
+def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
     # ---------------------------------------------------------------- shutdown, for a relocation
-    proc = subprocess.Popen([OTI, "run", "datacenter-shutdown", "-c", str(config), "--by", "luis",
-                             "-p", "relocation=true", "-p", f"comando_apagado={dc.bin('fake-poweroff')}",
-                             "-p", f"comando_central={dc.bin('fake-poweroff')}", "-p", "motivo=Traslado a la sede nueva"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = daemon.follow("run", "datacenter-shutdown", "-p", "relocation=true",
+                         "-p", f"comando_apagado={dc.bin('fake-poweroff')}",
+                         "-p", f"comando_central={dc.bin('fake-poweroff')}", "-p", "motivo=Traslado a la sede nueva")
     refusals = []
-    run_id = operate(config, proc, APPROVERS, {"temperatura_sala_c": "23.5"}, refusals=refusals)
+    run_id = operate(daemon, proc, APPROVERS, {"temperatura_sala_c": "23.5"}, refusals=refusals)
     stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:]
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:] + daemon.tail()
     # the starter may not approve; General Management's approver must differ from the jefa's
-    assert all(rc == 1 for _s, rc, _e in refusals) and len(refusals) == 3
+    assert all(rc == 1 for _s, rc, _e in refusals) and len(refusals) == 3, refusals
     assert any("cannot approve" in e for _s, _rc, e in refusals)
-    assert any("needs a different person" in e for _s, _rc, e in refusals)
+    assert any("needs another person" in e for _s, _rc, e in refusals)
+    # the jefa and GG were asked by mail, each with a link of their own
+    asked = [m for m, subject in zip(inbox.messages, inbox.subjects(), strict=True)
+             if "Se requiere su decisión" in subject]
+    assert {m["To"] for m in asked} >= {"jefa@entidad.example", "gg@entidad.example"}
+    assert all("/decidir/" in m.get_payload(decode=True).decode() for m in asked)
 
     assert not any(b.is_on() for b in dc.bmcs.values())
     assert not any(dc.sshd_up(n) for n in ("vm-app", "vm-alfresco", "vm-intranet", "backup-01", "pbx-01"))
@@ -70,23 +82,21 @@ def test_full_shutdown_then_startup(datacenter, snmpsim, smtp, tmp_path):
     assert {str(n) for n in range(1, 16)} <= activities
     by_step = {(r[2], r[3]): r for r in rows}
     approval = [r for r in rows if str(r[1]) == "2"][0]
-    assert approval[4] == "mariella (jefa)" and approval[6] == "Conforme"
+    assert approval[4] == "Mariella Paredes — Jefa de la OTI" and approval[6] == "Conforme"
     gg = [r for r in rows if str(r[1]) == "3"][0]
-    assert gg[4] == "joanna (gg)"
+    assert gg[4] == "Joanna Salas — Gerencia General"
     vm_line = by_step[("Apaga los servidores virtuales", "vm-app")]
     assert vm_line[4] == "oti-agent" and vm_line[6] == "Conforme"
     temp = [r for r in rows if str(r[1]) == "14"][0]
     assert "temperatura_sala_c=23.5" in temp[7]
     html = (tmp_path / "var" / "documentos" / run_id / "checklist-apagado.html").read_text()
-    assert "Checklist de apagado-encendido del Centro de Datos" in html and "mariella (jefa)" in html
+    assert "Checklist de apagado-encendido del Centro de Datos" in html and "Mariella Paredes" in html
 
     # ---------------------------------------------------------------- startup
     inbox.messages.clear()
     before = run_ids(config)
-    proc = subprocess.Popen([OTI, "run", "datacenter-startup", "-c", str(config), "--by", "luis",
-                             "-p", f"comando_inicio_vm={dc.bin('fake-start-vm')}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run2 = operate(config, proc, APPROVERS, {"temperatura_sala_c": "24"}, before=before)
+    proc = daemon.follow("run", "datacenter-startup", "-p", f"comando_inicio_vm={dc.bin('fake-start-vm')}")
+    run2 = operate(daemon, proc, APPROVERS, {"temperatura_sala_c": "24"}, before=before)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:]
     assert all(b.is_on() for b in dc.bmcs.values())
@@ -105,5 +115,5 @@ def test_full_shutdown_then_startup(datacenter, snmpsim, smtp, tmp_path):
     assert all(r[2] == "X" and not r[3] for r in by_device.values())          # every service judged: Sí
     assert "operativo" in by_device["vm-app"][4]
     person = [r for r in validation if str(r[1]).startswith("Valida la operación")]
-    assert person and person[0][2] == "X" and "luis" in person[0][4]
+    assert person and person[0][2] == "X" and "Luis Quispe" in person[0][4]
     assert any("Encendido del Centro de Datos concluido" in s for s in inbox.subjects())

@@ -32,7 +32,14 @@ STATE_STYLE = {State.OK: "green", State.WARNING: "yellow", State.CRITICAL: "bold
 def _settings(path: Path, strict: bool = False):
     from agent.core.settings import load_all
 
-    return load_all(path, strict=strict)
+    settings = load_all(path, strict=strict)
+    if strict:                  # what the daemon itself starts: its schedules' and policies' runbooks
+        from agent.runbook import automation_check
+
+        problems = automation_check.problems(settings)
+        if problems:
+            raise ConfigError(problems)
+    return settings
 
 
 @config_app.command("check")
@@ -223,8 +230,9 @@ from agent.cli import alerts as _alerts  # noqa: E402 - the command families, ad
 from agent.cli import backups as _backups  # noqa: E402
 from agent.cli import reports as _reports  # noqa: E402
 from agent.cli import runbooks as _runbooks  # noqa: E402
+from agent.cli import users as _users  # noqa: E402
 
-for _family in (_runbooks, _backups, _alerts, _reports):
+for _family in (_runbooks, _backups, _alerts, _reports, _users):
     _family.register(app)
 
 

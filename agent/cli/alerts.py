@@ -13,7 +13,6 @@ from agent.cli.show import DataTable, esc, reading_store, styled
 
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
-ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the alert's history")]
 CommentOpt = Annotated[str | None, typer.Option(help="what was done or found")]
 alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve.", invoke_without_command=True)
 outbox_app = typer.Typer(no_args_is_help=True, help="The mail outbox: what waits to be delivered.")
@@ -50,21 +49,37 @@ def alerts_list(ctx: typer.Context, config: ConfigOpt = Path("config.yaml"),
 
 
 @alerts_app.command("ack")
-def alerts_ack(alert_ids: list[int], by: ByOpt, comment: CommentOpt = None,
-               config: ConfigOpt = Path("config.yaml")) -> None:
-    """Acknowledge alerts (one or several ids): someone is on it, escalation stops."""
-    book = _book(config)
+def alerts_ack(alert_ids: list[int], comment: CommentOpt = None, config: ConfigOpt = Path("config.yaml")) -> None:
+    """Acknowledge alerts (one or several ids), as yourself: someone is on it, escalation stops."""
     for alert_id in alert_ids:
-        a = book.ack(alert_id, by, comment)
-        out.print(f"alert {a['id']} acknowledged by {esc(by)}")
+        a = _act(config, alert_id, "ack", comment)
+        out.print(f"alert {a['id']} acknowledged by {esc(a['acked_by'])}")
 
 
 @alerts_app.command("resolve")
-def alerts_resolve(alert_id: int, by: ByOpt, comment: CommentOpt = None,
-                   config: ConfigOpt = Path("config.yaml")) -> None:
-    """Close an alert by hand."""
-    a = _book(config).resolve(alert_id, by, comment)
-    out.print(f"alert {a['id']} resolved by {esc(by)}")
+def alerts_resolve(alert_id: int, comment: CommentOpt = None, config: ConfigOpt = Path("config.yaml")) -> None:
+    """Close an alert by hand, as yourself."""
+    a = _act(config, alert_id, "resolve", comment)
+    out.print(f"alert {a['id']} resolved by {esc(a['resolved_by'])}")
+
+
+def _act(config: Path, alert_id: int, action: str, comment: str | None) -> dict:
+    """Through the daemon (who you are: your OS user on its socket, or OTI_TOKEN); with the daemon down, in
+    the store directly, as the person your OS user is (said so)."""
+    from agent.cli.client import Daemon
+    from agent.errors import DaemonUnavailable
+
+    try:
+        return Daemon(config).post(f"/alerts/{alert_id}/{action}", {"comment": comment})
+    except DaemonUnavailable as down:
+        from agent.cli.identity import local_person
+
+        Console(stderr=True).print(f"[yellow]warning[/yellow] {esc(str(down))}; writing the store directly",
+                                   soft_wrap=True)
+        book = _book(config)
+        who = local_person(book.settings)
+        done = getattr(book, action)(alert_id, who.describe(), comment)
+        return done
 
 
 @alerts_app.command("show")
@@ -80,7 +95,7 @@ def alerts_show(alert_id: int, config: ConfigOpt = Path("config.yaml")) -> None:
                   highlight=False, soft_wrap=True)
 
 
-def silence(device: str, by: ByOpt, reason: Annotated[str, typer.Option(help="why (a maintenance window...)")],
+def silence(device: str, reason: Annotated[str, typer.Option(help="why (a maintenance window...)")],
             for_: Annotated[str, typer.Option("--for", help="how long: 30m, 2h, 1d")] = "1h",
             config: ConfigOpt = Path("config.yaml")) -> None:
     """Keep a device's alerts quiet for a while; its readings are still recorded."""
@@ -90,8 +105,10 @@ def silence(device: str, by: ByOpt, reason: Annotated[str, typer.Option(help="wh
         seconds = float(parse_duration(for_))
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    from agent.cli.identity import local_person
+
     book = _book(config)
-    until = book.silence(device, seconds, by, reason)
+    until = book.silence(device, seconds, local_person(book.settings).describe(), reason)
     out.print(f"{esc(device)} silenced until {until.astimezone(ZoneInfo(book.settings.config.agent.timezone)):%d/%m %H:%M}")
 
 

@@ -15,7 +15,6 @@ from agent.errors import AgentError
 
 out = Console()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
-ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the custody record")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today)")]
 backups_app = typer.Typer(no_args_is_help=True, help="Backups of the asset matrix (Anexo 01, 03).")
 tapes_app = typer.Typer(no_args_is_help=True, help="Tape inventory and custody boxes (Anexo 04).")
@@ -190,23 +189,23 @@ def tapes_boxes(config: ConfigOpt = Path("config.yaml")) -> None:
 
 
 @box_app.command("prepare")
-def box_prepare(box: str, tapes: list[str], by: ByOpt, config: ConfigOpt = Path("config.yaml"),
+def box_prepare(box: str, tapes: list[str], config: ConfigOpt = Path("config.yaml"),
                 seal: Annotated[str | None, typer.Option(help="precinto de seguridad")] = None,
                 allow_not_full: Annotated[bool, typer.Option(help="accept tapes that are not full")] = False) -> None:
     """Activity 6: put full tapes in a custody box."""
     svc, inv = _tapes(config)
-    c = svc.cfg.custody
+    c, by = svc.cfg.custody, _who(svc)
     info = inv.prepare(box, tapes, seal, by, c.company, c.box_capacity, allow_not_full)
     out.print(esc(f"box {box}: {', '.join(info['tapes'])} ({info['status']})"))
 
 
 @box_app.command("send")
-def box_send(box: str, by: ByOpt, config: ConfigOpt = Path("config.yaml"),
+def box_send(box: str, config: ConfigOpt = Path("config.yaml"),
              seal: Annotated[str | None, typer.Option(help="precinto de seguridad")] = None,
              mail: Annotated[bool, typer.Option(help="e-mail the custody company")] = True) -> None:
     """Activities 7 and 19: hand a box to the custody company (and tell them by e-mail)."""
     svc, inv = _tapes(config)
-    info = inv.box(box)
+    info, by = inv.box(box), _who(svc)
     if mail:
         _mail(svc, "enviada", {**info, "seal": seal or info["seal"]}, by)
     inv.send(box, by, seal)
@@ -214,12 +213,12 @@ def box_send(box: str, by: ByOpt, config: ConfigOpt = Path("config.yaml"),
 
 
 @box_app.command("request")
-def box_request(box: str, by: ByOpt, reason: Annotated[str, typer.Option(help="why (a restore request...)")],
+def box_request(box: str, reason: Annotated[str, typer.Option(help="why (a restore request...)")],
                 config: ConfigOpt = Path("config.yaml"),
                 mail: Annotated[bool, typer.Option(help="e-mail the custody company")] = True) -> None:
     """Activity 13: ask the custody company to bring a box back, as an emergency service."""
     svc, inv = _tapes(config)
-    info = inv.box(box)
+    info, by = inv.box(box), _who(svc)
     if info["status"] == "enviada" and mail:       # an impossible request is refused by inv.request, unmailed
         _mail(svc, "solicitada", info, by, reason)
     inv.request(box, by, reason)
@@ -227,13 +226,20 @@ def box_request(box: str, by: ByOpt, reason: Annotated[str, typer.Option(help="w
 
 
 @box_app.command("receive")
-def box_receive(box: str, by: ByOpt, config: ConfigOpt = Path("config.yaml"),
+def box_receive(box: str, config: ConfigOpt = Path("config.yaml"),
                 seal: Annotated[str | None, typer.Option(help="the seal number on the box received")] = None) -> None:
     """Activity 14: a box is back in the office."""
-    _svc, inv = _tapes(config)
-    info = inv.receive(box, by, seal)
+    svc, inv = _tapes(config)
+    info = inv.receive(box, _who(svc), seal)
     note = inv.movements(box)[-1]["note"]
     out.print(esc(f"box {box} received: {', '.join(info['tapes'])}") + (f" — [red]{esc(note)}[/red]" if note else ""))
+
+
+def _who(svc) -> str:
+    """The person this OS user is, as custody records name them (no `--by`: a typed name is no identity)."""
+    from agent.cli.identity import local_person
+
+    return local_person(svc.settings).describe()
 
 
 def _mail(svc, movement: str, box: dict, by: str, reason: str | None = None) -> None:

@@ -2,7 +2,7 @@
 
 On a terminal: a Rich live table of the steps (status, targets done of total, time, last word)
 under a scrolling log of what happened. Piped or redirected: the log lines alone, so a log file
-or a test reads plain text. Either way it is fed by the engine's progress callback.
+or a test reads plain text. It is fed by the run's journal events, as the daemon's API gives them.
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ from datetime import datetime
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-
-from agent.runbook.kinds import load_kind
 
 STYLE = {"successful": "green", "done": "green", "failed": "bold red", "skipped": "dim", "canceled": "yellow",
          "completed_with_failures": "bold yellow", "running": "cyan", "started": "cyan", "pending": "dim"}
 WAITING = ("awaiting_approval", "awaiting_confirmation", "awaiting_decision")
-HINT = {"awaiting_approval": "oti-agent approve {run} --as ROL --by NOMBRE",
-        "awaiting_confirmation": "oti-agent confirm {run} {step} --by NOMBRE",
-        "awaiting_decision": "oti-agent confirm {run} {step} --by NOMBRE --retry|--skip|--abort"}
+HINT = {"awaiting_approval": "oti-agent approve {run} {step}   (its role; the people who hold it got a mail)",
+        "awaiting_confirmation": "oti-agent confirm {run} {step}",
+        "awaiting_decision": "oti-agent confirm {run} {step} --retry|--skip|--abort"}
 
 
 def style(status: str) -> str:
@@ -44,14 +43,12 @@ class _Row:
 
 
 class RunView:
-    """The engine's progress callback, drawn as a live table or printed as lines."""
+    """A run's progress, drawn as a live table or printed as lines."""
 
-    def __init__(self, console: Console, run_id: str, plan):
+    def __init__(self, console: Console, run_id: str, steps: list[dict]):
         self.console, self.run_id = console, run_id
-        # targets are counted for kinds that act on each one; a batch kind acts once for all
-        self.rows = {ps.step.id: _Row(",".join(map(str, ps.step.activities)), ps.step.name,
-                                      0 if load_kind(ps.step.kind).batch else len(ps.targets))
-                     for ps in plan.steps}
+        # targets are counted for kinds that act on each one (the daemon says 0 for one acting once for all)
+        self.rows = {s["id"]: _Row(s["activities"], s["name"], s["targets"], s["status"]) for s in steps}
         self._lock = threading.Lock()
         self._live: Live | None = None
         self._quiet = False
@@ -66,6 +63,19 @@ class RunView:
     def __exit__(self, *exc) -> None:
         if self._live is not None:
             self._live.__exit__(*exc)
+
+    def event(self, e: dict) -> None:
+        """One journal event: step_<status>, action_<status>, run_<status>, sent_back, asked..."""
+        kind, detail = e["event"], e.get("detail") or ""
+        if kind.startswith("step_"):
+            self(e["step_id"], None, kind.removeprefix("step_"), detail)
+        elif kind.startswith("action_"):
+            self(e["step_id"], e.get("target") or "", kind.removeprefix("action_"), detail)
+        elif kind.startswith("run_"):
+            self("", None, kind, detail)
+        elif kind in ("sent_back", "asked", "reminded", "escalated") or kind.endswith(("_approved", "_rejected",
+                                                                                        "_confirmed")):
+            self(e.get("step_id") or "", None, kind, detail)
 
     def __call__(self, step_id: str, target: str | None, status: str, message: str) -> None:
         """A step's status (target None) or an action's (target name, "" when the step acts once)."""
@@ -83,7 +93,11 @@ class RunView:
 
     def _update(self, row: _Row, target: str | None, status: str, message: str) -> None:
         now = time.monotonic()
-        if target is None:
+        news = status in ("asked", "reminded", "escalated", "sent_back") or status.endswith(
+            ("_approved", "_rejected", "_confirmed"))
+        if target is None and news:             # who was asked, who decided: the row keeps its status
+            row.message = message or ""
+        elif target is None:
             row.status = status
             row.message = message or ""
             if status == "running" and row.started is None:
@@ -98,7 +112,7 @@ class RunView:
     def _log(self, step_id: str, target: str | None, status: str, message: str) -> None:
         when = datetime.now().strftime("%H:%M:%S")
         where = step_id + (f" [{target}]" if target else "")
-        line = f"{when} [{style(status)}]{status:<21}[/] {where} {message or ''}"
+        line = f"{when} [{style(status)}]{status:<21}[/] {escape(where)} {escape(message or '')}"
         if status in HINT and not (message or "").startswith("oti-agent"):
             line += f"\n         → {HINT[status].format(run=self.run_id, step=step_id)}"
         self.console.print(line, highlight=False, soft_wrap=True)

@@ -110,15 +110,16 @@ def access_add(name: Annotated[str, typer.Option(help="Nombre y apellidos")],
                company: Annotated[str, typer.Option(help="Entidad / proveedor")],
                activity: Annotated[str, typer.Option(help="Actividad realizada")],
                time_in: Annotated[str, typer.Option("--in", help="Hora de ingreso, HH:MM")],
-               by: Annotated[str, typer.Option("--by", help="who records it (the accompanying specialist)")],
                time_out: Annotated[str | None, typer.Option("--out", help="Hora de salida, HH:MM")] = None,
                day: DayOpt = None, config: ConfigOpt = Path("config.yaml")) -> None:
     """Record an entry to the datacenter (activity 9 of flow 1)."""
     from agent.access.log import AccessLog
+    from agent.cli.identity import local_person
 
     _times(time_in, time_out)
-    _settings, store, _now, today = _open(config)
+    settings, store, _now, today = _open(config)
     when = _day(day, today)
+    by = local_person(settings).describe()          # the accompanying specialist: who runs this command
     row = AccessLog(store).add(when, name, dni, company, activity, time_in, time_out, by)
     out.print(esc(f"access {row}: {name} ({company}) {when:%d/%m/%Y} {time_in}–{time_out or '…'}"))
 

@@ -1,10 +1,14 @@
-"""The runbook commands of the CLI: plan, run, runs, run-status, approve, confirm, cancel, resume."""
+"""The runbook commands of the CLI: clients of the daemon, which alone carries runs out.
+
+`run` asks the daemon to start a runbook and follows its journal; Ctrl-C (or a closed terminal) only stops
+following — the run goes on. `approve`, `confirm`, `cancel`, `resume` ask the daemon, as the person this
+OS user is (or the token's). `plan`, `runs` and `run-status` read; the last two answer from the store
+when the daemon is down (said so), and `plan` needs no daemon at all.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import getpass
-import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,100 +17,78 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agent.cli.live import style
-from agent.errors import AgentError
+from agent.cli.client import Daemon
+from agent.cli.live import RunView, style
+from agent.errors import DaemonUnavailable, RunbookError
+from agent.runbook.journal import TERMINAL
 
 out = Console()
+err = Console(stderr=True)
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="runbook parameter, key=value")]
-ByOpt = Annotated[str, typer.Option("--by", help="your name, as it goes in the journal")]
-
-
-def _env(config: Path, progress=None):
-    from agent.cli.show import reading_store
-    from agent.core.settings import load_all
-    from agent.runbook.engine import Engine
-
-    settings = load_all(config)
-    return Engine(settings, reading_store(settings.config), progress)
+CommentOpt = Annotated[str | None, typer.Option(help="why (required to reject); it goes to the journal")]
+FOLLOW_S = 0.3
 
 
 def _params(values: list[str] | None) -> dict[str, str]:
-    out_ = {}
+    found = {}
     for v in values or []:
         if "=" not in v:
             raise typer.BadParameter(f"{v!r}: parameters are key=value")
         k, _, val = v.partition("=")
-        out_[k.strip()] = val
-    return out_
-
-
-def _book(engine, name: str):
-    from agent.runbook.model import find, load
-
-    cfg = engine.settings.config
-    return load(find(name, cfg.path(cfg.runbooks_dir)))
+        found[k.strip()] = val
+    return found
 
 
 def plan(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt = None) -> None:
     """Print the ordered plan of a runbook against the inventory; nothing is touched."""
-    from agent.runbook.plan import make_plan
+    from agent.cli.plan_view import print_plan
 
-    engine = _env(config)
-    book = _book(engine, runbook)
-    p = make_plan(book, book.resolve_params(_params(param)), engine.settings)
-    out.print(f"[bold]{book.title}[/bold] — {book.procedure}")
-    out.print("parámetros: " + ", ".join(f"{k}={v}" for k, v in p.params.items()))
-    table = Table()
-    for col in ("act.", "step", "kind", "what", "targets, in order", "par.", "needs", "start s", "est. s"):
-        table.add_column(col, overflow="fold")
-    for ps in p.steps:
-        s = ps.step
-        targets = ", ".join(d.name for d in ps.targets) or "—"
-        what = ps.description if ps.runs else f"[dim]no aplica ({s.when})[/dim]"
-        table.add_row(",".join(map(str, s.activities)), s.id, s.kind, what, targets, str(s.parallel),
-                      ", ".join(s.needs), f"{ps.start_s:.0f}", f"{ps.estimate_s:.0f}")
-    out.print(table)
-    approvals = [f"{ps.step.id} ({ps.step.with_.get('role')})" for ps in p.steps if ps.step.kind == "approval"]
-    if approvals:
-        out.print("aprobaciones: " + " → ".join(approvals))
-    for ps in p.steps:
-        if ps.parallel_with and ps.runs:
-            out.print(f"en paralelo: {ps.step.id} con {', '.join(ps.parallel_with)}")
-    out.print(f"ruta crítica (estimada, sin esperas de personas): {p.critical_path_s:.0f} s — "
-              + " → ".join(p.critical_path))
-    out.print(f"equipos en mantenimiento durante la ejecución: {', '.join(p.devices) or 'ninguno'}")
+    print_plan(out, runbook, config, _params(param))
 
 
 def run(runbook: str, config: ConfigOpt = Path("config.yaml"), param: ParamOpt = None,
-        by: Annotated[str | None, typer.Option("--by", help="who starts it (default: your login)")] = None) -> None:
-    """Start a runbook and execute it with live progress. Exit 0 only if it ends successful (not
-    failed, canceled, or completed_with_failures: steps that failed with on_failure: continue)."""
-    engine = _env(config)
-    book = _book(engine, runbook)
-    params = book.resolve_params(_params(param))
-    run_id = engine.start(book, params, by or os.environ.get("SUDO_USER") or getpass.getuser())
-    out.print(f"run [bold]{run_id}[/bold] started; from another terminal: oti-agent run-status {run_id}",
+        detach: Annotated[bool, typer.Option("--detach", help="return at once with the run id")] = False) -> None:
+    """Ask the daemon to start a runbook, then follow it live (Ctrl-C stops following; the run goes on).
+    Exit 0 only if it ends successful (not failed, canceled, or completed_with_failures)."""
+    daemon = Daemon(config)
+    started = daemon.post("/runs", {"runbook": runbook, "params": _params(param)})
+    run_id = started["id"]
+    out.print(f"run [bold]{run_id}[/bold] started by the daemon; follow it: oti-agent run-status {run_id}",
               soft_wrap=True)
-    _execute(engine, run_id)
+    if detach:
+        return
+    _follow(daemon, run_id)
 
 
-def resume(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
-    """Continue a run that was interrupted; done steps are not repeated."""
-    _execute(_env(config), run_id)
+def resume(run_id: str, config: ConfigOpt = Path("config.yaml"),
+           detach: Annotated[bool, typer.Option("--detach", help="return at once")] = False) -> None:
+    """Ask the daemon to carry on a run (it resumes unfinished runs by itself when it starts)."""
+    daemon = Daemon(config)
+    daemon.post(f"/runs/{run_id}/resume")
+    if not detach:
+        _follow(daemon, run_id)
 
 
-def _execute(engine, run_id: str) -> None:
-    from agent.cli.live import RunView
-    from agent.runbook.model import load
-    from agent.runbook.plan import make_plan
-
-    run_ = engine.journal.run(run_id)
-    plan_ = make_plan(load(Path(run_["runbook_path"])), run_["params"], engine.settings)
-    with RunView(out, run_id, plan_) as view:
-        engine.progress = view
-        status = asyncio.run(engine.execute(run_id))
-    _finish(status, run_id, engine.journal.run(run_id)["message"])
+def _follow(daemon: Daemon, run_id: str) -> None:
+    """Draw the run from its journal events until it ends; Ctrl-C detaches."""
+    detail = daemon.get(f"/runs/{run_id}")
+    after = 0
+    try:
+        with RunView(out, run_id, detail["steps"]) as view:
+            while True:
+                for e in daemon.get(f"/runs/{run_id}/events", after=after):
+                    after = e["id"]
+                    view.event(e)
+                status = daemon.get(f"/runs/{run_id}")["status"]
+                if status in TERMINAL:
+                    break
+                time.sleep(FOLLOW_S)
+    except KeyboardInterrupt:
+        out.print(f"\nno longer following {run_id}: the daemon carries it on (oti-agent run-status {run_id})")
+        raise typer.Exit(0) from None
+    final = daemon.get(f"/runs/{run_id}")
+    _finish(final["status"], run_id, final.get("message"))
 
 
 def _finish(status: str, run_id: str, message: str | None = None) -> None:
@@ -117,107 +99,95 @@ def _finish(status: str, run_id: str, message: str | None = None) -> None:
 
 
 def runs(config: ConfigOpt = Path("config.yaml"), limit: int = 20) -> None:
-    """List the latest runs."""
-    from agent.runbook.engine import alive
-    from agent.runbook.journal import TERMINAL
-
-    engine = _env(config)
+    """List the latest runs (from the store when the daemon is down)."""
+    try:
+        found = Daemon(config).get("/runs", limit=limit)
+    except DaemonUnavailable as down:
+        found = _offline(config, down).runs(limit)
     table = Table()
     for col in ("run", "runbook", "status", "started by", "created", "message"):
         table.add_column(col, overflow="fold", no_wrap=col in ("run", "status"))
-    for r in engine.journal.runs(limit):
-        status, message = r["status"], r["message"] or ""
-        if status not in TERMINAL and status != "pending" and r["pid"] and not alive(r["pid"]):
-            status, message = "interrupted", f"oti-agent resume {r['id']}"
-        table.add_row(r["id"], r["runbook"], f"[{style(status)}]{status}", r["started_by"],
-                      f"{r['created_at']:%Y-%m-%d %H:%M}", message)
+    for r in found:
+        created = str(r["created_at"])[:16].replace("T", " ")
+        table.add_row(r["id"], escape(r["runbook"]), f"[{style(r['status'])}]{r['status']}",
+                      escape(r["started_by"]), created, escape(r["message"] or ""))
     out.print(table)
 
 
 def run_status(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
-    """Show a run's steps, what each is waiting for, and its actions."""
-    from agent.runbook.model import load
+    """Show a run's steps, what each is waiting for and who was asked, and its actions."""
+    try:
+        detail = Daemon(config).get(f"/runs/{run_id}")
+    except DaemonUnavailable as down:
+        from agent.runbook.report import run_detail
 
-    engine = _env(config)
-    run_ = engine.journal.run(run_id)
-    book = load(run_["runbook_path"])
-    steps = engine.journal.steps(run_id)
-    actions = engine.journal.actions(run_id)
-    out.print(f"[bold]{run_id}[/bold] {run_['title']}: [{style(run_['status'])}]{run_['status']}[/] "
-              f"{run_['message'] or ''}")
+        journal = _offline(config, down)
+        detail = run_detail(journal, run_id)
+    out.print(f"[bold]{run_id}[/bold] {escape(detail['title'])}: [{style(detail['status'])}]{detail['status']}[/] "
+              f"{escape(detail['message'] or '')}", soft_wrap=True)
     table = Table()
     for col in ("act.", "step", "status", "actions", "message"):
         table.add_column(col, overflow="fold")
-    for s in book.steps:
-        row = steps[s.id]
-        acts = [a for a in actions if a["step_id"] == s.id and a["target"]]
-        summary = ", ".join(f"{a['target']}:{a['status']}" for a in acts)
-        table.add_row(",".join(map(str, s.activities)), s.id, f"[{style(row['status'])}]{row['status']}",
-                      summary, row["message"] or "")
+    for s in detail["steps"]:
+        acts = ", ".join(f"{a['target']}:{a['status']}" for a in s["actions"] if a["target"])
+        message = s["message"] or ""
+        if s.get("asked"):
+            message += f" (se pidió a: {', '.join(s['asked'])})"
+        table.add_row(s["activities"], s["id"], f"[{style(s['status'])}]{s['status']}", escape(acts),
+                      escape(message))
     out.print(table)
 
 
-def approve(run_id: str, role: Annotated[str, typer.Option("--as", help="the role you approve as")], by: ByOpt,
-            reject: Annotated[bool, typer.Option("--reject", help="reject instead")] = False,
-            comment: Annotated[str | None, typer.Option(help="why")] = None,
-            config: ConfigOpt = Path("config.yaml")) -> None:
-    """Approve (or reject) the approval step a run waits on, as a role."""
-    from agent.runbook.model import load
+def _offline(config: Path, down: DaemonUnavailable):
+    """The journal read straight from the store, when the daemon cannot be asked (said once)."""
+    from agent.cli.show import reading_store
+    from agent.core.settings import load_all
+    from agent.runbook.journal import Journal
 
-    engine = _env(config)
-    j = engine.journal
-    run_ = j.run(run_id)
-    book = load(run_["runbook_path"])
-    steps = j.steps(run_id)
-    waiting = [s for s in book.steps if s.kind == "approval" and steps[s.id]["status"] == "awaiting_approval"]
-    match = [s for s in waiting if s.with_.get("role") == role]
-    if not match:
-        roles = ", ".join(str(s.with_.get("role")) for s in waiting) or "nobody"
-        raise AgentError(f"run {run_id} is not waiting for an approval by {role!r} (it waits for: {roles})")
-    step = match[0]
-    if by == run_["started_by"]:
-        raise AgentError(f"{by} started run {run_id} and cannot approve it")
-    for other in step.with_.get("distinct_from", []):
-        if any(d["by"] == by for d in j.decisions(run_id, other, kind="approval")):
-            raise AgentError(f"{by} already approved step {other}; step {step.id} needs a different person")
-    j.add_decision(run_id, step.id, "approval", by, "rejected" if reject else "approved", role=role, comment=comment)
-    out.print(f"{'rejected' if reject else 'approved'} {run_id} {step.id} as {role} by {by}")
+    err.print(f"[yellow]warning[/yellow] {escape(str(down))}; reading the store directly", soft_wrap=True)
+    return Journal(reading_store(load_all(config).config))
 
 
-def confirm(run_id: str, step: str, by: ByOpt,
+def approve(run_id: str, step: Annotated[str | None, typer.Argument(help="the approval step (default: the one "
+                                                                         "the run waits on)")] = None,
+            reject: Annotated[bool, typer.Option("--reject", help="reject instead (give --comment)")] = False,
+            comment: CommentOpt = None, config: ConfigOpt = Path("config.yaml")) -> None:
+    """Approve (or reject, with a comment) the approval a run waits on, as yourself: the daemon checks that
+    you hold its role, did not start the run, and did not approve a step that needs another person."""
+    daemon = Daemon(config)
+    step = step or _waiting_step(daemon, run_id, "awaiting_approval")
+    done = daemon.post(f"/runs/{run_id}/steps/{step}/approve", {"approve": not reject, "comment": comment})
+    out.print(f"{done['decision']}: {run_id} {step} by {escape(done['by'])}")
+
+
+def confirm(run_id: str, step: str,
             value: Annotated[list[str] | None, typer.Option("--value", help="a reading entered, key=value")] = None,
-            comment: Annotated[str | None, typer.Option(help="a note for the journal")] = None,
+            comment: CommentOpt = None,
             retry: Annotated[bool, typer.Option("--retry", help="a failed step: try it again")] = False,
             skip: Annotated[bool, typer.Option("--skip", help="a failed step: go on without it")] = False,
             abort: Annotated[bool, typer.Option("--abort", help="a failed step: fail the run")] = False,
             done: Annotated[bool, typer.Option("--done", help="an interrupted action: it did take effect")] = False,
             config: ConfigOpt = Path("config.yaml")) -> None:
     """Confirm a physical action a run waits on, or answer a step that asks what to do."""
-    engine = _env(config)
-    j = engine.journal
-    j.run(run_id)
-    row = j.steps(run_id).get(step)
-    if row is None:
-        raise AgentError(f"run {run_id} has no step {step!r}")
     answers = [a for a, flag in (("retry", retry), ("skip", skip), ("abort", abort), ("done", done)) if flag]
     if len(answers) > 1:
         raise typer.BadParameter("give one of --retry, --skip, --abort, --done")
-    if row["status"] == "awaiting_decision":
-        if not answers:
-            raise AgentError(f"step {step} asks: {row['message']}")
-        j.add_decision(run_id, step, "resolve", by, answers[0], comment=comment)
-    elif row["status"] == "awaiting_confirmation" and not answers:
-        j.add_decision(run_id, step, "confirm", by, "confirmed", comment=comment, values=_params(value))
-    else:
-        raise AgentError(f"step {step} of run {run_id} is {row['status']}, not waiting for you")
-    out.print(f"{answers[0] if answers else 'confirmed'}: {run_id} {step} by {by}")
+    body = {"values": _params(value), "comment": comment, "answer": answers[0] if answers else None}
+    result = Daemon(config).post(f"/runs/{run_id}/steps/{step}/confirm", body)
+    out.print(f"{result['decision']}: {run_id} {step} by {escape(result['by'])}")
 
 
-def cancel(run_id: str, by: ByOpt, config: ConfigOpt = Path("config.yaml")) -> None:
-    """Ask a running run to stop; steps in progress are interrupted, the rest not started."""
-    engine = _env(config)
-    engine.journal.request_cancel(run_id, by)
+def cancel(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
+    """Ask a run to stop (whoever started it, or the jefa); steps in progress are interrupted."""
+    Daemon(config).post(f"/runs/{run_id}/cancel")
     out.print(f"cancel requested for {run_id}")
+
+
+def _waiting_step(daemon: Daemon, run_id: str, status: str) -> str:
+    steps = [s["id"] for s in daemon.get(f"/runs/{run_id}")["steps"] if s["status"] == status]
+    if not steps:
+        raise RunbookError(f"run {run_id} is not waiting for an approval")
+    return steps[0]
 
 
 def register(app: typer.Typer) -> None:

@@ -79,10 +79,32 @@ class StoreSection(_Model):
 
 
 class HttpSection(_Model):
-    """The /metrics endpoint."""
+    """The daemon's HTTP server: the API (/api/v1), the web pages and /metrics, over TCP (TLS when a
+    certificate is given) and over a local UNIX socket for the CLI."""
 
     listen: Annotated[str, AfterValidator(rules.listen_address)] = "127.0.0.1"
     port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS; with tls_key")
+    tls_key: Path | None = Field(None, description="its private key (PEM, readable by the agent's user only)")
+    socket: Path | None = Field(Path("var/oti-agent.sock"), description="the local socket the CLI talks to "
+                                "(who connects is known by their OS user); relative to the config's folder; "
+                                "null: none")
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/@]+(/\S*)?$",
+                                   description="the base URL put in mailed links (default: "
+                                   "http(s)://listen:port)")
+
+    @model_validator(mode="after")
+    def _tls_pair(self):
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+    def base_url(self) -> str:
+        """The URL people reach the daemon at: `public_url`, else the listen address and port."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.listen}]" if ":" in self.listen else self.listen
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
 
 class SchedulerSection(_Model):
@@ -329,6 +351,14 @@ class AgentConfig(_Model):
             raise ConfigError(f"{who}{kind} credential {name!r} is not in the config's credentials.{kind} "
                               f"(known: {', '.join(known) or 'none'})")
         return known[name]
+
+    @field_validator("schedules", "policies")
+    @classmethod
+    def _unique_names(cls, entries: list):
+        dupes = repeated(e.name for e in entries)
+        if dupes:
+            raise ValueError(f"names must be unique; repeated: {', '.join(dupes)}")
+        return entries
 
     @field_validator("check_groups")
     @classmethod

@@ -136,3 +136,4 @@ def people_problems(people, section, file: str, lines: dict[tuple, int], prefix:
         if deputy.unit is not None and deputy.unit not in people.units:
             out.append(Problem(file, *at("deputies", i, "unit"), f"unknown unit {deputy.unit!r}"))
     return out
+

@@ -42,10 +42,25 @@ def lines(ctx: DocContext, book, run_id: str, activities: list[int] | None, writ
         if step.id == writer or (activities and not set(step.activities) & set(activities)):
             continue
         people = [d for d in decisions if d["step_id"] == step.id and d["kind"] in ("approval", "confirm")]
-        who = ", ".join(f"{d['by']}" + (f" ({d['role']})" if d["role"] else "") for d in people) or "oti-agent"
+        who = ", ".join(responsible(ctx, d) for d in people) or "oti-agent"
         out += _step_lines(ctx, step, steps.get(step.id, {}), [a for a in actions if a["step_id"] == step.id],
                            _last_checks(events, step.id), who)
     return out
+
+
+def responsible(ctx: DocContext, decision: dict) -> str:
+    """The checklists' Responsable: the person's name and the manual's role ('María Rojas — Jefa de la OTI,
+    encargada'), or the login for someone the registry no longer knows; the agent for what it decided."""
+    people = getattr(ctx.settings, "people", None)
+    person = people.person(decision["by"]) if people is not None else None
+    name = person.name if person else decision["by"]
+    if decision["by"] == "agente":
+        name = "oti-agent"
+    role = decision.get("role")
+    if not role:
+        return name
+    title = people.title(role) if people is not None else role
+    return f"{name} — {title}" + (" (encargado/a)" if decision.get("held_as") == "encargado" else "")
 
 
 def _step_lines(ctx: DocContext, step, row: dict, acts: list[dict], checked: dict, who: str) -> list[Line]:
@@ -104,7 +119,8 @@ class RunChecklist(Document):
         run = queries.run_row(ctx.store, p["run_id"])
         book = load(Path(run["runbook_path"]))
         found = lines(ctx, book, p["run_id"], p.get("activities") or None, p.get("writer"))
-        header = {"responsable": run["started_by"], "fecha": ctx.local(ctx.now, "%d/%m/%Y"),
+        starter = ctx.settings.people.person(run["started_by"]) if hasattr(ctx.settings, "people") else None
+        header = {"responsable": starter.name if starter else run["started_by"], "fecha": ctx.local(ctx.now, "%d/%m/%Y"),
                   "procedimiento": book.procedure, "ejecucion": p["run_id"], "sede": ctx.config.agent.site}
         extra = {f"Parámetro {k}": str(v) for k, v in run["params"].items()}
         rows = [_row(p.get("form", "actividades"), i, r) for i, r in enumerate(found, 1)]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, update
+from sqlalchemy import and_, insert, or_, update
 
 from agent.errors import ConfigError, MailError
 from agent.log import Episodes
@@ -22,6 +23,8 @@ from agent.store import Store, queries
 from agent.store.schema import outbox
 
 _LOGGER = logging.getLogger(__name__)
+LEASE_S = 600.0              # a message claimed for sending and never released (a crash) is tried again after this
+SENDING_WAIT_S = 30.0        # how long a caller delivering one message waits while another part sends it
 SERVER = Episodes(_LOGGER, "outbox")          # the SMTP server down or refusing: logged once, until it works
 
 
@@ -39,7 +42,7 @@ class Outbox:
         if not to:
             raise ConfigError(f"mail «{subject}»: no recipients")
         if unique and source:
-            found = queries.outbox_messages(self.store, status=("queued", "sent"), source=source)
+            found = queries.outbox_messages(self.store, status=("queued", "sending", "sent"), source=source)
             if found:
                 return found[-1]["id"]
         with self.store.transaction() as conn:
@@ -49,8 +52,10 @@ class Outbox:
                 created_at=self.clock().astimezone(UTC), attempts=0, status="queued")).inserted_primary_key[0]
 
     def pending(self) -> list[dict]:
-        """Messages waiting to be delivered."""
-        return queries.outbox_messages(self.store)
+        """Messages waiting to be delivered (and any whose sending was cut off, once its claim lapsed)."""
+        now = self.clock().astimezone(UTC)
+        return [m for m in queries.outbox_messages(self.store, status=("queued", "sending"))
+                if m["status"] == "queued" or (m["next_at"] is not None and _aware(m["next_at"]) < now)]
 
     def sent(self) -> list[dict]:
         """Messages delivered."""
@@ -71,7 +76,7 @@ class Outbox:
         (an attachment gone, a mailbox refused) waits its backoff, then is marked failed; the others go."""
         sent, now = 0, self.clock().astimezone(UTC)
         for row in self.pending():
-            if row["next_at"] is not None and row["next_at"] > now:
+            if row["status"] == "queued" and row["next_at"] is not None and _aware(row["next_at"]) > now:
                 continue
             try:
                 self._deliver(row)
@@ -96,6 +101,10 @@ class Outbox:
 
         Already sent: its Message-ID, nothing is sent again. Raise MailError when it cannot go; it stays queued."""
         row = self.message(message_id)
+        deadline = time.monotonic() + SENDING_WAIT_S
+        while row["status"] == "sending" and time.monotonic() < deadline:   # the tick's flush has it right now
+            time.sleep(0.2)
+            row = self.message(message_id)
         if row["status"] == "sent":
             return row["message_id"]
         if row["status"] != "queued":
@@ -116,6 +125,13 @@ class Outbox:
         self._update(message_id, status="withdrawn", last_error=f"retirado: {reason}")
 
     def _deliver(self, row: dict) -> str:
+        """Send one message, claimed first: two flushes at once (the daemon's tick and a step sending its
+        notice) never send it twice. A claim not released (the agent died mid-send) lapses after LEASE_S."""
+        if not self._claim(row["id"]):
+            found = self.message(row["id"])
+            if found["status"] == "sent":
+                return found["message_id"]
+            raise MailError(f"message {row['id']} is being sent by another part of the agent", server=False)
         cfg = self.config
         try:
             message_id = mail.send_now(cfg.mail, cfg.base_dir, row["to"], row["subject"], row["body"], row["cc"],
@@ -127,10 +143,19 @@ class Outbox:
                      message_id=message_id, last_error=None, status="sent")
         return message_id
 
+    def _claim(self, row_id: int) -> bool:
+        now = self.clock().astimezone(UTC)
+        with self.store.transaction() as conn:
+            done = conn.execute(update(outbox).where(
+                outbox.c.id == row_id,
+                or_(outbox.c.status == "queued", and_(outbox.c.status == "sending", outbox.c.next_at < now)))
+                .values(status="sending", next_at=now + timedelta(seconds=LEASE_S)))
+        return done.rowcount == 1
+
     def _failed(self, row: dict, err: MailError) -> None:
         """Count the attempt; a message's own failure waits its backoff, then is given up on."""
         attempts, mail_cfg = row["attempts"] + 1, self.config.mail
-        values: dict = {"attempts": attempts, "last_error": str(err)}
+        values: dict = {"attempts": attempts, "last_error": str(err), "status": "queued", "next_at": None}
         if not err.server:
             if attempts >= mail_cfg.max_attempts:
                 values["status"] = "failed"
@@ -145,3 +170,7 @@ class Outbox:
     def _update(self, row_id: int, **values) -> None:
         with self.store.transaction() as conn:
             conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agent.core.inventory import Device
 from agent.core.settings import Settings
-from agent.errors import CheckError, ConfigError, ResumeConflict, StepFailed
+from agent.errors import CheckError, ConfigError, ResumeConflict, SentBack, StepFailed
 from agent.monitoring.once import probe_context
 from agent.runbook import conditions, expr
 from agent.runbook.journal import FAILED, TERMINAL, GroupCommit, Journal
@@ -35,14 +35,16 @@ Progress = Callable[[str, str | None, str, str], None]   # (step, target: None f
 class Engine:
     """Start, run and resume runbook runs against one store and inventory."""
 
-    def __init__(self, settings: Settings, store: Store, progress: Progress | None = None):
+    def __init__(self, settings: Settings, store: Store, progress: Progress | None = None, asking=None):
         self.settings, self.store, self.journal = settings, store, Journal(store)
         self.progress = progress or (lambda *a: None)
+        self.asking = asking          # the daemon's Asker: who a waiting step asks, by mail (None: nobody)
 
-    def start(self, book: Runbook, params: dict, started_by: str) -> str:
+    def start(self, book: Runbook, params: dict, started_by: str, trigger: dict | None = None) -> str:
         """Plan (refusing a bad runbook before anything runs) and record a new run; return its id."""
         plan = make_plan(book, params, self.settings)
-        return self.journal.create_run(book, params, started_by, [s.id for s in book.steps], plan.devices)
+        return self.journal.create_run(book, params, started_by, [s.id for s in book.steps], plan.devices,
+                                       trigger)
 
     async def execute(self, run_id: str) -> str:
         """Run (or resume) a run until it ends or waits on nobody; return its final status."""
@@ -98,6 +100,9 @@ class Engine:
                 task = tasks.pop(sid)
                 try:
                     status[sid] = task.result()
+                except SentBack as back:            # "Regresa a la actividad 1": rerun from there
+                    await self._send_back(run_id, book, sid, back, status, tasks)
+                    continue
                 except asyncio.CancelledError:
                     status[sid] = "canceled"
                     await self.writes.set_step(run_id, sid, "canceled", "cancelado por el operador")
@@ -113,6 +118,19 @@ class Engine:
             return "canceled", None
         return _outcome(book, status, failing)
 
+    async def _send_back(self, run_id: str, book: Runbook, sid: str, back: SentBack, status: dict,
+                         tasks: dict[str, asyncio.Task]) -> None:
+        """Make `back.goto` and every step after it pending again (the rejecting step among them)."""
+        again = _from(book, back.goto)
+        for other in [s for s in tasks if s in again]:
+            tasks.pop(other).cancel()
+        await self.writes.set_step(run_id, sid, "failed", str(back))
+        self.progress(sid, None, "failed", str(back))
+        self.journal.send_back(run_id, back.goto, sorted(again), str(back))
+        for s in again:
+            status[s] = "pending"
+        self.progress(back.goto, None, "sent_back", str(back))
+
     async def _run_step(self, run: dict, book: Runbook, step: Step, status: dict, probes, cancel, fresh: bool) -> str:
         run_id = run["id"]
         if step.when and not expr.evaluate(step.when, run["params"], status):
@@ -122,7 +140,8 @@ class Engine:
         kind = load_kind(step.kind)()
         targets = resolve_targets(book, step, self.settings.inventory, run["params"])
         ctx = StepContext(run_id, book, step, kind.Options.model_validate(step.with_), run["params"],
-                          run["started_by"], self.settings, self.journal, probes, cancel, targets, self.progress)
+                          run["started_by"], self.settings, self.journal, probes, cancel, targets, self.progress,
+                          asking=self.asking, trigger=run.get("trigger") or {})
         while True:
             await self.writes.set_step(run_id, step.id, "running")
             self.progress(step.id, None, "running", step.name)
@@ -155,6 +174,8 @@ class Engine:
             async with limit:
                 try:
                     return await self._act(ctx, kind, target, prior.get(target.name if target else ""))
+                except SentBack:
+                    raise
                 except Exception as err:  # noqa: BLE001 - e.g. a kind's check: fail this target, leave no orphans
                     return _unexpected(target.name if target else ctx.step.id, err)
 
@@ -190,6 +211,8 @@ class Engine:
                 await self.writes.action_end(run_id, step.id, name, "done", message)
                 self.progress(step.id, name, "done", message)
                 return None
+            except SentBack:
+                raise                                          # not a failure: the run goes back (the engine)
             except TimeoutError:
                 error = f"{name or step.id}: sin terminar en {step.timeout:g}s"
             except (StepFailed, CheckError, ConfigError) as err:
@@ -233,6 +256,17 @@ class Engine:
                 await self.writes.set_run(ctx.run_id, "running", "")
                 return answers[-1]["decision"]
             await asyncio.sleep(POLL_S)
+
+
+def _from(book: Runbook, start: str) -> set[str]:
+    """`start` and every step that needs it, directly or through others."""
+    found = {start}
+    grew = True
+    while grew:
+        more = {s.id for s in book.steps if s.id not in found and found & set(s.needs)}
+        found |= more
+        grew = bool(more)
+    return found
 
 
 def _unexpected(where: str, err: Exception) -> str:

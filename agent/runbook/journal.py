@@ -39,15 +39,18 @@ class Journal:
         self.engine = store.engine
 
     # ---------------------------------------------------------------- runs
-    def create_run(self, runbook, params: dict, started_by: str, step_ids: list[str], devices: list[str]) -> str:
-        """Record a new run with every step pending and its devices in maintenance; return its id."""
+    def create_run(self, runbook, params: dict, started_by: str, step_ids: list[str], devices: list[str],
+                   trigger: dict | None = None) -> str:
+        """Record a new run with every step pending and its devices in maintenance; return its id.
+        `trigger` says why it started (a person, a schedule, a policy with its emergency rules)."""
         now = _now()
         run_id = f"{now:%Y%m%d-%H%M%S}-{runbook.id}-{secrets.token_hex(2)}"
         with self.store.transaction() as conn:
             conn.execute(insert(runs).values(
                 id=run_id, runbook=runbook.id, runbook_path=runbook.source, runbook_digest=runbook.digest,
                 title=runbook.title, params=json.dumps(params, ensure_ascii=False), status="pending",
-                started_by=started_by, created_at=now, cancel_requested=False, pid=os.getpid()))
+                started_by=started_by, created_at=now, cancel_requested=False, pid=os.getpid(),
+                trigger=json.dumps(trigger, ensure_ascii=False, default=str) if trigger else None))
             conn.execute(insert(run_steps), [dict(run_id=run_id, step_id=s, status="pending", attempts=0)
                                              for s in step_ids])
             if devices:
@@ -62,9 +65,9 @@ class Journal:
             raise RunbookError(f"no run {run_id!r}; see `oti-agent runs`")
         return found
 
-    def runs(self, limit: int = 20) -> list[dict]:
-        """Return the latest runs, newest first."""
-        return queries.run_list(self.store, limit)
+    def runs(self, limit: int = 20, statuses: set[str] | None = None) -> list[dict]:
+        """Return the latest runs, newest first (only those in `statuses`, when given)."""
+        return queries.run_list(self.store, limit, statuses)
 
     def set_run(self, run_id: str, status: str, message: str | None = None, *, pid: int | None = None) -> None:
         """Change a run's status (ending it ends its maintenance window)."""
@@ -109,23 +112,51 @@ class Journal:
 
     # ---------------------------------------------------------------- people
     def add_decision(self, run_id: str, step_id: str, kind: str, by: str, decision: str, *, role: str | None = None,
-                     comment: str | None = None, values: dict | None = None) -> None:
-        """Record a person's decision on a step (approval, confirmation, or how to resolve a doubt)."""
+                     comment: str | None = None, values: dict | None = None, channel: str | None = None,
+                     address: str | None = None, held_as: str | None = None) -> None:
+        """Record a person's decision on a step (approval, confirmation, or how to resolve a doubt): who, how
+        they held the role, through which channel and from where."""
         now = _now()
         with self.store.transaction() as conn:
             conn.execute(insert(run_decisions).values(
                 run_id=run_id, step_id=step_id, kind=kind, role=role, by=by, decision=decision, comment=comment,
-                values=json.dumps(values, ensure_ascii=False) if values else None, at=now))
+                values=json.dumps(values, ensure_ascii=False) if values else None, at=now, channel=channel,
+                address=address, held_as=held_as, superseded=False))
+            via = f" via {channel}" + (f" from {address}" if address else "") if channel else ""
             conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"{kind}_{decision}",
-                                                   detail=f"by {by}" + (f": {comment}" if comment else ""), at=now))
+                                                   detail=f"by {by}{via}" + (f": {comment}" if comment else ""),
+                                                   at=now))
 
-    def decisions(self, run_id: str, step_id: str | None = None, kind: str | None = None) -> list[dict]:
-        """Return decisions, oldest first."""
-        return queries.run_decision_rows(self.store, run_id, step_id, kind)
+    def decisions(self, run_id: str, step_id: str | None = None, kind: str | None = None,
+                  superseded: bool = False) -> list[dict]:
+        """Return decisions of the current round, oldest first (with `superseded`, those sent back too)."""
+        return queries.run_decision_rows(self.store, run_id, step_id, kind, superseded)
 
-    def events(self, run_id: str) -> list[dict]:
-        """Return the run's journal events, oldest first."""
-        return queries.run_event_rows(self.store, run_id)
+    def send_back(self, run_id: str, goto: str, step_ids: list[str], reason: str) -> None:
+        """A No that sends the run back to `goto`: those steps are pending again, their actions forgotten (kept
+        as events) and their decisions superseded — the next round asks again."""
+        now = _now()
+        with self.store.transaction() as conn:
+            for row in conn.execute(select(run_actions).where(run_actions.c.run_id == run_id,
+                                                              run_actions.c.step_id.in_(step_ids))).mappings():
+                conn.execute(insert(run_events).values(run_id=run_id, step_id=row["step_id"], target=row["target"],
+                                                       event="action_superseded", detail=row["message"], at=now))
+            conn.execute(delete(run_actions).where(run_actions.c.run_id == run_id,
+                                                   run_actions.c.step_id.in_(step_ids)))
+            conn.execute(update(run_decisions).where(run_decisions.c.run_id == run_id,
+                                                     run_decisions.c.step_id.in_(step_ids)).values(superseded=True))
+            conn.execute(update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id.in_(step_ids))
+                         .values(status="pending", started_at=None, ended_at=None, message=None))
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=goto, event="sent_back", detail=reason,
+                                                   at=now))
+
+    def sent_back(self, run_id: str, step_id: str) -> int:
+        """How many times the run was sent back to this step."""
+        return len(queries.run_event_rows(self.store, run_id, event="sent_back", step_id=step_id))
+
+    def events(self, run_id: str, after: int = 0) -> list[dict]:
+        """Return the run's journal events, oldest first (those after event id `after`)."""
+        return queries.run_event_rows(self.store, run_id, after=after)
 
     def event(self, run_id: str, event: str, detail: str | None = None, step_id: str | None = None,
               target: str | None = None) -> None:

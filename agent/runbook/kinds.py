@@ -57,6 +57,8 @@ class StepContext:
     targets: list[Device] = field(default_factory=list)
     progress: Callable[[str, str | None, str, str], None] = lambda *a: None   # the CLI's live view
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("agent.runbook"))
+    asking: Any = None           # the daemon's Asker (agent/runbook/asking.py): mails the people a step waits for
+    trigger: dict[str, Any] = field(default_factory=dict)   # why the run started; a policy's emergency rules
 
     def render(self, template: str, target: Device | None = None) -> str:
         """Render a Jinja2 string with params, facts, run and target (StrictUndefined: a typo is an error;

@@ -142,6 +142,8 @@ class Runbook(_Model):
     procedure: str
     description: str = ""
     params: dict[str, Param] = {}
+    start_roles: list[str] = Field([], description="who may start it (empty: any operator — the especialistas, "
+                                   "the coordinador, the jefa)")
     steps: list[Step] = Field(min_length=1)
     source: str = Field("", exclude=True)
     digest: str = Field("", exclude=True)
@@ -149,6 +151,10 @@ class Runbook(_Model):
     def step(self, step_id: str) -> Step:
         """Return a step by id."""
         return next(s for s in self.steps if s.id == step_id)
+
+    def step_or_none(self, step_id: str) -> Step | None:
+        """Return a step by id, or None."""
+        return next((s for s in self.steps if s.id == step_id), None)
 
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
         """Return every parameter's value: given ones coerced, the rest defaulted."""
@@ -214,10 +220,30 @@ def _graph_problems(book: dict, file: str, lines: dict) -> list[Problem]:
             if kind.needs_targets and not s.get("targets"):
                 add(i, "targets", f"a {s['kind']} step needs targets")
     out += _template_problems(steps, ids, file, lines)
-    cycle = _find_cycle({s.get("id"): list(s.get("needs") or []) for s in steps})
+    graph = {s.get("id"): list(s.get("needs") or []) for s in steps}
+    cycle = _find_cycle(graph)
     if cycle:
         out.append(Problem(file, "steps", line_of(lines, ("steps",)), f"needs form a cycle: {' -> '.join(cycle)}"))
+        return out
+    for i, s in enumerate(steps):
+        goto = (s.get("with") or {}).get("on_reject") if isinstance(s.get("with"), dict) else None
+        if isinstance(goto, str) and goto not in _ancestors(graph, s.get("id")):
+            where = line_of(lines, ("steps", i, "with", "on_reject"))
+            out.append(Problem(file, f"steps[{ids[i]}].with.on_reject", where,
+                               f"on_reject must name a step this one comes after (through needs); {goto!r} is not"))
     return out
+
+
+def _ancestors(graph: dict, step: str) -> set[str]:
+    """The steps `step` needs, directly or through others."""
+    seen: set[str] = set()
+    todo = list(graph.get(step, []))
+    while todo:
+        s = todo.pop()
+        if s not in seen:
+            seen.add(s)
+            todo += graph.get(s, [])
+    return seen
 
 
 def _template_problems(steps: list[dict], ids: list, file: str, lines: dict) -> list[Problem]:

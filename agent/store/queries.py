@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from agent.core.results import State
 from agent.core.times import utc
@@ -226,11 +226,15 @@ def run_row(store, run_id: str) -> dict | None:
     if not found:
         return None
     found[0]["params"] = json.loads(found[0]["params"])
+    found[0]["trigger"] = json.loads(found[0]["trigger"]) if found[0].get("trigger") else {}
     return found[0]
 
 
-def run_list(store, limit: int = 20) -> list[dict]:
-    return store.rows(select(t.runs).order_by(t.runs.c.created_at.desc()).limit(limit))
+def run_list(store, limit: int = 20, statuses: set[str] | None = None) -> list[dict]:
+    q = select(t.runs).order_by(t.runs.c.created_at.desc()).limit(limit)
+    if statuses is not None:
+        q = q.where(t.runs.c.status.in_(sorted(statuses)))
+    return store.rows(q)
 
 
 def run_step_rows(store, run_id: str) -> dict[str, dict]:
@@ -244,8 +248,12 @@ def run_action_rows(store, run_id: str, step_id: str | None = None) -> list[dict
     return store.rows(q)
 
 
-def run_decision_rows(store, run_id: str, step_id: str | None = None, kind: str | None = None) -> list[dict]:
+def run_decision_rows(store, run_id: str, step_id: str | None = None, kind: str | None = None,
+                      superseded: bool = False) -> list[dict]:
+    """A run's decisions, oldest first; those of rounds sent back only when asked (`superseded`)."""
     q = select(t.run_decisions).where(t.run_decisions.c.run_id == run_id).order_by(t.run_decisions.c.id)
+    if not superseded:
+        q = q.where(t.run_decisions.c.superseded.is_(False))
     if step_id is not None:
         q = q.where(t.run_decisions.c.step_id == step_id)
     if kind is not None:
@@ -256,12 +264,69 @@ def run_decision_rows(store, run_id: str, step_id: str | None = None, kind: str 
     return rows
 
 
-def run_event_rows(store, run_id: str, event: str | None = None) -> list[dict]:
-    q = select(t.run_events).where(t.run_events.c.run_id == run_id).order_by(t.run_events.c.id)
+def run_event_rows(store, run_id: str, event: str | None = None, after: int = 0,
+                   step_id: str | None = None) -> list[dict]:
+    """A run's journal events in order (only those after id `after`: a client following a run)."""
+    q = select(t.run_events).where(t.run_events.c.run_id == run_id, t.run_events.c.id > after)
     if event is not None:
         q = q.where(t.run_events.c.event == event)
-    return store.rows(q)
+    if step_id is not None:
+        q = q.where(t.run_events.c.step_id == step_id)
+    return store.rows(q.order_by(t.run_events.c.id))
 
 
 def maintenance_devices(store) -> set[str]:
     return {r["device"] for r in store.rows(select(t.maintenance.c.device))}
+
+
+# ---------------------------------------------------------------------- the HTTP API (agent/api/routes)
+def store_version(store) -> int:
+    """The schema version the store is at (the health check's one query)."""
+    return int(store.scalar(select(func.max(t.schema_version.c.version))) or 0)
+
+
+def backup_runs_latest(store, limit: int = 50, asset: str | None = None) -> list[dict]:
+    """The newest backup runs first (of one asset), errors decoded."""
+    q = (select(t.backup_runs).order_by(t.backup_runs.c.started_at.desc(), t.backup_runs.c.id.desc())
+         .limit(limit))
+    if asset is not None:
+        q = q.where(t.backup_runs.c.asset == asset)
+    rows = store.rows(q)
+    for r in rows:
+        r["errors"] = json.loads(r["errors"]) if r["errors"] else []
+    return rows
+
+
+# ---------------------------------------------------------------------- automation: schedules and policies
+# (read side of agent/runbook/schedules.py and agent/runbook/policies.py)
+def schedule_run_rows(store, schedule: str | None = None, limit: int = 100) -> list[dict]:
+    """A schedule's occurrences (or all schedules'), newest first: due_at, outcome, run_id."""
+    q = (select(t.schedule_runs).order_by(t.schedule_runs.c.due_at.desc(), t.schedule_runs.c.schedule)
+         .limit(limit))
+    if schedule is not None:
+        q = q.where(t.schedule_runs.c.schedule == schedule)
+    return store.rows(q)
+
+
+def policy_episode_rows(store, policy: str | None = None, *, open_only: bool = False,
+                        limit: int = 100) -> list[dict]:
+    """A policy's episodes (or all policies'), newest first: device, since, started_at, ended_at, run_id,
+    reason; `open_only`: those not ended."""
+    q = select(t.policy_episodes).order_by(t.policy_episodes.c.id.desc()).limit(limit)
+    if policy is not None:
+        q = q.where(t.policy_episodes.c.policy == policy)
+    if open_only:
+        q = q.where(t.policy_episodes.c.ended_at.is_(None))
+    return store.rows(q)
+
+
+# ---------------------------------------------------------------- runs the daemon carries out: who was asked
+def run_wait_rows(store, run_id: str | None = None) -> list[dict]:
+    """The steps waiting for a role, with whom they asked (a JSON list of logins, decoded)."""
+    q = select(t.run_waits)
+    if run_id is not None:
+        q = q.where(t.run_waits.c.run_id == run_id)
+    rows = store.rows(q)
+    for r in rows:
+        r["asked"] = json.loads(r["asked"]) if r["asked"] else []
+    return rows

@@ -8,7 +8,6 @@ from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table,
 
 from agent.store.schema import metadata
 
-
 # ---------------------------------------------------------------- people: accounts, tokens, sessions
 accounts = Table(
     "accounts", metadata,                                  # local passwords (the directory's are not here)
@@ -84,6 +83,7 @@ schedule_runs = Table(
     Column("due_at", DateTime(timezone=True), primary_key=True),
     Column("run_id", String(64)),
     Column("outcome", String(32), nullable=False),         # started skipped_overlap skipped_holiday
+    Column("message", Text),                               # why a start failed
 )
 
 policy_episodes = Table(

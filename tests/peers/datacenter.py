@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.agentd import PEOPLE
 from tests.peers.common import free_tcp_port
 from tests.peers.ipmi import PASSWORD, USER, Bmc, start_bmc
 
@@ -178,6 +179,8 @@ class Datacenter:
                      "recipients": {"jefa": ["jefa@entidad.example"], "gg": ["gg@entidad.example"],
                                     "com": ["com@entidad.example"], "isp": ["noc@isp.example"],
                                     "especialistas": ["is@entidad.example", "bd@entidad.example"]}},
+            "people": PEOPLE,
+            "http": {"port": 0},
             "check_groups": [
                 {"name": "energia", "targets": {"kinds": ["ups", "ac"]}, "checks": [{"check": "snmp"}]},
                 {"name": "red", "targets": {"kinds": ["switch"]}, "checks": [{"check": "snmp"}]},

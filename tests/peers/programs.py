@@ -66,6 +66,10 @@ PROGRAMS: dict[str, str | None] = {
     "umount": None,
     "dpkg": None,                 # tests/test_install.py itself
     "dpkg-query": None,
+    # OpenLDAP (tests/peers/slapd.py: the office's directory) and the certificates it shows
+    "slapd": "/usr/sbin/slapd",
+    "ldapadd": "/usr/bin/ldapadd",
+    "openssl": "/usr/bin/openssl",
 }
 
 # Programs a library runs when they are there and does without otherwise: ctypes.util.find_library

@@ -165,7 +165,7 @@ class CustodyWait(StepKind):
             if not pending:
                 return f"cajas {', '.join(boxes)}: {ctx.options.until.replace('_', ' ')}"
             if not told:
-                hint = " ".join(f"oti-agent tapes box {command} {b} --by NOMBRE --seal PRECINTO" for b in pending)
+                hint = " ".join(f"oti-agent tapes box {command} {b} --seal PRECINTO" for b in pending)
                 ctx.journal.set_step(ctx.run_id, ctx.step.id, "awaiting_confirmation", hint)
                 ctx.progress(ctx.step.id, None, "awaiting_confirmation", hint)
                 told = True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
@@ -35,22 +37,44 @@ class Record(StepKind):
 
 
 class PauseOptions(StepOptions):
-    """How long to wait."""
-    seconds: Duration
+    """How long to wait, or until when."""
+    seconds: Duration | None = None
+    until: str | None = Field(None, description="wait until this date and time of the office (YYYY-MM-DD HH:MM, "
+                              "a template: \"{{ facts.fecha_programada }}\"); empty or 'por definir': no wait")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("give seconds or until, one of them")
+        return self
 
 
 class Pause(StepKind):
-    """Wait a fixed time (let disks spin down, let a UPS settle)."""
+    """Wait a fixed time (let disks spin down, let a UPS settle), or until the date a run was programmed for
+    (a shutdown approved for Saturday 22:00 starts then)."""
 
     Options = PauseOptions
     idempotent = True
 
     def describe(self, options: PauseOptions) -> str:
-        return f"espera {options.seconds:g} s"
+        return f"espera {options.seconds:g} s" if options.seconds is not None else f"espera hasta {options.until}"
 
     async def run(self, ctx: StepContext, target) -> str:
-        await asyncio.sleep(ctx.options.seconds)
-        return f"esperó {ctx.options.seconds:g} s"
+        if ctx.options.seconds is not None:
+            await asyncio.sleep(ctx.options.seconds)
+            return f"esperó {ctx.options.seconds:g} s"
+        text = ctx.render(ctx.options.until, target).strip()
+        if text.lower() in ("", "por definir", "ahora"):
+            return "sin fecha programada: continúa de inmediato"
+        tz = ZoneInfo(ctx.settings.config.agent.timezone)
+        try:
+            when = datetime.fromisoformat(text.replace("/", "-"))
+        except ValueError:
+            raise StepFailed(f"«{text}» no es una fecha y hora (AAAA-MM-DD HH:MM)") from None
+        when = when if when.tzinfo else when.replace(tzinfo=tz)
+        while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
+            await asyncio.sleep(min(left, 60.0))      # a clock change or a resume is seen within a minute
+        return f"llegó la fecha programada: {when.astimezone(tz):%d/%m/%Y %H:%M}"
 
 
 class NotifyOptions(StepOptions):
