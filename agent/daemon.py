@@ -264,12 +264,16 @@ class Daemon:
             self.runs.asker.base_url = listening.url
         _LOGGER.info("metrics at %s/metrics", listening.url)
         self.runs.resume_all()
-        scheduler.start()
+        if not stop.is_set():                        # a SIGTERM during start-up: nothing is scheduled
+            scheduler.start()
         try:
             await stop.wait()
         finally:
             _LOGGER.info("stopping")
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.pause()
+                await asyncio.sleep(0)               # jobs just handed to the loop start, so they end quietly
+                scheduler.shutdown(wait=False)
             await self.runs.stop()
             await server.stop()
             await self.ctx.aclose()

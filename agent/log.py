@@ -25,9 +25,26 @@ class _Formatter(logging.Formatter):
         return super().format(record)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever sys.stderr is when a record comes (as logging.lastResort does): a
+    caller that redirects stderr for a while (a test's CLI runner, contextlib.redirect_stderr) must not
+    leave the logs pointing at a stream it has closed since."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def setup(level: str = "INFO", as_json: bool = False) -> None:
     """Send logs to stderr, as text or one JSON object per line."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(_Formatter(as_json))
     root = logging.getLogger()
     root.handlers[:] = [handler]

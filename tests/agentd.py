@@ -65,6 +65,16 @@ class AgentDaemon:
         except httpx.HTTPError:
             return False
 
+    @property
+    def url(self) -> str:
+        """Where its HTTP server listens (http.port 0 binds a free port: the log says which)."""
+        import re
+
+        found = re.findall(r"metrics at (http\S+)/metrics", self.tail(200_000))
+        if not found:
+            raise RuntimeError(f"the daemon did not say where it listens:\n{self.tail()}")
+        return found[-1]
+
     def tail(self, n: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
 

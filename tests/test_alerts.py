@@ -97,8 +97,10 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
     # the UPS's alerts are acknowledged through the CLI: their escalation stops
     ups_id = ups[0]["id"]
     ups_ids = [str(a["id"]) for a in book.list() if a["device"] == "ups-01"]
-    done = cli(config, "alerts", "ack", *ups_ids, "--by", "luis", "--comment", "revisando el tablero")
+    done = cli(config, "alerts", "ack", *ups_ids, "--comment", "revisando el tablero")
     assert done.returncode == 0, done.stderr
+    assert done.stdout.count("acknowledged by Luis Quispe (luis)") == len(ups_ids)   # the OS user's person
+    assert "writing the store directly" in done.stderr                  # no daemon runs: said so
     clock[0] = T0 + timedelta(minutes=16)
     book.tick()                                                          # step 2: the jefa, for the AC only
     to_jefa = [s for m, s in zip(inbox.messages, inbox.subjects(), strict=True) if m["To"] == "jefa@entidad.example"]
@@ -129,7 +131,7 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
     assert "resolved" in listing.stdout and "acknowledged" in listing.stdout
 
     # the monitoring report (Anexo 01): the AC's alerts were escalated to the vendor — incidents;
-    # the UPS's were taken by luis and never reached the vendor — events
+    # the UPS's were taken by Luis (root's person) and never reached the vendor — events
     from zoneinfo import ZoneInfo
 
     from openpyxl import load_workbook
@@ -151,7 +153,8 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
     assert to_vendor and all(ln["Clasificación"].startswith("Incidente") for ln in to_vendor)
     assert all(ln["Clasificación"] == "Evento" for ln in lines if ln not in to_vendor)
     assert all(ln["Cierre"].startswith("resuelta") for ln in aap)
-    assert ups_lines and all(ln["Clasificación"] == "Evento" and ln["Tomada por"] == "luis" for ln in ups_lines)
+    assert ups_lines and all(ln["Clasificación"] == "Evento" and ln["Tomada por"] == "Luis Quispe (luis)"
+                             for ln in ups_lines)
     assert any("Reporte de monitoreo" in s for s in inbox.subjects())
 
 

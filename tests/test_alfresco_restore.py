@@ -15,7 +15,7 @@ import yaml
 from agent.runbook.journal import TERMINAL, Journal
 from agent.store import Store
 from tests.conftest import REPO
-from tests.operator import OTI, cli
+from tests.operator import cli
 from tests.peers.common import free_tcp_port
 
 STANDIN = REPO / "tests" / "peers" / "alfresco" / "standin.py"
@@ -67,8 +67,10 @@ def _store_digest(dir_root):
             for p in sorted((dir_root / "contentstore").rglob("*.bin"))}
 
 
-def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp_path, datacenter, postgres, smtp):
+def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp_path, datacenter, postgres,
+                                                                       smtp, agentd):
     port, inbox = smtp
+    inbox.messages.clear()
     datacenter.all_on()          # its vm-alfresco is an sshd with root logins: the Alfresco server
     root = tmp_path / "srv"
     dir_root, sets, state = root / "alf_data", root / "backups", root / "state"
@@ -109,24 +111,32 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
               f"url_ready=http://127.0.0.1:{http_port}{READY}"]
     plan = cli(config, "plan", "alfresco-restore", *[a for p in params for a in ("-p", p)])
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    proc = subprocess.Popen([OTI, "run", "alfresco-restore", "-c", str(config), "--by", "luis",
-                             *[a for p in params for a in ("-p", p)]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    daemon = agentd(config)
+    proc = daemon.follow("run", "alfresco-restore", *[a for p in params for a in ("-p", p)])   # as luis
     journal = Journal(Store(yaml.safe_load(config.read_text())["store"]["url"], config.parent))
-    deadline, run_id = time.monotonic() + 150, None
+    deadline, run_id, refusals = time.monotonic() + 150, None, []
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             runs = journal.runs(1)
             run_id = runs[0]["id"] if runs else None
             if run_id and journal.steps(run_id)["autoriza"]["status"] == "awaiting_approval":
-                assert cli(config, "approve", run_id, "--as", "jefa", "--by", "Mariella").returncode == 0
+                refusals.append(daemon.cli("approve", run_id, "autoriza"))           # the starter, luis
+                refusals.append(daemon.cli("approve", run_id, "autoriza", person="rosa"))   # not the jefa
+                ok = daemon.cli("approve", run_id, "autoriza", "--comment", "autorizada", person="mariella")
+                assert ok.returncode == 0, ok.stdout + ok.stderr
             time.sleep(0.3)
         stdout, stderr = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
         subprocess.run([str(ctl), "stop", "web"])
-    assert proc.returncode == 0, stdout[-4000:] + stderr[-2000:]
+    assert proc.returncode == 0, stdout[-4000:] + stderr[-2000:] + daemon.tail()
+    # who started the recovery cannot authorise it, nor can someone who is not the jefa
+    assert [r.returncode for r in refusals] == [1, 1], [r.stderr for r in refusals]
+    assert "cannot approve" in refusals[0].stderr and "Jefa de la OTI (jefa)" in refusals[1].stderr, \
+        [r.stderr for r in refusals]
+    assert [(d["by"], d["decision"]) for d in journal.decisions(run_id, "autoriza", kind="approval")] == \
+        [("mariella", "approved")]
 
     steps = journal.steps(run_id)
     assert steps["preparar-servidor"]["status"] == "skipped"              # the server was ready (4 -> 7)
@@ -154,6 +164,10 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
     subprocess.run([str(ctl), "stop", "web"])
     subjects = inbox.subjects()
     assert any("Autorización para recuperar el gestor documental" in s for s in subjects)     # activity 2
+    asked = [m for m, subject in zip(inbox.messages, subjects, strict=True)
+             if "Se requiere su decisión" in subject and "Alfresco" in subject]      # activity 3: her link
+    assert [m["To"] for m in asked] == ["jefa@entidad.example"] and "/decidir/" in asked[0].get_payload(
+        decode=True).decode()
     assert any("El gestor documental Alfresco está disponible" in s for s in subjects)      # activity 14
     assert os.path.isdir(dir_root / "contentstore")
     assert journal.run(run_id)["status"] in TERMINAL

@@ -375,3 +375,29 @@ def test_over_tls_the_session_cookie_is_secure_and_docs_load(site):
         assert schemes["token"]["scheme"] == "bearer" and schemes["session"]["name"] == "oti_session"
         with pytest.raises(httpx.TransportError):             # plain HTTP gets nothing
             httpx.get(running.url.replace("https", "http") + "/api/v1/health", timeout=5)
+
+
+def test_an_alert_is_escalated_by_hand_to_the_next_step(site):
+    """Activity 8: the specialist cannot solve it and sends the next escalation step now."""
+    site.extra["mail"] = {"host": "127.0.0.1", "port": 9, "sender": "oti@entidad.example",
+                          "recipients": {"especialistas": ["is@entidad.example"], "jefa": ["jefa@entidad.example"]}}
+    site.extra["alerts"] = {"policies": [{"name": "ups", "steps": [{"to": ["especialistas"]},
+                                                                    {"after": "1h", "to": ["jefa"]}]}]}
+    clock = Clock(T0)
+    settings, ctx = daemon(people_site(site), clock)
+    changes = ctx.store.record([CheckResult("snmp", "ups-01", clock(), 0.2, [
+        Reading("ups_output_source", None, State.CRITICAL, text="battery", message="en baterías")])], clock())
+    ctx.alerts.process(changes)
+    ctx.alerts.tick()                                          # step 1 at once: the specialists
+    with Running(create_app(ctx, extra_routers=[pages]), settings) as running, running.client() as http:
+        answer = _login(http)
+        alert = http.get("/api/v1/alerts").json()[0]
+        assert alert["notified"] == 1
+        done = http.post(f"/api/v1/alerts/{alert['id']}/escalate", json={"comment": "no es la UPS: el tablero"},
+                         headers={"X-CSRF-Token": answer.json()["csrf"]})
+        assert done.status_code == 200, done.text
+        assert done.json()["notified"] == 2                   # the jefa's step, an hour early
+    queued = [m for m in ctx.alerts.outbox.pending() if m["to"] == ["jefa@entidad.example"]]
+    assert len(queued) == 1
+    events = [e["event"] for e in ctx.alerts.events(alert["id"])]
+    assert "escalated" in events

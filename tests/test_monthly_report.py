@@ -78,14 +78,19 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
     book.resolve(alert_id, "luis", "proveedor reemplazó el módulo SFP")
 
     for args in (["--date", "2026-10-07", "--name", "Juan Pérez", "--dni", "40123456", "--company", "Redes SAC",
-                  "--activity", "Cambio de módulo SFP", "--in", "09:10", "--out", "10:05", "--by", "luis"],
+                  "--activity", "Cambio de módulo SFP", "--in", "09:10", "--out", "10:05"],
                  ["--date", "2026-10-21", "--name", "Rosa Díaz", "--dni", "41234567", "--company", "Energía SAC",
-                  "--activity", "Mantenimiento preventivo de UPS", "--in", "14:00", "--by", "luis"]):
+                  "--activity", "Mantenimiento preventivo de UPS", "--in", "14:00"]):
         done = cli(config, "access-log", "add", *args)
         assert done.returncode == 0, done.stderr
     bad = cli(config, "access-log", "add", "--name", "X", "--dni", "1", "--company", "Y", "--activity", "Z",
-              "--in", "25:00", "--by", "luis")
+              "--in", "25:00")
     assert bad.returncode != 0 and "25:00" in bad.stderr
+    # the accompanying specialist is who ran the command
+    from agent.store import queries
+
+    assert [e["recorded_by"] for e in queries.access_entries(store, "2026-10-01", "2026-10-31")] \
+        == ["Luis Quispe (luis)"] * 2
 
     done = cli(config, "report", "monthly", "--month", "2026-10", "--send")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -125,6 +125,11 @@ def test_text_from_devices_and_people_prints_as_text_not_markup(site, tmp_path, 
         site.extra["mail"] = {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
                               "password": site.secret("smtp", "mailpw"), "recipients": {"is": ["is@x.example"]}}
         site.extra["alerts"] = {"policies": [{"name": "todo", "steps": [{"to": ["is"]}]}]}
+        # who acknowledges is the person root is, whose name (typed into the registry) is hostile too
+        from tests.agentd import PEOPLE
+        persons = [{**p, "name": "Luis [/x] Quispe"} if p["login"] == "luis" else p
+                   for p in PEOPLE["persons"]]
+        site.extra["people"] = {**PEOPLE, "persons": persons}
         config = site.write()
         checked = cli(config, "check")
         assert checked.returncode == 0 and "Traceback" not in checked.stderr, checked.stderr   # a port down: WARNING
@@ -137,8 +142,10 @@ def test_text_from_devices_and_people_prints_as_text_not_markup(site, tmp_path, 
         book.process(store.record(results))
         alert_id = next(a["id"] for a in book.list() if "[/x]" in a["reading"])
         book.outbox.enqueue(["is@x.example"], f"alerta {HOSTILE}", "cuerpo")
-        acked = cli(config, "alerts", "ack", str(alert_id), "--by", "luis [/x]", "--comment", HOSTILE)
-        assert acked.returncode == 0 and "luis [/x]" in acked.stdout, acked.stderr
+        acked = cli(config, "alerts", "ack", str(alert_id), "--comment", HOSTILE)
+        assert acked.returncode == 0 and "Luis [/x] Quispe (luis)" in acked.stdout, acked.stderr
+        shown = cli(config, "alerts", "show", str(alert_id))
+        assert shown.returncode == 0 and HOSTILE in shown.stdout, shown.stdout + shown.stderr   # the comment
         for args in (["alerts"], ["alerts", "show", str(alert_id)], ["outbox", "list"], ["inventory"]):
             done = cli(config, *args)
             assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, (args, done.stderr)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import yaml
 
 from tests.conftest import REPO
-from tests.operator import OTI
 
 
-def test_ansible_step_runs_a_playbook_on_the_targets(datacenter, snmpsim, smtp, tmp_path):
+def test_ansible_step_runs_a_playbook_on_the_targets(datacenter, snmpsim, smtp, tmp_path, agentd):
     dc = datacenter
     dc.all_on()
     config = dc.write_config(tmp_path, snmpsim.port, smtp[0])
@@ -27,9 +24,9 @@ def test_ansible_step_runs_a_playbook_on_the_targets(datacenter, snmpsim, smtp, 
     data["runbooks_dir"] = str(tmp_path)
     config.write_text(yaml.safe_dump(data))
     (tmp_path / "marca.yml").write_text((REPO / "tests" / "fixtures" / "runbooks" / "marca.yml").read_text())
-    out = subprocess.run([OTI, "run", "ansible-marca", "-c", str(config), "--by", "luis"], capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    daemon = agentd(config)                                    # the daemon carries the run out; `run` follows it
+    out = daemon.cli("run", "ansible-marca", timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:] + daemon.tail()
     written = sorted(p.stem for p in marks.glob("*.mark"))
     assert written == ["vm-alfresco", "vm-app", "vm-intranet"]
     assert (marks / "vm-app.mark").read_text().startswith("hola ")

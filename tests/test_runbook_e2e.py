@@ -117,3 +117,4 @@ def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
     person = [r for r in validation if str(r[1]).startswith("Valida la operación")]
     assert person and person[0][2] == "X" and "Luis Quispe" in person[0][4]
     assert any("Encendido del Centro de Datos concluido" in s for s in inbox.subjects())
+    assert any("Servidores virtuales encendidos" in s for s in inbox.subjects())   # the jefa, activity 26

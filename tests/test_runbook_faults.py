@@ -84,17 +84,18 @@ def test_an_undefined_variable_fails_its_step_and_the_run_goes_on(site, tmp_path
     assert len(tracebacks) == 1 and tracebacks[0].levelno == logging.ERROR
 
 
-def test_an_undefined_variable_with_on_failure_stop_fails_the_run_and_resume_does_not_crash(site, tmp_path):
+def test_an_undefined_variable_with_on_failure_stop_fails_the_run_and_resume_does_not_crash(site, tmp_path,
+                                                                                             agentd):
     config, path = _site(site, tmp_path, UNDEFINED.replace("{on_failure}", "stop"))
     status, run_id, journal = _execute(config, path)
     assert status == "failed" and journal.run(run_id)["status"] == "failed"
     assert journal.steps(run_id)["despues"]["status"] == "pending"          # never started
     assert "aviso" in journal.run(run_id)["message"]
-    result = runner.invoke(app, ["resume", run_id, "-c", str(config)])      # an ended run: nothing to do
-    assert result.exit_code == 1 and "failed" in result.output, result.output
+    result = agentd(config).cli("resume", run_id)                          # an ended run: nothing to do
+    assert result.returncode == 1 and "has ended (failed)" in result.stderr, result.stderr
 
 
-def test_plan_and_run_refuse_a_template_that_does_not_parse_naming_file_step_and_key(site, tmp_path):
+def test_plan_and_run_refuse_a_template_that_does_not_parse_naming_file_step_and_key(site, tmp_path, agentd):
     config, path = _site(site, tmp_path, """
         steps:
           - id: aviso
@@ -109,18 +110,21 @@ def test_plan_and_run_refuse_a_template_that_does_not_parse_naming_file_step_and
             targets: {names: ["{% if %}"]}
             with: {probe: tcp, state: closed, within: 1s}
         """)
-    for command in ("plan", "run"):
-        result = runner.invoke(app, [command, "prueba", "-c", str(config)])
-        text = str(result.exception)
-        assert result.exit_code != 0 and isinstance(result.exception, ConfigError), (command, result.output)
-        assert f"{path}:" in text and "steps[aviso].with.text" in text and "does not parse" in text
-        assert "steps[apagar].targets.names.0" in text
+    result = runner.invoke(app, ["plan", "prueba", "-c", str(config)])        # plan: here, no daemon
+    text = str(result.exception)
+    assert result.exit_code != 0 and isinstance(result.exception, ConfigError), result.output
+    assert f"{path}:" in text and "steps[aviso].with.text" in text and "does not parse" in text
+    assert "steps[apagar].targets.names.0" in text
+    started = agentd(config).cli("run", "prueba")                            # run: the daemon refuses it
+    assert started.returncode == 1 and "Traceback" not in started.stderr, started.stderr
+    assert f"{path}:" in started.stderr and "steps[aviso].with.text" in started.stderr
+    assert "steps[apagar].targets.names.0" in started.stderr
     assert not (tmp_path / "var" / "test.db").exists() or not Journal(
         Store("sqlite:///var/test.db", tmp_path)).runs(5)                  # no run was recorded
 
 
 # ---------------------------------------------------------------- 25: failed steps that continue
-def test_a_run_whose_every_step_failed_ends_completed_with_failures_and_exits_non_zero(site, tmp_path):
+def test_a_run_whose_every_step_failed_ends_completed_with_failures_and_exits_non_zero(site, tmp_path, agentd):
     port = _closed_port()
     steps = "\n".join(f"""
           - id: {sid}
@@ -131,9 +135,9 @@ def test_a_run_whose_every_step_failed_ends_completed_with_failures_and_exits_no
             with: {{probe: tcp, state: open, port: {port}, within: 0.3s, every: 0.1s}}
             on_failure: continue""" for n, sid in enumerate(("esperar-a", "esperar-b"), 1))
     config, _ = _site(site, tmp_path, "steps:" + steps + "\n")
-    result = runner.invoke(app, ["run", "prueba", "-c", str(config), "--by", "luis"])
-    assert result.exit_code == 1, result.output
-    assert "completed_with_failures" in result.output
+    result = agentd(config).cli("run", "prueba")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "completed_with_failures" in result.stdout
     run = Journal(Store("sqlite:///var/test.db", tmp_path)).runs(1)[0]
     assert run["status"] == "completed_with_failures"
     assert "esperar-a" in run["message"] and "esperar-b" in run["message"]
@@ -141,7 +145,7 @@ def test_a_run_whose_every_step_failed_ends_completed_with_failures_and_exits_no
     assert "completed_with_failures" in listing.output
 
 
-def test_a_run_without_failures_ends_successful_and_one_that_branches_on_a_failure_too(site, tmp_path):
+def test_a_run_without_failures_ends_successful_and_one_that_branches_on_a_failure_too(site, tmp_path, agentd):
     config, _ = _site(site, tmp_path, f"""
         steps:
           - id: hay-servicio
@@ -159,8 +163,8 @@ def test_a_run_without_failures_ends_successful_and_one_that_branches_on_a_failu
             when: steps.hay-servicio.status == 'failed'
             with: {{text: preparado}}
         """)
-    result = runner.invoke(app, ["run", "prueba", "-c", str(config), "--by", "luis"])
-    assert result.exit_code == 0, result.output
+    result = agentd(config).cli("run", "prueba")
+    assert result.returncode == 0, result.stdout + result.stderr
     run = Journal(Store("sqlite:///var/test.db", tmp_path)).runs(1)[0]
     assert run["status"] == "successful"
 

@@ -1,21 +1,19 @@
-"""kill -9 at random points of a full shutdown; `oti-agent resume` must finish it without repeating
-a power command. Plus the engine's answers when a step fails or cannot tell what happened."""
+"""kill -9 of the daemon at random points of a full shutdown; started again, it must finish the run by
+itself without repeating a power command. Plus the answers when a runbook changed or a run is active."""
 
 from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
-from agent.runbook.journal import TERMINAL, Journal
+from agent.runbook.journal import TERMINAL
 from agent.runbook.model import load
-from agent.store import Store
-from tests.operator import OTI, new_run, run_ids
+from tests.agentd import AgentDaemon
+from tests.operator import journal_of, new_run, run_ids
 
 TRIALS = int(os.environ.get("OTI_KILL_TRIALS", "20"))
 
@@ -26,7 +24,7 @@ class FastOperator(threading.Thread):
     def __init__(self, config, dc, before):
         super().__init__(daemon=True)
         self.config, self.dc, self.before = config, dc, before
-        self.journal = Journal(Store("sqlite:///var/oti.db", config.parent))
+        self.journal = journal_of(config)
         self.stop = threading.Event()
         self.run_id = None
         self.questions: list[str] = []
@@ -61,59 +59,63 @@ class FastOperator(threading.Thread):
                 j.add_decision(rid, step.id, "resolve", "luis", "done")
 
 
-def _shutdown(config, dc, args=()):
-    return subprocess.Popen([OTI, "run", "datacenter-shutdown", "-c", str(config), "--by", "luis",
-                             "-p", f"comando_apagado={dc.bin('fake-poweroff')}",
-                             "-p", f"comando_central={dc.bin('fake-poweroff')}", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def _shutdown(daemon: AgentDaemon, dc, args=()) -> str:
+    """Ask the daemon to start the shutdown (detached: the CLI returns at once); return the run id."""
+    done = daemon.cli("run", "datacenter-shutdown", "--detach", "-p", f"comando_apagado={dc.bin('fake-poweroff')}",
+                      "-p", f"comando_central={dc.bin('fake-poweroff')}", *args)
+    assert done.returncode == 0, done.stderr + daemon.tail()
+    return done.stdout.split()[1]
+
+
+def _until_ended(journal, run_id: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = journal.run(run_id)
+        if run["status"] in TERMINAL:
+            return run
+        time.sleep(0.2)
+    return journal.run(run_id)
 
 
 @pytest.mark.timeout(1500)
-def test_kill9_at_random_points_never_repeats_a_power_command(datacenter, snmpsim, smtp, tmp_path):
+def test_kill9_of_the_daemon_at_random_points_never_repeats_a_power_command(datacenter, snmpsim, smtp, tmp_path):
     dc = datacenter
     config = dc.write_config(tmp_path, snmpsim.port, smtp[0])
     rng = random.Random(20261126)
-    journal = Journal(Store("sqlite:///var/oti.db", tmp_path))
+    journal = journal_of(config)
     kills_during_power = 0
     for trial in range(TRIALS):
         t0 = time.monotonic()
         dc.all_on()
-        before = run_ids(config)
-        operator = FastOperator(config, dc, before)
+        operator = FastOperator(config, dc, run_ids(config))
         operator.start()
-        proc = _shutdown(config, dc)
-        deadline = time.monotonic() + 60
-        while operator.run_id is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        run_id = operator.run_id
-        assert run_id, f"trial {trial}: no run was created: {proc.stderr.read() if proc.poll() is not None else ''}"
-        time.sleep(rng.uniform(0.0, 8.0))            # a random point of the run, from its first journal entry
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        daemon = AgentDaemon(config).start()
+        run_id = _shutdown(daemon, dc)
+        time.sleep(rng.uniform(0.0, 8.0))            # a random point of the run, from its start
+        daemon.kill()                                # kill -9: no clean stop, no journal flush beyond what is
         steps_at_kill = journal.steps(run_id)
         if any(steps_at_kill[s]["status"] not in ("pending", "successful")
                for s in ("apagar-servidores-virtuales", "apagar-servidores-fisicos")):
             kills_during_power += 1
-        for _ in range(3):
-            if journal.run(run_id)["status"] in TERMINAL:
-                break
-            resume = subprocess.run([OTI, "resume", run_id, "-c", str(config)], capture_output=True, text=True,
-                                    timeout=240)
-        operator.stop.set()
-        run = journal.run(run_id)
-        assert run["status"] == "successful", (trial, run, resume.stdout[-2000:], resume.stderr[-2000:])
+        daemon.start()                               # it resumes the run by itself
+        try:
+            run = _until_ended(journal, run_id, 240)
+        finally:
+            operator.stop.set()
+            daemon.stop()
+        assert run["status"] == "successful", (trial, run, daemon.tail())
         for name, bmc in dc.bmcs.items():
             assert bmc.commands() == ["set shutdown 1"], (trial, name, bmc.commands())
         assert sorted(dc.power_log()) == sorted(f"poweroff {n}" for n in
                                                 ("vm-app", "vm-alfresco", "vm-intranet", "backup-01", "pbx-01")), \
             (trial, dc.power_log())
         assert journal.in_maintenance() == set()
-        print(f"trial {trial}: killed at {steps_at_kill and sum(1 for r in steps_at_kill.values() if r['status'] == 'successful')} "
-              f"steps done, {time.monotonic() - t0:.1f}s", flush=True)
+        done = sum(1 for r in steps_at_kill.values() if r["status"] == "successful")
+        print(f"trial {trial}: killed with {done} steps done, {time.monotonic() - t0:.1f}s", flush=True)
     assert kills_during_power >= 2      # the random points did land inside the power steps
 
 
-def test_resume_refuses_a_changed_runbook_and_an_active_run(datacenter, snmpsim, smtp, tmp_path):
+def test_a_changed_runbook_stops_the_resume_until_a_person_decides(datacenter, snmpsim, smtp, tmp_path):
     import shutil
 
     dc = datacenter
@@ -121,25 +123,33 @@ def test_resume_refuses_a_changed_runbook_and_an_active_run(datacenter, snmpsim,
     config = dc.write_config(tmp_path, snmpsim.port, smtp[0])
     books = tmp_path / "runbooks"
     shutil.copytree(load_path(), books)
-    text = config.read_text().replace(str(load_path()), str(books))
-    config.write_text(text)
-    proc = _shutdown(config, dc)
-    journal = Journal(Store("sqlite:///var/oti.db", tmp_path))
-    deadline = time.monotonic() + 60
-    while not journal.runs(1) or journal.runs(1)[0]["status"] != "awaiting_approval":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    run_id = journal.runs(1)[0]["id"]
-    active = subprocess.run([OTI, "resume", run_id, "-c", str(config)], capture_output=True, text=True)
-    assert active.returncode == 1 and "still being executed by process" in active.stderr
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    path = books / "datacenter-shutdown.yaml"
-    path.write_text(path.read_text().replace("Conformidad del Jefe/a", "Conformidad de la Jefa"))
-    changed = subprocess.run([OTI, "resume", run_id, "-c", str(config)], capture_output=True, text=True)
-    assert changed.returncode == 1 and "changed since run" in changed.stderr
-    cancel = subprocess.run([OTI, "cancel", run_id, "--by", "luis", "-c", str(config)], capture_output=True, text=True)
-    assert cancel.returncode == 0
+    config.write_text(config.read_text().replace(str(load_path()), str(books)))
+    daemon = AgentDaemon(config).start()
+    try:
+        run_id = _shutdown(daemon, dc)
+        journal = journal_of(config)
+        deadline = time.monotonic() + 60
+        while journal.run(run_id)["status"] != "awaiting_approval":
+            assert time.monotonic() < deadline, daemon.tail()
+            time.sleep(0.1)
+        active = daemon.cli("resume", run_id, "--detach")
+        assert active.returncode == 1 and "already being carried out" in active.stderr
+        daemon.kill()
+        path = books / "datacenter-shutdown.yaml"
+        path.write_text(path.read_text().replace("Conformidad del Jefe/a", "Conformidad de la Jefa"))
+        daemon.start()
+        deadline = time.monotonic() + 30
+        while journal.run(run_id)["status"] != "interrupted":
+            assert time.monotonic() < deadline, daemon.tail()
+            time.sleep(0.1)
+        assert "changed since run" in journal.run(run_id)["message"]
+        status = daemon.cli("run-status", run_id)
+        assert "interrupted" in status.stdout and "changed since run" in status.stdout
+        cancel = daemon.cli("cancel", run_id)
+        assert cancel.returncode == 0, cancel.stderr
+        assert journal.run(run_id)["status"] == "canceled"
+    finally:
+        daemon.stop()
 
 
 def load_path():

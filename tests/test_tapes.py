@@ -64,20 +64,20 @@ def test_tapes_custody_and_the_documents(site, tmp_path, bacula, smtp):
     not_full = next(lb for lb in tapes if lb not in full)
 
     # bad input names the tape and changes nothing
-    bad = cli(config, "tapes", "box", "prepare", "CAJA-01", "TAPE999", "--by", "luis")
+    bad = cli(config, "tapes", "box", "prepare", "CAJA-01", "TAPE999")
     assert bad.returncode != 0 and "TAPE999" in bad.stderr and "the backend does not know" in bad.stderr
-    bad = cli(config, "tapes", "box", "prepare", "CAJA-01", not_full, "--by", "luis")
+    bad = cli(config, "tapes", "box", "prepare", "CAJA-01", not_full)
     assert bad.returncode != 0 and "not full" in bad.stderr
     assert inv.boxes() == {}
 
     # activities 6-7: the full tape leaves the library, goes in a box, the box goes to custody
-    assert cli(config, "tapes", "box", "prepare", "CAJA-01", full[0], "--seal", "P-0001", "--by", "luis").returncode == 0
-    refused = cli(config, "tapes", "box", "send", "CAJA-01", "--by", "luis")
+    assert cli(config, "tapes", "box", "prepare", "CAJA-01", full[0], "--seal", "P-0001").returncode == 0
+    refused = cli(config, "tapes", "box", "send", "CAJA-01")
     assert refused.returncode != 0 and "still in the library" in refused.stderr
     peer.eject(full[0])
     cli(config, "tapes", "sync")
     assert inv.tape(full[0])["location"] == "oficina"
-    sent = cli(config, "tapes", "box", "send", "CAJA-01", "--by", "luis")
+    sent = cli(config, "tapes", "box", "send", "CAJA-01")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     message = inbox.messages[-1]
     assert "Entrega de caja CAJA-01" in inbox.subjects()[-1]
@@ -97,12 +97,13 @@ def test_tapes_custody_and_the_documents(site, tmp_path, bacula, smtp):
     assert row["Fecha de envío"] == datetime.now(LIMA).strftime("%d/%m/%Y")
 
     # activities 13-14: requested back in an emergency, received with another seal: recorded, flagged
-    assert cli(config, "tapes", "box", "request", "CAJA-01", "--by", "luis", "--reason", "restauración").returncode == 0
+    assert cli(config, "tapes", "box", "request", "CAJA-01", "--reason", "restauración").returncode == 0
     assert "Servicio de emergencia" in inbox.subjects()[-1]
-    got = cli(config, "tapes", "box", "receive", "CAJA-01", "--by", "luis", "--seal", "P-0002")
+    got = cli(config, "tapes", "box", "receive", "CAJA-01", "--seal", "P-0002")
     assert got.returncode == 0 and "distinto" in got.stdout
     assert inv.tape(full[0])["location"] == "oficina"
     assert [m["movement"] for m in inv.movements("CAJA-01")] == ["preparada", "enviada", "solicitada", "recibida"]
+    assert {m["by"] for m in inv.movements("CAJA-01")} == {"Luis Quispe (luis)"}      # the OS user's person
     try:
         inv.receive("CAJA-01", "luis")
         raise AssertionError("a box received twice")

@@ -164,6 +164,26 @@ class AlertBook:
             self._event(conn, alert_id, "acknowledged", comment, by=by, now=now)
         return self.get(alert_id)
 
+    def escalate(self, alert_id: int, by: str, comment: str | None = None) -> dict:
+        """Send the next escalation step now, by hand (activity 8: the specialist cannot solve it); an
+        acknowledged alert is escalated too — someone is on it and asks for the next level."""
+        row = self.get(alert_id)
+        if row["status"] == "resolved":
+            raise AlertError(f"alert {alert_id} is resolved; there is nothing to escalate")
+        device = self.settings.inventory.by_name.get(row["device"])
+        policy = escalation.policy_for(self.cfg.policies, row, device.kind if device else "")
+        if policy is None:
+            raise AlertError(f"alert {alert_id}: no escalation policy of alerts.policies applies to it")
+        index = min(row["steps_sent"], len(policy.steps) - 1)
+        now = self.clock().astimezone(UTC)
+        self._log_event(row["id"], "escalated", f"a mano por {by}" + (f": {comment}" if comment else ""), now)
+        for event, detail in escalation.notify(self.settings, self.outbox, row, policy, index, device, now):
+            self._log_event(row["id"], event, detail, now)
+        with self.store.transaction() as conn:
+            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
+                steps_sent=max(row["steps_sent"], index + 1), last_notified_at=now))
+        return self.get(alert_id)
+
     def resolve(self, alert_id: int, by: str, comment: str | None = None) -> dict:
         """Close an alert by hand (the cause was dealt with)."""
         row = self.get(alert_id)

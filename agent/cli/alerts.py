@@ -63,6 +63,13 @@ def alerts_resolve(alert_id: int, comment: CommentOpt = None, config: ConfigOpt 
     out.print(f"alert {a['id']} resolved by {esc(a['resolved_by'])}")
 
 
+@alerts_app.command("escalate")
+def alerts_escalate(alert_id: int, comment: CommentOpt = None, config: ConfigOpt = Path("config.yaml")) -> None:
+    """Send an alert's next escalation step now (you cannot solve it: the jefa, the vendor are told)."""
+    a = _act(config, alert_id, "escalate", comment)
+    out.print(f"alert {a['id']} escalated: {a.get('notified', a.get('steps_sent'))} step(s) sent")
+
+
 def _act(config: Path, alert_id: int, action: str, comment: str | None) -> dict:
     """Through the daemon (who you are: your OS user on its socket, or OTI_TOKEN); with the daemon down, in
     the store directly, as the person your OS user is (said so)."""

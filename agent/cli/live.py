@@ -21,7 +21,7 @@ from rich.text import Text
 STYLE = {"successful": "green", "done": "green", "failed": "bold red", "skipped": "dim", "canceled": "yellow",
          "completed_with_failures": "bold yellow", "running": "cyan", "started": "cyan", "pending": "dim"}
 WAITING = ("awaiting_approval", "awaiting_confirmation", "awaiting_decision")
-HINT = {"awaiting_approval": "oti-agent approve {run} {step}   (its role; the people who hold it got a mail)",
+HINT = {"awaiting_approval": "oti-agent approve {run} {step}   (by a holder of its role: they were mailed a link)",
         "awaiting_confirmation": "oti-agent confirm {run} {step}",
         "awaiting_decision": "oti-agent confirm {run} {step} --retry|--skip|--abort"}
 

@@ -76,14 +76,16 @@ def _follow(daemon: Daemon, run_id: str) -> None:
     after = 0
     try:
         with RunView(out, run_id, detail["steps"]) as view:
+            ended = False
             while True:
                 for e in daemon.get(f"/runs/{run_id}/events", after=after):
                     after = e["id"]
                     view.event(e)
-                status = daemon.get(f"/runs/{run_id}")["status"]
-                if status in TERMINAL:
+                if ended:           # the events journalled between the last read and the end are drawn too
                     break
-                time.sleep(FOLLOW_S)
+                ended = daemon.get(f"/runs/{run_id}")["status"] in TERMINAL
+                if not ended:
+                    time.sleep(FOLLOW_S)
     except KeyboardInterrupt:
         out.print(f"\nno longer following {run_id}: the daemon carries it on (oti-agent run-status {run_id})")
         raise typer.Exit(0) from None
@@ -130,7 +132,8 @@ def run_status(run_id: str, config: ConfigOpt = Path("config.yaml")) -> None:
         table.add_column(col, overflow="fold")
     for s in detail["steps"]:
         acts = ", ".join(f"{a['target']}:{a['status']}" for a in s["actions"] if a["target"])
-        message = s["message"] or ""
+        once = [a for a in s["actions"] if not a["target"]]          # a step acting once: its result
+        message = s["message"] or (once[-1]["message"] or "" if once else "")
         if s.get("asked"):
             message += f" (se pidió a: {', '.join(s['asked'])})"
         table.add_row(s["activities"], s["id"], f"[{style(s['status'])}]{s['status']}", escape(acts),

@@ -86,6 +86,23 @@ def users_passwd(login: str, config: ConfigOpt = Path("config.yaml"),
     out.print(f"local password of {esc(person.login)} set")
 
 
+@users_app.command("add")
+def users_add(login: str, config: ConfigOpt = Path("config.yaml"),
+              password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                           help="read it from the first line of stdin")]
+              = False) -> None:
+    """Give a person of the registry a local account (refused if they have one: use passwd)."""
+    from agent.errors import AgentError
+    from agent.people.accounts import Accounts
+
+    settings, store = _open(config)
+    person = _person(settings, login, config)
+    if Accounts(store).exists(person.login):
+        raise AgentError(f"{person.login} already has a local password; change it with `oti-agent users passwd "
+                         f"{person.login}`")
+    users_passwd(person.login, config, password_stdin)
+
+
 @users_app.command("disable")
 def users_disable(login: str, config: ConfigOpt = Path("config.yaml")) -> None:
     """Refuse a person's local password (tokens stay: revoke them too if needed)."""

@@ -8,6 +8,8 @@ can read them and point `oti-agent check -c` at them while the daemon runs.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import secrets
 import textwrap
 from pathlib import Path
 
@@ -23,6 +25,9 @@ DEVICES = [  # (device, inventory group, kind, profile, community, recording, cr
     ("sw-acceso-01", "gabinete_comunicaciones", "switch", "switch-ifmib", "sw-acceso-01", "switch24.snmprec",
      "no_critico", "Switch de acceso, piso 1"),
 ]
+RUNBOOKS = Path(__file__).resolve().parent / "runbooks"
+# the two people the demo's approvals ask (local passwords, printed once), and whoever runs the demo
+PEOPLE = [("mparedes", "Mariella Paredes", "jefa"), ("jsalas", "Joanna Salas", "gg")]
 CISCO = ("sw-core", "gabinete_comunicaciones", "switch", "switch-cisco", "sw-core", None, "critico",
          "Switch core Cisco Catalyst 3750")
 
@@ -66,10 +71,34 @@ def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple]) -
         store: {{url: "sqlite:///oti-agent.db"}}
         http: {{listen: 127.0.0.1, port: {port}}}
         inventory: inventory.yaml
-        credentials:
-          snmp:
-        """) + creds + CHECK_GROUPS)
+        runbooks_dir: {RUNBOOKS}
+        """) + _people() + "credentials:\n  snmp:\n" + creds + CHECK_GROUPS)
     return config
+
+
+def _people() -> str:
+    """The demo's people: the jefa and GG with local passwords, and the person running the demo (its OS
+    user), an IS specialist, so that the CLI acts as them."""
+    user = getpass.getuser()
+    lines = ["people:\n  persons:\n",
+             f"    - {{login: {user}, name: \"Especialista de la demo ({user})\", os_user: {user}, "
+             "roles: [especialista_is, coordinador]}\n"]
+    lines += [f"    - {{login: {login}, name: \"{name}\", email: {login}@entidad.example, roles: [{role}]}}\n"
+              for login, name, role in PEOPLE]
+    return "".join(lines)
+
+
+def demo_passwords(settings) -> dict[str, str]:
+    """Give the demo's people a local password the first time (returned, to be printed once)."""
+    from agent.people.accounts import Accounts
+    from agent.store import Store
+
+    accounts, made = Accounts(Store.for_config(settings.config)), {}
+    for login, _name, _role in PEOPLE:
+        if not accounts.exists(login):
+            made[login] = secrets.token_urlsafe(12)
+            accounts.set_password(login, made[login])
+    return made
 
 
 def _inventory(devices: list[tuple], sim_port: int) -> str:
@@ -108,16 +137,26 @@ def run_demo(workdir: Path, port: int, console: Console) -> None:
     try:
         config = write_files(workdir, port, sim_port, devices)
         settings = load_all(config)
+        passwords = demo_passwords(settings)
         rel = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
         console.print(textwrap.dedent(f"""
             [bold green]oti-agent demo is running[/bold green]: {len(settings.inventory)} devices, store {workdir}/oti-agent.db
               metrics:    http://127.0.0.1:{port}/metrics
+              API:        http://127.0.0.1:{port}/api/v1/docs  (401 without a login)
               try:        .venv/bin/oti-agent check -c {rel}
-                          .venv/bin/oti-agent inventory -c {rel}
+                          .venv/bin/oti-agent run apagado-demo -c {rel}
                           curl -s http://127.0.0.1:{port}/metrics | grep ups_battery_runtime
               files:      {rel} (config), {workdir}/inventory.yaml
             Ctrl-C stops the daemon and the simulator.
             """))
+        for login, password in passwords.items():
+            person = settings.people.person(login)
+            console.print(f"  demo person [bold]{login}[/bold] ({person.name}, {settings.people.title(person.roles[0])})"
+                          f": password [bold]{password}[/bold]  (shown once; change it with oti-agent users passwd)",
+                          highlight=False, soft_wrap=True)
+        if not passwords:
+            console.print("  demo people mparedes (jefa) and jsalas (gg): their passwords were shown when the demo "
+                          "first ran; set new ones with oti-agent users passwd LOGIN -c " + str(rel), soft_wrap=True)
         asyncio.run(Daemon.create(settings).serve())
     finally:
         sim.stop()

@@ -141,6 +141,7 @@ class Asker:
     def _ask(self, run_id: str, book: Runbook, step_id: str, role: str, unit: str | None, opts: ApprovalOptions,
              params: dict, escalated: bool = False) -> list[str]:
         now, people = self.clock(), self.settings.people
+        self._learn_from_directory(role, unit)
         holders = [p for p in people.holders(role, now, unit) if p.email]
         run = self._run(run_id)
         asked = [p.login for p in holders if p.login != run["started_by"]]
@@ -164,6 +165,24 @@ class Asker:
                                                       asked=json.dumps(asked), since=now, reminders=0,
                                                       expires_at=expires))
         return asked
+
+    def _learn_from_directory(self, role: str, unit: str | None) -> None:
+        """The directory's members of the groups mapped to `role` join the registry (the jefa may never have
+        logged in yet: she must still get her mail). The directory down: the registry's holders are asked."""
+        section = self.settings.config.people.directory
+        if section is None or unit is not None or not section.bind_dn:
+            return
+        from agent.errors import ConfigError, DirectoryUnavailable
+        from agent.people.directory import Directory
+
+        try:
+            entries = Directory(section, self.settings.config.base_dir).holders(role)
+        except (DirectoryUnavailable, ConfigError) as err:
+            _LOGGER.warning("the directory could not say who holds %s (%s); asking the registry's holders", role,
+                            err)
+            return
+        for e in entries:
+            self.settings.people.learn(e.login, e.name, e.email, set(e.roles))
 
     def _decided(self, run_id: str, book: Runbook, step_id: str, decision: dict, params: dict) -> None:
         with self.store.transaction() as conn:
@@ -228,7 +247,8 @@ class Asker:
             "person": person, "role": role, "role_title": self.settings.people.title(role), "runbook": book,
             "step": step, "run": run, "params": params, "justification": justification, "link": url,
             "link_hours": cfg.people.link_hours, "plan": plan_summary(book), "decision": decision,
-            "reminder": reminder, "starter": self._starter(run), "agent": cfg.agent}, mail.templates_dir(cfg))
+            "reminder": reminder, "starter": self._starter(run), "agent": cfg.agent,
+            "decider": self._name(decision["by"]) if decision else None}, mail.templates_dir(cfg))
         source = f"ask:{run['id']}:{step_id}:{person.login}:{template}:{reminder}:{secrets.token_hex(2)}"
         try:                                   # at once: a person is waited for; mail down, the outbox keeps it
             Outbox(self.store, cfg).send([person.email], subject, body, source=source)
@@ -236,8 +256,11 @@ class Asker:
             _LOGGER.info("run %s: the mail to %s waits in the outbox: %s", run["id"], person.login, err)
 
     def _starter(self, run: dict) -> str:
-        person = self.settings.people.person(run["started_by"]) if run["started_by"] else None
-        return person.name if person else run["started_by"]
+        return self._name(run["started_by"])
+
+    def _name(self, login: str) -> str:
+        person = self.settings.people.person(login) if login else None
+        return f"{person.name} ({login})" if person else login
 
     def _run(self, run_id: str) -> dict:
         from agent.store import queries

@@ -149,8 +149,8 @@ class Engine:
             fresh = False
             if not failures and step.verify:
                 failures = await self._verify(ctx, targets)
-            if not failures:
-                await self.writes.set_step(run_id, step.id, "successful")
+            if not failures:                   # what it waited for is over: the actions say what was done
+                await self.writes.set_step(run_id, step.id, "successful", "")
                 self.progress(step.id, None, "successful", "")
                 return "successful"
             message = "; ".join(failures)

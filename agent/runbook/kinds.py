@@ -60,6 +60,12 @@ class StepContext:
     asking: Any = None           # the daemon's Asker (agent/runbook/asking.py): mails the people a step waits for
     trigger: dict[str, Any] = field(default_factory=dict)   # why the run started; a policy's emergency rules
 
+    def who(self, login: str | None = None) -> str:
+        """A person as records name them, "Luis Quispe (luis)" (the run's initiator by default)."""
+        login = login or self.started_by
+        person = self.settings.people.person(login)
+        return f"{person.name} ({login})" if person else login
+
     def render(self, template: str, target: Device | None = None) -> str:
         """Render a Jinja2 string with params, facts, run and target (StrictUndefined: a typo is an error;
         `| q` quotes a value for the shell)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.core.people import OPERATORS, Identity
 from agent.core.settings import Settings
-from agent.errors import Forbidden, RunbookError
+from agent.errors import Forbidden, ResumeConflict, RunbookError
 from agent.people.authz import require
 from agent.runbook.asking import Asker
 from agent.runbook.engine import Engine
@@ -29,6 +29,7 @@ from agent.store import Store
 
 _LOGGER = logging.getLogger(__name__)
 WAITING = {"awaiting_approval", "awaiting_confirmation", "awaiting_decision"}
+UNFINISHED = {"pending", "running", "interrupted", *WAITING}
 
 
 def _now() -> datetime:
@@ -95,7 +96,7 @@ class RunService:
     def resume_all(self) -> list[str]:
         """At the daemon's start: carry on every run that was not finished when it stopped."""
         resumed = []
-        for run in self.journal.runs(1000, statuses={"pending", "running", *WAITING}):
+        for run in self.journal.runs(1000, statuses=UNFINISHED):
             if run["id"] not in self.tasks:
                 self._spawn(run["id"], self._engine())
                 resumed.append(run["id"])
@@ -109,8 +110,10 @@ class RunService:
         require(who, self.settings.people, OPERATORS, scope="operate", at=self.clock())
         if run["status"] in TERMINAL:
             raise RunbookError(f"run {run_id} has ended ({run['status']}); start a new one")
-        if not self.active(run_id):
-            self._spawn(run_id, self._engine())
+        if self.active(run_id):
+            raise RunbookError(f"run {run_id} is already being carried out by the daemon; follow it with "
+                               f"oti-agent run-status {run_id}")
+        self._spawn(run_id, self._engine())
         return run_id
 
     def _engine(self) -> Engine:
@@ -126,6 +129,9 @@ class RunService:
             _LOGGER.info("run %s ended: %s", run_id, status)
         except asyncio.CancelledError:                    # the daemon stops: the journal resumes it next start
             raise
+        except ResumeConflict as err:                     # a person decides: the old file back, or cancel
+            _LOGGER.error("run %s cannot go on: %s", run_id, err)
+            self.journal.set_run(run_id, "interrupted", str(err))
         except Exception as err:                          # noqa: BLE001 - one run's fault never stops the daemon
             _LOGGER.error("run %s stopped: %s", run_id, err, exc_info=not isinstance(err, RunbookError))
             self.journal.set_run(run_id, "failed", f"error del agente: {err}")
@@ -193,7 +199,14 @@ class RunService:
             require(who, self.settings.people, {"jefa", "administrador"}, scope="operate", at=self.clock())
         else:
             require(who, self.settings.people, OPERATORS | {"administrador"}, scope="operate", at=self.clock())
+        if run["status"] in TERMINAL:
+            raise RunbookError(f"run {run_id} has ended ({run['status']})")
         self.journal.request_cancel(run_id, who.login)
+        if not self.active(run_id):                       # nobody carries it out (interrupted): end it here
+            for step_id, row in self.journal.steps(run_id).items():
+                if row["status"] not in TERMINAL:
+                    self.journal.set_step(run_id, step_id, "canceled", f"cancelado por {who.login}")
+            self.journal.set_run(run_id, "canceled", f"cancelado por {who.describe()}")
 
     def _holds_approval(self, run: dict, step_id: str, opts: dict, who: Identity) -> str:
         """How `who` holds the role an approval asks (or the role it was escalated to); Forbidden if not."""

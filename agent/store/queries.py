@@ -125,15 +125,19 @@ def vendor_escalated(alert: dict, events: list[dict], vendor_email: str | None) 
 
 # ---------------------------------------------------------------------- backups, tapes, custody
 def backup_runs(store, since: datetime | None = None, until: datetime | None = None,
-                asset: str | None = None) -> list[dict]:
-    """Backup runs started in [since, until), oldest first; errors decoded."""
-    q = select(t.backup_runs).order_by(t.backup_runs.c.started_at, t.backup_runs.c.id)
+                asset: str | None = None, *, newest_first: bool = False, limit: int | None = None) -> list[dict]:
+    """Backup runs started in [since, until), oldest first (or the newest `limit` first); errors decoded."""
+    order = (t.backup_runs.c.started_at.desc(), t.backup_runs.c.id.desc()) if newest_first else \
+        (t.backup_runs.c.started_at, t.backup_runs.c.id)
+    q = select(t.backup_runs).order_by(*order)
     if since is not None:
         q = q.where(t.backup_runs.c.started_at >= utc(since))
     if until is not None:
         q = q.where(t.backup_runs.c.started_at < utc(until))
     if asset is not None:
         q = q.where(t.backup_runs.c.asset == asset)
+    if limit is not None:
+        q = q.limit(limit)
     rows = store.rows(q)
     for r in rows:
         r["errors"] = json.loads(r["errors"]) if r["errors"] else []
@@ -283,18 +287,6 @@ def maintenance_devices(store) -> set[str]:
 def store_version(store) -> int:
     """The schema version the store is at (the health check's one query)."""
     return int(store.scalar(select(func.max(t.schema_version.c.version))) or 0)
-
-
-def backup_runs_latest(store, limit: int = 50, asset: str | None = None) -> list[dict]:
-    """The newest backup runs first (of one asset), errors decoded."""
-    q = (select(t.backup_runs).order_by(t.backup_runs.c.started_at.desc(), t.backup_runs.c.id.desc())
-         .limit(limit))
-    if asset is not None:
-        q = q.where(t.backup_runs.c.asset == asset)
-    rows = store.rows(q)
-    for r in rows:
-        r["errors"] = json.loads(r["errors"]) if r["errors"] else []
-    return rows
 
 
 # ---------------------------------------------------------------------- automation: schedules and policies

@@ -85,3 +85,9 @@ def ack(alert_id: int, who: Operator, ctx: Ctx, body: Comment | None = None) -> 
 def resolve(alert_id: int, who: Operator, ctx: Ctx, body: Comment | None = None) -> Alert:
     """Close an alert by hand (its cause was dealt with)."""
     return _alert(_book(ctx, alert_id).resolve(alert_id, who.describe(), body.comment if body else None))
+
+
+@router.post("/alerts/{alert_id}/escalate", response_model=Alert, responses={403: {}, 404: {}, 409: {}})
+def escalate(alert_id: int, who: Operator, ctx: Ctx, body: Comment | None = None) -> Alert:
+    """Send the alert's next escalation step now (the specialist cannot solve it: the jefa, the vendor)."""
+    return _alert(_book(ctx, alert_id).escalate(alert_id, who.describe(), body.comment if body else None))

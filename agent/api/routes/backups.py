@@ -56,7 +56,7 @@ def backups(who: Reader, ctx: Ctx, limit: int = Query(50, ge=1, le=1000),
     return [BackupRun(**{k: r[k] for k in BackupRun.model_fields if k not in ("volumes", "errors")},
                       volumes=[v for v in (r["volumes"] or "").split(",") if v],
                       errors=[str(e) for e in r["errors"]])
-            for r in queries.backup_runs_latest(ctx.store, limit, asset)]
+            for r in queries.backup_runs(ctx.store, asset=asset, newest_first=True, limit=limit)]
 
 
 @router.get("/tapes", response_model=list[Tape])

@@ -128,11 +128,11 @@ class CustodyRequest(StepKind):
                 continue
             try:
                 await asyncio.to_thread(tell_company, ctx.settings, ctx.journal.store, "solicitada", info,
-                                        ctx.started_by, source=f"run:{ctx.run_id}:{ctx.step.id}:{box}",
+                                        ctx.who(), source=f"run:{ctx.run_id}:{ctx.step.id}:{box}",
                                         reason=f"{reason} (ejecución {ctx.run_id})")
             except (MailError, ConfigError) as err:
                 raise StepFailed(str(err)) from None
-            await asyncio.to_thread(inv.request, box, ctx.started_by, reason)
+            await asyncio.to_thread(inv.request, box, ctx.who(), reason)
         return f"solicitadas a {cfg.backups.custody.company}: {', '.join(boxes)}"
 
 
@@ -256,7 +256,9 @@ class RestoreLog(StepKind):
 
         facts = ctx.journal.facts(ctx.run_id)
         status = facts.get("restore_status") or ("sin_copia" if facts.get("restore_found") is False else "fallido")
-        row = dict(run_id=ctx.run_id, requester=ctx.render(ctx.options.requester),
+        requester = ctx.render(ctx.options.requester)
+        unit = ctx.settings.people.units.get(requester)          # a unit of the registry: its name
+        row = dict(run_id=ctx.run_id, requester=unit.name if unit else requester,
                    asset=facts.get("restore_asset") or str(ctx.params.get("activo", "")),
                    server=facts.get("restore_server"), requested_date=str(ctx.params.get("fecha", "")),
                    backup_date=utc(datetime.fromisoformat(facts["restore_backup_date"]))

@@ -81,6 +81,7 @@ class NotifyOptions(StepOptions):
     """Who gets which template."""
     to: list[str] = Field([], description="recipient roles from the config's mail.recipients")
     to_params: list[str] = Field([], description="runbook parameters holding addresses (a requester's e-mail)")
+    unit: str | None = Field(None, description="for jefe_uuoo: the unit whose head is mailed (a template)")
     template: str = Field(description="agent/templates/mail/<template>.txt.j2")
 
     @model_validator(mode="after")
@@ -102,7 +103,7 @@ class Notify(StepKind):
 
     async def run(self, ctx: StepContext, target) -> str:
         cfg = ctx.settings.config
-        to = mail.recipients(cfg.mail, ctx.options.to) if ctx.options.to else []
+        to = _addresses(ctx, ctx.options.to, ctx.render(ctx.options.unit) if ctx.options.unit else None)
         for name in ctx.options.to_params:
             address = str(ctx.params.get(name) or "")
             if "@" not in address:
@@ -121,6 +122,25 @@ class Notify(StepKind):
     async def check(self, ctx: StepContext, target) -> bool | None:
         """The outbox tells whether the message went out before the agent stopped."""
         return await asyncio.to_thread(Outbox(ctx.journal.store, ctx.settings.config).delivered, _source(ctx, target))
+
+
+def _addresses(ctx: StepContext, roles: list[str], unit: str | None = None) -> list[str]:
+    """The addresses of roles: the config's mail.recipients (outside parties, shared mailboxes), else the
+    e-mails of the people who hold the role today (deputies in force included); with `unit`, the head of
+    that unit for jefe_uuoo, never a fixed address."""
+    from datetime import UTC, datetime
+
+    cfg, people = ctx.settings.config, ctx.settings.people
+    listed = [r for r in roles if cfg.mail.recipients.get(r) and not (unit and r == "jefe_uuoo")]
+    found = mail.recipients(cfg.mail, listed) if listed else []
+    for role in (r for r in roles if r not in listed):
+        holders = [p.email for p in people.holders(role, datetime.now(UTC), unit if role == "jefe_uuoo" else None)
+                   if p.email]
+        if not holders:
+            raise StepFailed(f"nobody to mail for role {role}: not in mail.recipients, and no person of people "
+                             "with an e-mail holds it")
+        found += [a for a in holders if a not in found]
+    return found
 
 
 def _source(ctx: StepContext, target) -> str:
