@@ -11,10 +11,10 @@ DEBS   := snmpd snmp snmpsim openssh-server openssh-client prometheus prometheus
           bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console \
           postgresql postgresql-15 postgresql-client-15 postgresql-client-common \
           libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime \
-          slapd ldap-utils openssl
+          slapd ldap-utils openssl chromium chromium-driver
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-dates deps venv bench clean print-debs
+.PHONY: demo test test-dates screenshots deps venv bench clean print-debs
 
 demo: deps venv
 	$(VENV)/bin/oti-agent demo
@@ -28,6 +28,10 @@ DATES  := 2027-03-01T05:00:00 2026-12-01T04:30:00 2027-01-01T12:00:00 2027-03-25
 test-dates: deps venv
 	@for d in $(DATES); do echo "== faketime $$d (UTC)"; \
 	  TZ=UTC FAKETIME_DONT_RESET=1 faketime -f "@$$(echo $$d | tr T ' ')" $(VENV)/bin/pytest -q -m dates || exit 1; done
+
+# The README's screenshots of the console (docs/capturas/), made by the browser test.
+screenshots: deps venv
+	OTI_SCREENSHOTS=docs/capturas $(VENV)/bin/pytest -q tests/test_console_browser.py
 
 print-debs:
 	@echo $(DEBS)

@@ -49,6 +49,7 @@ from agent.runbook.schedules import ScheduleKeeper
 from agent.runbook.service import RunService
 from agent.store import Store
 from agent.transports.context import ProbeContext
+from agent.web import console
 from agent.web import decide as decide_pages
 from agent.web import pages as web_pages
 from exporters.prometheus import SnapshotCollector
@@ -143,7 +144,9 @@ class Daemon:
         registry.register(SnapshotCollector(self.snapshot))
         ctx = ApiContext(self.settings, self.store, self.auth, runs=self.runs, snapshot=self.snapshot,
                          alerts=self.alerts, metrics=make_asgi_app(registry))
-        return create_app(ctx, extra_routers=[runs_routes.router, web_pages.router, decide_pages.router])
+        app = create_app(ctx, extra_routers=[runs_routes.router, web_pages.router, decide_pages.router])
+        console.install(app)
+        return app
 
     def _schedule_people(self, scheduler: AsyncIOScheduler) -> None:
         """Asking people (reminders, expiries) every alerts.tick; the `schedules:` every half minute (a start

@@ -195,5 +195,17 @@ class Forbidden(AgentError):
     """The person is known but does not hold the role (or the token the scope) the action needs."""
 
 
+class SelfApproval(Forbidden):
+    """The person who started a run may not approve it."""
+
+
+class ApprovedBefore(Forbidden):
+    """A `distinct_from` approval: this person already approved the other step (`step`); another decides."""
+
+    def __init__(self, message: str, step: str):
+        super().__init__(message)
+        self.step = step
+
+
 class DaemonUnavailable(AgentError):
     """A command that needs the daemon could not reach it."""

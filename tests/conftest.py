@@ -226,3 +226,23 @@ def slapd():
     peer = start_slapd()
     yield peer
     peer.stop()
+
+
+@pytest.fixture
+def browsers(tmp_path):
+    """Chromium sessions for the console (`browsers(base_url)`: a new person's browser, empty profile);
+    screenshots under <tmp>/capturas; every one is closed after the test."""
+    from tests.browser import Browser
+
+    opened = []
+
+    def start(base_url: str, **kw) -> Browser:
+        profile = tmp_path / f"chromium-{len(opened)}"
+        profile.mkdir()
+        browser = Browser(base_url, profile, tmp_path / "capturas", **kw)
+        opened.append(browser)
+        return browser
+
+    yield start
+    for browser in opened:
+        browser.quit()

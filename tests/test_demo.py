@@ -1,5 +1,6 @@
-"""`make demo` as the README shows it: the daemon on a simulated datacenter, two demo people whose
-passwords are printed once, and a shutdown's approvals given through the HTTP API."""
+"""`make demo` as the README shows it: the daemon on a simulated datacenter, the console's address and three
+demo people whose passwords are printed once; a shutdown started from the console, approved by the jefa
+in her own session and by GG through the HTTP API, and its checklist downloaded as a PDF."""
 
 from __future__ import annotations
 
@@ -15,15 +16,28 @@ from tests.agentd import OTI
 from tests.peers.common import free_tcp_port
 
 
+def _console(base: str, login: str, password: str) -> httpx.Client:
+    """A person's browser session with the console (through the login form)."""
+    browser = httpx.Client(base_url=base, timeout=15)
+    answer = browser.post("/login", data={"login": login, "password": password, "next": "/"}, headers={"origin": base})
+    assert answer.status_code == 303, answer.text[:500]
+    browser.headers["origin"] = base
+    return browser
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
 @pytest.mark.timeout(180)
-def test_the_demo_prints_two_people_and_their_approvals_go_through_the_api(tmp_path):
+def test_the_demo_runs_a_shutdown_from_the_console_and_gives_its_checklist_as_pdf(tmp_path):
     port, workdir = free_tcp_port(), tmp_path / "demo"
     proc = subprocess.Popen([OTI, "demo", "--workdir", str(workdir), "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     said, passwords = "", {}
     try:
         deadline = time.monotonic() + 90
-        while len(passwords) < 2:
+        while len(passwords) < 3:
             assert time.monotonic() < deadline and proc.poll() is None, said
             said += proc.stdout.readline()
             passwords = dict(re.findall(r"demo person (\w+) .*?: password (\S+)", said))
@@ -32,31 +46,50 @@ def test_the_demo_prints_two_people_and_their_approvals_go_through_the_api(tmp_p
         while "metrics at" not in said:
             assert time.monotonic() < deadline, said
             said += proc.stdout.readline()
+        assert f"console:    {base}/" in said
         assert httpx.get(f"{base}/api/v1/runs").status_code == 401
+        # what the README says to do: the on-call engineer starts the shutdown from the console, the jefa
+        # approves in her own browser session, GG through the API as the README's curl does
+        people = {login: _console(base, login, passwords[login]) for login in ("lquispe", "mparedes")}
+        engineer = people["lquispe"]
+        assert "Estado del centro de datos" in engineer.get("/").text
         assert "oti_up" in httpx.get(f"{base}/metrics").text
-        config = workdir / "config.yaml"
-        started = subprocess.run([OTI, "run", "apagado-demo", "-c", str(config), "--detach"], capture_output=True,
-                                 text=True, timeout=60)
-        assert started.returncode == 0, started.stderr
-        run_id = started.stdout.split()[1]
-        for login, step in (("mparedes", "aprobacion-jefa"), ("jsalas", "aprobacion-gg")):
-            browser = httpx.Client(base_url=base, timeout=15)
-            csrf = browser.post("/api/v1/login", json={"login": login, "password": passwords[login]}).json()["csrf"]
-            deadline = time.monotonic() + 30
-            while True:
-                done = browser.post(f"/api/v1/runs/{run_id}/steps/{step}/approve",
-                                    json={"approve": True, "comment": "conforme"}, headers={"X-CSRF-Token": csrf})
-                if done.status_code == 200 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.3)                        # the step is not waiting yet
-            assert done.status_code == 200, done.text
+        form = engineer.get("/ejecuciones/nueva/apagado-demo").text
+        assert "Ver plan" in form
+        started = engineer.post("/ejecuciones/nueva/apagado-demo/iniciar",
+                                data={"csrf_token": _csrf(form), "p_motivo": "Mantenimiento del tablero eléctrico",
+                                      "p_fecha_programada": "ahora"})
+        assert started.status_code == 303, started.text[:1000]
+        run_id = started.headers["location"].split("/ejecuciones/", 1)[1].split("?", 1)[0]
+        jefa = people["mparedes"]
+        decide = f"/ejecuciones/{run_id}/pasos/aprobacion-jefa/decidir"
         deadline = time.monotonic() + 30
-        status = ""
-        while "successful" not in status and time.monotonic() < deadline:
-            status = subprocess.run([OTI, "run-status", run_id, "-c", str(config)], capture_output=True,
-                                    text=True).stdout
+        while "Aprobar" not in (page := jefa.get(decide).text):
+            assert time.monotonic() < deadline, page[:2000]
+            time.sleep(0.3)                            # the step is not waiting yet
+        done = jefa.post(decide, data={"csrf_token": _csrf(page), "decision": "aprobar", "comentario": "conforme"})
+        assert done.status_code in (200, 303), done.text[:1000]
+        gg = httpx.Client(base_url=base, timeout=15)
+        csrf = gg.post("/api/v1/login", json={"login": "jsalas", "password": passwords["jsalas"]}).json()["csrf"]
+        deadline = time.monotonic() + 30
+        while True:
+            done = gg.post(f"/api/v1/runs/{run_id}/steps/aprobacion-gg/approve",
+                           json={"approve": True, "comment": "conforme"}, headers={"X-CSRF-Token": csrf})
+            if done.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)                            # the step is not waiting yet
+        assert done.status_code == 200, done.text
+        deadline = time.monotonic() + 30
+        while "Exitosa" not in (view := engineer.get(f"/ejecuciones/{run_id}").text):
+            assert time.monotonic() < deadline, view[:3000]
             time.sleep(0.3)
-        assert "successful" in status.splitlines()[0], status
+        pdf = re.search(r'href="(/documentos/descargar\?doc=[^"]*checklist-apagado&amp;formato=pdf)"', view)
+        assert pdf, view[-3000:]
+        got = engineer.get(pdf.group(1).replace("&amp;", "&"))
+        assert got.status_code == 200 and got.content.startswith(b"%PDF"), got.text[:500]
+        config = workdir / "config.yaml"
+        status = subprocess.run([OTI, "run-status", run_id, "-c", str(config)], capture_output=True, text=True)
+        assert "successful" in status.stdout.splitlines()[0], status.stdout + status.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         try:

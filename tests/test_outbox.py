@@ -62,3 +62,36 @@ def test_a_server_that_is_down_pauses_the_round_and_loses_nothing(site, smtp):
         box.enqueue(["is@x.example"], f"aviso {i}", "cuerpo")
     assert box.flush() == (0, 3)
     assert [m["attempts"] for m in box.pending()] == [1, 0, 0]            # the first one told: server down
+
+
+def test_a_message_claimed_by_a_process_that_died_goes_out_at_once_not_after_the_lease(site, smtp):
+    """kill -9 of the daemon while it sent a runbook's notice: the restarted daemon's resumed step delivers
+    it (found in test_runbook_resume: the step failed with 'message 30 is sending', the dead daemon's claim
+    holding it for ten minutes). A claim names its process; a live one is waited for, a dead one released."""
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from agent.store.schema import outbox as table
+
+    port, inbox = smtp
+    config = _site(site, port)
+    settings = load_all(config)
+    store = Store.for_config(settings.config)
+    box = Outbox(store, settings.config)
+    before = len(inbox.messages)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    message = box.enqueue(["jefa@entidad.example"], "Aviso", "cuerpo", source="run:x:aviso:", unique=True)
+    with store.transaction() as conn:            # as the dead process left it: claimed, mid-send, for 10 min
+        conn.execute(sa.update(table).where(table.c.id == message).values(
+            status="sending", next_at=datetime.now(UTC) + timedelta(minutes=10),
+            claimed_by=f"{__import__('socket').gethostname()}:{dead.stdout.strip()}:0"))
+    assert [m["id"] for m in box.pending()] == [message]
+    assert box.deliver(message)
+    assert len(inbox.messages) == before + 1 and box.message(message)["status"] == "sent"
+
+    # a claim of a process that lives (this one) is not taken away from it
+    other = box.enqueue(["jefa@entidad.example"], "Otro", "cuerpo", source="run:x:otro:", unique=True)
+    assert box._claim(other)
+    assert box.pending() == [] and Outbox(store, settings.config)._claim(other) is False

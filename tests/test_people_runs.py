@@ -175,6 +175,11 @@ def test_a_link_expires_and_is_bound_to_its_person(tmp_path):
     assert links.open(token, "mrojas")["step_id"] == "aprobacion-jefa"
     with pytest.raises(AuthError, match="otra persona"):
         links.open(token, "agarcia")
+    other = links.issue("r1", "aprobacion-jefa", "mrojas")
+    nonce = links.open(other, "mrojas")["nonce"]
+    links.spend(nonce)                   # two decisions through one link at the same moment: the second is refused
+    with pytest.raises(AuthError, match="ya se usó"):
+        links.spend(nonce)
     with pytest.raises(AuthError, match="inválido"):
         links.open(token[:-3] + "abc", "mrojas")                      # tampered with
     now[0] += timedelta(hours=2, minutes=1)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 
 from openpyxl import load_workbook
 
 from agent.runbook.journal import Journal
 from agent.store import Store
 from tests.agentd import AgentDaemon
-from tests.operator import cli, operate, run_ids
+from tests.operator import cli, new_run, operate, run_ids
 
 APPROVERS = {"jefa": "mariella", "gg": "joanna", "operador": "luis"}
 
@@ -96,9 +98,15 @@ def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
     inbox.messages.clear()
     before = run_ids(config)
     proc = daemon.follow("run", "datacenter-startup", "-p", f"comando_inicio_vm={dc.bin('fake-start-vm')}")
-    run2 = operate(daemon, proc, APPROVERS, {"temperatura_sala_c": "24"}, before=before)
-    stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:]
+    deadline = time.monotonic() + 30
+    while (run2 := new_run(config, before)) is None:
+        assert time.monotonic() < deadline and proc.poll() is None, daemon.tail()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGHUP)           # the engineer's SSH session drops: the terminal dies, the run not
+    proc.wait(15)
+    assert proc.returncode != 0
+    run2 = operate(daemon, None, APPROVERS, {"temperatura_sala_c": "24"}, run_id=run2)
+    assert journal.run(run2)["status"] == "successful", journal.run(run2)
     assert all(b.is_on() for b in dc.bmcs.values())
     assert all(b.commands() == ["set shutdown 1", "set power 1"] for b in dc.bmcs.values())
     assert all(dc.sshd_up(n) for n in ("vm-app", "vm-alfresco", "vm-intranet"))

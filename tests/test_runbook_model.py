@@ -118,3 +118,22 @@ def test_conditions_language():
                          {"a-b": "successful"}) is True
     with pytest.raises(expr.ExprError):
         expr.parse("params.x.__class__()")
+
+
+def test_a_runbook_is_found_only_in_its_folder_unless_the_local_cli_plans_a_file(tmp_path):
+    """A name from the console's URL or the API's body cannot pick a YAML file elsewhere on the disk (its own
+    start_roles would then decide who may start it); the local `plan FILE` still reads the file given."""
+    from agent.errors import ConfigError
+    from agent.runbook.model import find
+
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "apagado.yaml").write_text("id: apagado\n")
+    outside = tmp_path / "otro.yaml"
+    outside.write_text("id: otro\n")
+    assert find("apagado", folder) == folder / "apagado.yaml"
+    assert find("apagado.yaml", folder) == folder / "apagado.yaml"
+    for name in (str(outside), "../otro", "../otro.yaml", "x/../../otro", ".oculto"):
+        with pytest.raises(ConfigError):
+            find(name, folder)
+    assert find(str(outside), folder, any_file=True) == outside

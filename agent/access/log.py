@@ -1,8 +1,15 @@
 """The access log's entries: the only writer of the `access_log` table (the monthly report reads it
-through `agent/store/queries.py`)."""
+through `agent/store/queries.py`).
+
+An entry is what a person fills at the datacenter's door (Anexo 1: fecha, nombre y apellidos,
+identificación, entidad / proveedor, actividad, hora de ingreso); it waits for the jefa's authorisation
+(flow 1, activity 7: authorised or refused, by her or her deputy in force, with a comment), and gets its
+time out when the person leaves.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from sqlalchemy import insert, update
@@ -10,6 +17,10 @@ from sqlalchemy import insert, update
 from agent.errors import AgentError
 from agent.store import queries
 from agent.store.schema import access_log
+
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+REQUESTED, AUTHORISED, REFUSED = "requested", "authorised", "refused"
+STATUSES = (REQUESTED, AUTHORISED, REFUSED)
 
 
 class AccessLog:
@@ -19,14 +30,38 @@ class AccessLog:
         self.store = store
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def add(self, day: date, name: str, id_number: str, company: str, activity: str, time_in: str,
-            time_out: str | None, recorded_by: str) -> int:
-        """Record an entry (activity 9 of flow 1); return its number."""
+    def add(
+        self,
+        day: date,
+        name: str,
+        id_number: str,
+        company: str,
+        activity: str,
+        time_in: str,
+        time_out: str | None,
+        recorded_by: str,
+    ) -> int:
+        """Record an entry (activity 9 of flow 1), waiting for the jefa's authorisation; return its number."""
+        for label, value in (("time in", time_in), ("time out", time_out)):
+            if value is not None and not HHMM.match(value):
+                raise AgentError(f"access-log entry: {label} {value!r} is not a time (HH:MM)")
+        if time_out is not None and time_out < time_in:
+            raise AgentError(f"access-log entry: time out {time_out} is before time in {time_in}")
         with self.store.transaction() as conn:
-            return conn.execute(insert(access_log).values(
-                day=day.isoformat(), name=name, id_number=id_number, company=company, activity=activity,
-                time_in=time_in, time_out=time_out, recorded_by=recorded_by,
-                created_at=self.clock().astimezone(UTC))).inserted_primary_key[0]
+            return conn.execute(
+                insert(access_log).values(
+                    day=day.isoformat(),
+                    name=name,
+                    id_number=id_number,
+                    company=company,
+                    activity=activity,
+                    time_in=time_in,
+                    time_out=time_out,
+                    recorded_by=recorded_by,
+                    status=REQUESTED,
+                    created_at=self.clock().astimezone(UTC),
+                )
+            ).inserted_primary_key[0]
 
     def entry(self, entry_id: int) -> dict:
         """One entry; an error naming the number when there is none."""
@@ -35,7 +70,43 @@ class AccessLog:
             raise AgentError(f"no access-log entry {entry_id}")
         return found
 
+    def decide(
+        self, entry_id: int, by: str, *, authorise: bool, comment: str | None, held_as: str = "titular"
+    ) -> dict:
+        """Authorise or refuse an entry still requested (the caller checked the role); the entry as it is now.
+
+        `by` is the person ("Name (login)"); an entry already decided stays as it was (an error naming who
+        decided it), so two people deciding at once cannot overwrite each other."""
+        with self.store.transaction() as conn:
+            done = conn.execute(
+                update(access_log)
+                .where(access_log.c.id == entry_id, access_log.c.status == REQUESTED)
+                .values(
+                    status=AUTHORISED if authorise else REFUSED,
+                    decided_by=by,
+                    decided_as=held_as,
+                    decided_at=self.clock().astimezone(UTC),
+                    decision_comment=comment or None,
+                )
+            ).rowcount
+        found = self.entry(entry_id)
+        if not done:
+            raise AgentError(
+                f"access-log entry {entry_id} was already {found['status']}"
+                + (f" by {found['decided_by']}" if found["decided_by"] else "")
+            )
+        return found
+
     def leave(self, entry_id: int, time_out: str) -> None:
-        """Record the time someone left."""
+        """Record the time someone left (not for an entry the jefa refused, nor before the time in)."""
+        if not HHMM.match(time_out):
+            raise AgentError(f"access-log entry {entry_id}: time out {time_out!r} is not a time (HH:MM)")
+        found = self.entry(entry_id)
+        if found["status"] == REFUSED:
+            raise AgentError(f"access-log entry {entry_id} was refused: nobody entered, so nobody leaves")
+        if time_out < found["time_in"]:
+            raise AgentError(
+                f"access-log entry {entry_id}: time out {time_out} is before time in {found['time_in']}"
+            )
         with self.store.transaction() as conn:
             conn.execute(update(access_log).where(access_log.c.id == entry_id).values(time_out=time_out))

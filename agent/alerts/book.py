@@ -35,6 +35,7 @@ from agent.store.schema import alert_events, alerts, silences
 _LOGGER = logging.getLogger(__name__)
 BAD = (State.WARNING, State.CRITICAL)
 ENDS_ON_ANSWER = (f"{SILENCE}{{",)        # `check_answered{check=...}`: the alert ends the moment it answers
+NOTES = ("comment", "vendor_reply")      # events a person adds to an alert's history (AlertBook.comment)
 
 
 class AlertBook:
@@ -205,6 +206,22 @@ class AlertBook:
         with self.store.transaction() as conn:
             conn.execute(insert(silences).values(device=device, until=until, reason=reason, by=by, created_at=now))
         return until
+
+    def comment(self, alert_id: int, by: str, text: str, event: str = "comment") -> dict:
+        """Add a note to an alert's history: a comment, or the vendor's answer (`vendor_reply`, activity 10)."""
+        if event not in NOTES:
+            raise AlertError(f"an alert note is one of {', '.join(NOTES)}, not {event!r}")
+        if not text or not text.strip():
+            raise AlertError(f"alert {alert_id}: an empty note says nothing; write what was answered or done")
+        self.get(alert_id)
+        with self.store.transaction() as conn:
+            self._event(conn, alert_id, event, text.strip(), by=by, now=self.clock().astimezone(UTC))
+        return self.get(alert_id)
+
+    def silenced(self) -> list[dict]:
+        """The silences in force now, soonest to end first: device, until, reason, by, created_at."""
+        now = self.clock().astimezone(UTC)
+        return self.store.rows(select(silences).where(silences.c.until > now).order_by(silences.c.until))
 
     # ------------------------------------------------------------------ reading
     def get(self, alert_id: int) -> dict:

@@ -92,6 +92,9 @@ class HttpSection(_Model):
     public_url: str | None = Field(None, pattern=r"^https?://[^\s/@]+(/\S*)?$",
                                    description="the base URL put in mailed links (default: "
                                    "http(s)://listen:port)")
+    grafana_url: str | None = Field(None, pattern=r"^https?://[^\s@]+$",
+                                    description="the office's Grafana dashboard, linked from the console's "
+                                    "Estado page")
 
     @model_validator(mode="after")
     def _tls_pair(self):

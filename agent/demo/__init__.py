@@ -26,8 +26,10 @@ DEVICES = [  # (device, inventory group, kind, profile, community, recording, cr
      "no_critico", "Switch de acceso, piso 1"),
 ]
 RUNBOOKS = Path(__file__).resolve().parent / "runbooks"
-# the two people the demo's approvals ask (local passwords, printed once), and whoever runs the demo
-PEOPLE = [("mparedes", "Mariella Paredes", "jefa"), ("jsalas", "Joanna Salas", "gg")]
+# the on-call engineer who logs in to the console, the two people the demo's approvals ask (local passwords,
+# printed once), and whoever runs the demo (its OS user, for the CLI)
+PEOPLE = [("lquispe", "Luis Quispe", "especialista_is"), ("mparedes", "Mariella Paredes", "jefa"),
+          ("jsalas", "Joanna Salas", "gg")]
 CISCO = ("sw-core", "gabinete_comunicaciones", "switch", "switch-cisco", "sw-core", None, "critico",
          "Switch core Cisco Catalyst 3750")
 
@@ -141,6 +143,8 @@ def run_demo(workdir: Path, port: int, console: Console) -> None:
         rel = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
         console.print(textwrap.dedent(f"""
             [bold green]oti-agent demo is running[/bold green]: {len(settings.inventory)} devices, store {workdir}/oti-agent.db
+              console:    http://127.0.0.1:{port}/   (log in as lquispe, the on-call engineer; the jefa and GG
+                          approve in a second browser session: their logins are below)
               metrics:    http://127.0.0.1:{port}/metrics
               API:        http://127.0.0.1:{port}/api/v1/docs  (401 without a login)
               try:        .venv/bin/oti-agent check -c {rel}
@@ -155,7 +159,7 @@ def run_demo(workdir: Path, port: int, console: Console) -> None:
                           f": password [bold]{password}[/bold]  (shown once; change it with oti-agent users passwd)",
                           highlight=False, soft_wrap=True)
         if not passwords:
-            console.print("  demo people mparedes (jefa) and jsalas (gg): their passwords were shown when the demo "
+            console.print("  demo people lquispe, mparedes (jefa) and jsalas (gg): their passwords were shown when the demo "
                           "first ran; set new ones with oti-agent users passwd LOGIN -c " + str(rel), soft_wrap=True)
         asyncio.run(Daemon.create(settings).serve())
     finally:

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, insert, or_, update
+import psutil
+from sqlalchemy import insert, update
 
 from agent.errors import ConfigError, MailError
 from agent.log import Episodes
@@ -23,7 +27,7 @@ from agent.store import Store, queries
 from agent.store.schema import outbox
 
 _LOGGER = logging.getLogger(__name__)
-LEASE_S = 600.0              # a message claimed for sending and never released (a crash) is tried again after this
+LEASE_S = 600.0              # a claim of a process on another host (whose life we cannot see) lapses after this
 SENDING_WAIT_S = 30.0        # how long a caller delivering one message waits while another part sends it
 SERVER = Episodes(_LOGGER, "outbox")          # the SMTP server down or refusing: logged once, until it works
 
@@ -52,10 +56,15 @@ class Outbox:
                 created_at=self.clock().astimezone(UTC), attempts=0, status="queued")).inserted_primary_key[0]
 
     def pending(self) -> list[dict]:
-        """Messages waiting to be delivered (and any whose sending was cut off, once its claim lapsed)."""
-        now = self.clock().astimezone(UTC)
+        """Messages waiting to be delivered, and any whose sending was cut off: its process died (kill -9 of
+        the daemon mid-send) or, on another host, its claim lapsed."""
         return [m for m in queries.outbox_messages(self.store, status=("queued", "sending"))
-                if m["status"] == "queued" or (m["next_at"] is not None and _aware(m["next_at"]) < now)]
+                if m["status"] == "queued" or self._abandoned(m)]
+
+    def _abandoned(self, row: dict) -> bool:
+        """A 'sending' row nobody is sending any more."""
+        lapsed = row["next_at"] is not None and _aware(row["next_at"]) < self.clock().astimezone(UTC)
+        return lapsed or _dead(row.get("claimed_by"))
 
     def sent(self) -> list[dict]:
         """Messages delivered."""
@@ -102,9 +111,11 @@ class Outbox:
         Already sent: its Message-ID, nothing is sent again. Raise MailError when it cannot go; it stays queued."""
         row = self.message(message_id)
         deadline = time.monotonic() + SENDING_WAIT_S
-        while row["status"] == "sending" and time.monotonic() < deadline:   # the tick's flush has it right now
-            time.sleep(0.2)
+        while row["status"] == "sending" and not self._abandoned(row) and time.monotonic() < deadline:
+            time.sleep(0.2)                                   # the tick's flush has it right now
             row = self.message(message_id)
+        if row["status"] == "sending" and self._abandoned(row):
+            row = dict(row, status="queued")                 # _claim takes it over from the dead claim
         if row["status"] == "sent":
             return row["message_id"]
         if row["status"] != "queued":
@@ -144,12 +155,20 @@ class Outbox:
         return message_id
 
     def _claim(self, row_id: int) -> bool:
+        """Take the message for this process: queued, or left 'sending' by a claim that lapsed or whose
+        process is dead (compare-and-set on the claim seen, so two takers never both win)."""
         now = self.clock().astimezone(UTC)
+        row = self.message(row_id)
+        if row["status"] == "sending" and not self._abandoned(row):
+            return False
+        if row["status"] not in ("queued", "sending"):
+            return False
+        seen = outbox.c.claimed_by.is_(None) if row.get("claimed_by") is None else \
+            outbox.c.claimed_by == row["claimed_by"]
         with self.store.transaction() as conn:
             done = conn.execute(update(outbox).where(
-                outbox.c.id == row_id,
-                or_(outbox.c.status == "queued", and_(outbox.c.status == "sending", outbox.c.next_at < now)))
-                .values(status="sending", next_at=now + timedelta(seconds=LEASE_S)))
+                outbox.c.id == row_id, outbox.c.status == row["status"], seen)
+                .values(status="sending", next_at=now + timedelta(seconds=LEASE_S), claimed_by=_owner()))
         return done.rowcount == 1
 
     def _failed(self, row: dict, err: MailError) -> None:
@@ -174,3 +193,25 @@ class Outbox:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@cache
+def _owner() -> str:
+    """This process, as a claim names it: host, pid and start time (a pid is reused; with its start, not)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.0f}"
+
+
+def _dead(owner: str | None) -> bool:
+    """Whether the process a claim names is gone: on this host, its pid is free or another process's now.
+    A claim of another host's process is never judged dead here (its lease decides)."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        process = psutil.Process(int(pid))
+        return started not in ("", "0") and f"{process.create_time():.0f}" != started
+    except psutil.NoSuchProcess:
+        return True

@@ -30,6 +30,7 @@ def run_detail(journal: Journal, run_id: str, settings=None) -> dict:
         steps.append({
             "id": sid, "name": name, "kind": kind, "activities": acts, "targets": targets,
             "status": row.get("status", "pending"), "message": row.get("message"),
+            "started_at": _value(row.get("started_at")), "ended_at": _value(row.get("ended_at")),
             "actions": [_plain(a) for a in actions if a["step_id"] == sid],
             "decisions": [_plain(d) for d in decisions if d["step_id"] == sid],
             "asked": waits[sid]["asked"] if sid in waits else [],

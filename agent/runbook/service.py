@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agent.core.people import OPERATORS, Identity
 from agent.core.settings import Settings
-from agent.errors import Forbidden, ResumeConflict, RunbookError
+from agent.errors import ApprovedBefore, Forbidden, ResumeConflict, RunbookError, SelfApproval
 from agent.people.authz import require
 from agent.runbook.asking import Asker
 from agent.runbook.engine import Engine
@@ -143,18 +143,26 @@ class RunService:
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     # ---------------------------------------------------------------- people's decisions
-    def approve(self, run_id: str, step_id: str, who: Identity, *, approve: bool, comment: str | None = None,
-                link: str | None = None) -> str:
-        """Record an approval or a No from `who`, after checking they may give it; return what was recorded."""
+    def check_approver(self, run_id: str, step_id: str, who: Identity) -> str:
+        """How `who` may decide this waiting approval now ('titular', 'encargado'), recording nothing:
+        RunbookError when it does not wait, SelfApproval for the initiator, Forbidden for a non-holder,
+        ApprovedBefore when a `distinct_from` step was theirs. The console asks it to offer the buttons."""
         run, book = self._waiting(run_id, step_id, "awaiting_approval", "approval")
-        step = book.step(step_id)
-        opts = step.with_
+        opts = book.step(step_id).with_
         if who.login == run["started_by"]:
-            raise Forbidden(f"{who.describe()} started run {run_id} and cannot approve it")
+            raise SelfApproval(f"{who.describe()} started run {run_id} and cannot approve it")
         held = self._holds_approval(run, step_id, opts, who)
         for other in opts.get("distinct_from", []):
             if any(d["by"] == who.login for d in self.journal.decisions(run_id, other, kind="approval")):
-                raise Forbidden(f"{who.describe()} already approved step {other}; step {step_id} needs another person")
+                raise ApprovedBefore(f"{who.describe()} already approved step {other}; step {step_id} needs "
+                                     "another person", other)
+        return held
+
+    def approve(self, run_id: str, step_id: str, who: Identity, *, approve: bool, comment: str | None = None,
+                link: str | None = None) -> str:
+        """Record an approval or a No from `who`, after checking they may give it; return what was recorded."""
+        held = self.check_approver(run_id, step_id, who)
+        opts = self._run_book(run_id)[1].step(step_id).with_
         if not approve and not (comment or "").strip():
             raise RunbookError("a rejection needs a comment: say why (it goes to the journal and to the mail)")
         decision = "approved" if approve else "rejected"

@@ -114,6 +114,16 @@ def _v9(conn: Connection) -> None:
     _add_columns(conn, runs, "trigger")
 
 
+def _v10(conn: Connection) -> None:
+    """An access-log entry waits for the jefa's authorisation (requested → authorised or refused, by whom,
+    when, with her comment). Entries recorded before were transcribed from the door's notebook after the
+    people had been let in: they stay, authorised, with nobody named as having authorised them. A message
+    being sent names the process sending it, so a claim left by a process that died is released at once."""
+    _add_columns(conn, access_log, "status", "decided_by", "decided_as", "decided_at", "decision_comment")
+    conn.execute(access_log.update().where(access_log.c.decided_at.is_(None)).values(status="authorised"))
+    _add_columns(conn, outbox, "claimed_by")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -124,4 +134,5 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (7, _v7),
     (8, _v8),
     (9, _v9),
+    (10, _v10),
 ]

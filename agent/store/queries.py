@@ -58,6 +58,15 @@ def compliance_verdicts(store) -> list[dict]:
     return latest(store, name=COMPLIANCE)
 
 
+def compliance_since(store) -> dict[tuple[str, str], datetime]:
+    """(device, reading) -> when each compliance verdict last changed state (what it is since)."""
+    c = t.state_changes.c
+    q = (select(c.device, c.reading, func.max(c.at, type_=c.at.type).label("at"))
+         .where(c.reading.like(COMPLIANCE + "{%"))
+         .group_by(c.device, c.reading))
+    return {(r["device"], r["reading"]): r["at"] for r in store.rows(q)}
+
+
 def worst_state(store) -> dict[str, State]:
     """Each device's worst reading now; an UNKNOWN reading (no data) does not make a device worse."""
     out: dict[str, State] = {}
@@ -195,10 +204,23 @@ def restore_list(store) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- access log
-def access_entries(store, first_day: str, end_day: str) -> list[dict]:
-    """Entries to the datacenter on the days [first_day, end_day), YYYY-MM-DD, by day and time in."""
-    return store.rows(select(t.access_log).where(and_(t.access_log.c.day >= first_day, t.access_log.c.day < end_day))
-                      .order_by(t.access_log.c.day, t.access_log.c.time_in))
+ACCESS_ENTERED = ("requested", "authorised")      # a refused entry is nobody who went in
+
+
+def access_entries(store, first_day: str, end_day: str,
+                   statuses: tuple[str, ...] | None = ACCESS_ENTERED) -> list[dict]:
+    """Entries to the datacenter on the days [first_day, end_day), YYYY-MM-DD, by day and time in: those
+    the monthly report transcribes (not the refused ones) unless `statuses` says (None: every one)."""
+    q = select(t.access_log).where(and_(t.access_log.c.day >= first_day, t.access_log.c.day < end_day))
+    if statuses is not None:
+        q = q.where(t.access_log.c.status.in_(statuses))
+    return store.rows(q.order_by(t.access_log.c.day, t.access_log.c.time_in, t.access_log.c.id))
+
+
+def access_pending(store) -> list[dict]:
+    """Entries waiting for the jefa's authorisation, oldest first."""
+    return store.rows(select(t.access_log).where(t.access_log.c.status == "requested")
+                      .order_by(t.access_log.c.day, t.access_log.c.time_in, t.access_log.c.id))
 
 
 def access_entry(store, entry_id: int) -> dict | None:

@@ -301,6 +301,7 @@ outbox = Table(
     Column("message_id", String(256)),
     Column("status", String(16), nullable=False, server_default="queued"),   # queued sent failed withdrawn (v6)
     Column("next_at", DateTime(timezone=True)),            # not tried again before (a message's own failure, v8)
+    Column("claimed_by", String(128)),                     # host:pid:start of the process sending it (v10)
 )
 
 silences = Table(
@@ -333,8 +334,15 @@ access_log = Table(
     Column("activity", Text, nullable=False),              # Actividad realizada
     Column("time_in", String(5), nullable=False),          # Hora de ingreso, HH:MM
     Column("time_out", String(5)),                         # Hora de salida
-    Column("recorded_by", String(128), nullable=False),
+    Column("recorded_by", String(128), nullable=False),    # who recorded it: "Name (login)"
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the jefa's authorisation (activity 7): requested → authorised | refused, by whom ("Name (login)"), as
+    # titular or encargado, when, with her comment
+    Column("status", String(16), nullable=False, server_default="requested"),
+    Column("decided_by", String(128)),
+    Column("decided_as", String(16)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_comment", Text),
 )
 
 

@@ -21,7 +21,7 @@ from agent.api.sessions import COOKIE, clear_cookie, set_cookie
 from agent.errors import AuthError, DirectoryUnavailable, Forbidden, LoginLocked
 
 TEMPLATES = Path(__file__).parent / "templates"
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                           undefined=jinja2.StrictUndefined)
 router = APIRouter(include_in_schema=False)
 DIRECTORY_DOWN = "El directorio de la entidad no responde; intente de nuevo en unos minutos o avise a la OTI."
@@ -38,11 +38,11 @@ def safe_next(value: str | None) -> str:
 
 def render(request: Request, name: str, status: int = 200, headers: dict | None = None,
            **values) -> HTMLResponse:
-    """A page from the templates, with the office's name and the CSP nonce of this answer."""
+    """A page from the templates, with the office's name."""
     ctx = context(request)
-    values = {"who": None, "csrf": "", "office": ctx.settings.config.reports.office,
-              "version": agent_version(), "nonce": request.state.csp_nonce, **values}
-    return HTMLResponse(_ENV.get_template(name).render(**values), status_code=status, headers=headers)
+    values = {"who": None, "csrf": "", "office": ctx.settings.config.reports.office, "menu": [], "current": None,
+              "version": agent_version(), **values}
+    return HTMLResponse(ENV.get_template(name).render(**values), status_code=status, headers=headers)
 
 
 def _current(request: Request):

@@ -70,6 +70,9 @@ PROGRAMS: dict[str, str | None] = {
     "slapd": "/usr/sbin/slapd",
     "ldapadd": "/usr/bin/ldapadd",
     "openssl": "/usr/bin/openssl",
+    # the web console in a real browser (tests/browser.py): Selenium starts chromedriver, which starts Chromium
+    "chromedriver": "/usr/bin/chromedriver",
+    "chromium": "/usr/bin/chromium",
 }
 
 # Programs a library runs when they are there and does without otherwise: ctypes.util.find_library

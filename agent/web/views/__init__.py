@@ -1,0 +1,1 @@
+"""The console's sections, one module each with a `router` (agent.web.console.install finds them)."""
