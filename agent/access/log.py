@@ -108,5 +108,10 @@ class AccessLog:
             raise AgentError(
                 f"access-log entry {entry_id}: time out {time_out} is before time in {found['time_in']}"
             )
+        if found["time_out"] is not None:
+            raise AgentError(f"access-log entry {entry_id} already has its time out ({found['time_out']})")
         with self.store.transaction() as conn:
-            conn.execute(update(access_log).where(access_log.c.id == entry_id).values(time_out=time_out))
+            done = conn.execute(update(access_log).where(access_log.c.id == entry_id, access_log.c.time_out.is_(None))
+                                .values(time_out=time_out))
+        if done.rowcount != 1:
+            raise AgentError(f"access-log entry {entry_id} already has its time out")

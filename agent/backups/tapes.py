@@ -122,6 +122,19 @@ class TapeInventory:
 
     def send(self, box: str, by: str, seal: str | None = None) -> dict:
         """Activity 7 / 19: the box leaves with the custody company."""
+        info, seal = self.check_send(box, seal)
+        now = utc(self.clock())
+        with self.store.transaction() as conn:
+            conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="enviada", seal=seal,
+                                                                                   sent_at=now, returned_at=None))
+            conn.execute(update(tapes).where(tapes.c.label.in_(info["tapes"])).values(location="custodia"))
+            conn.execute(insert(custody_movements).values(box=box, movement="enviada", tapes=",".join(info["tapes"]),
+                                                          seal=seal, by=by, at=now))
+        return self.box(box)
+
+    def check_send(self, box: str, seal: str | None = None) -> tuple[dict, str]:
+        """What `send` would refuse (TapeError), asked first: the company must not be told of a box that then
+        does not leave. Returns the box and the seal it leaves with."""
         info = self.box(box)
         if info["status"] == "enviada":
             raise TapeError(f"box {box} was already sent on {info['sent_at']:%d/%m/%Y}")
@@ -133,14 +146,7 @@ class TapeInventory:
         in_library = [t["label"] for t in self.list() if t["label"] in info["tapes"] and t["location"] == "biblioteca"]
         if in_library:
             raise TapeError(f"still in the library: {', '.join(in_library)}; eject them first")
-        now = utc(self.clock())
-        with self.store.transaction() as conn:
-            conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="enviada", seal=seal,
-                                                                                   sent_at=now, returned_at=None))
-            conn.execute(update(tapes).where(tapes.c.label.in_(info["tapes"])).values(location="custodia"))
-            conn.execute(insert(custody_movements).values(box=box, movement="enviada", tapes=",".join(info["tapes"]),
-                                                          seal=seal, by=by, at=now))
-        return self.box(box)
+        return info, seal
 
     def request(self, box: str, by: str, reason: str) -> dict:
         """Activity 13: ask the custody company to bring a box back (emergency service)."""

@@ -205,9 +205,9 @@ def box_send(box: str, config: ConfigOpt = Path("config.yaml"),
              mail: Annotated[bool, typer.Option(help="e-mail the custody company")] = True) -> None:
     """Activities 7 and 19: hand a box to the custody company (and tell them by e-mail)."""
     svc, inv = _tapes(config)
-    info, by = inv.box(box), _who(svc)
+    (info, leaves_with), by = inv.check_send(box, seal), _who(svc)     # refused: nobody is told
     if mail:
-        _mail(svc, "enviada", {**info, "seal": seal or info["seal"]}, by)
+        _mail(svc, "enviada", {**info, "seal": leaves_with}, by)
     inv.send(box, by, seal)
     out.print(esc(f"box {box} sent to {svc.cfg.custody.company}" + (" (e-mail sent)" if mail else "")))
 

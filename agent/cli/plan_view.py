@@ -18,7 +18,7 @@ def print_plan(out: Console, runbook: str, config: Path, params: dict) -> None:
 
     settings = load_all(config)
     cfg = settings.config
-    book = load(find(runbook, cfg.path(cfg.runbooks_dir)))
+    book = load(find(runbook, cfg.path(cfg.runbooks_dir), any_file=True))
     p = make_plan(book, book.resolve_params(params), settings)
     out.print(f"[bold]{escape(book.title)}[/bold] — {escape(book.procedure)}")
     out.print("parámetros: " + escape(", ".join(f"{k}={v}" for k, v in p.params.items())))

@@ -133,7 +133,16 @@ def html_to_pdf(html: str, path: Path) -> None:
     import weasyprint
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)      # font fallbacks are not the office's concern
-    weasyprint.HTML(string=html).write_pdf(path)
+    weasyprint.HTML(string=html, url_fetcher=_fetch_nothing).write_pdf(path)
+
+
+def _fetch_nothing(url: str, *args, **kwargs):
+    """The documents carry everything they show; a file: or http: reference in one is refused, not read."""
+    if url.startswith("data:"):
+        import weasyprint
+
+        return weasyprint.default_url_fetcher(url, *args, **kwargs)
+    raise ValueError(f"a document does not fetch {url[:80]!r}")
 
 
 def _number(text: str):

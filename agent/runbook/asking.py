@@ -90,9 +90,14 @@ class Links:
         return row
 
     def spend(self, nonce: str) -> None:
-        """The decision was made through this link: it cannot be used again."""
+        """The decision is being made through this link: it cannot be used again (AuthError when it was
+        spent meanwhile — compare-and-set, so two uses at once never both pass)."""
         with self.store.transaction() as conn:
-            conn.execute(update(approval_links).where(approval_links.c.nonce == nonce).values(used_at=self.clock()))
+            done = conn.execute(update(approval_links).where(approval_links.c.nonce == nonce,
+                                                             approval_links.c.used_at.is_(None))
+                                .values(used_at=self.clock()))
+        if done.rowcount != 1:
+            raise AuthError("este enlace ya se usó: cada enlace sirve una sola vez")
 
 
 class Asker:

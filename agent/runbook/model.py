@@ -322,12 +322,17 @@ def load(path: Path | str) -> Runbook:
     return book
 
 
-def find(name: str, folder: Path) -> Path:
-    """Return the runbook file for a name ('datacenter-shutdown') or a path."""
+def find(name: str, folder: Path, *, any_file: bool = False) -> Path:
+    """Return the runbook file of a name ('datacenter-shutdown') in `folder`, never a file elsewhere: a name
+    from a form or the API must not pick a YAML file of its choosing. `any_file`: a path to a runbook file
+    is taken as it is (the local CLI's `plan FILE`, for a runbook being written)."""
     candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+    if any_file and candidate.suffix in (".yaml", ".yml") and candidate.exists():
         return candidate
-    path = folder / f"{name}.yaml"
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix in (".yaml", ".yml") else name
+    path = folder / f"{stem}.yaml"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem) or not path.resolve().is_relative_to(folder.resolve()):
+        raise ConfigError(f"{name!r} is not a runbook name (letters, digits, '.', '_' and '-')")
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
         raise ConfigError(f"no runbook {name!r} in {folder}; known: {known}")

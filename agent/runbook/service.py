@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,9 @@ class RunService:
         self.settings, self.store, self.asker, self.clock = settings, store, asker, clock
         self.journal = Journal(store)
         self.tasks: dict[str, asyncio.Task] = {}
+        # decisions come from the API's threads at once (a double click, two tabs, a link and the console):
+        # checking and recording one is done by one at a time, so a step never gets two
+        self._deciding = threading.Lock()
 
     # ---------------------------------------------------------------- reading
     def book(self, name: str) -> Runbook:
@@ -161,15 +165,18 @@ class RunService:
     def approve(self, run_id: str, step_id: str, who: Identity, *, approve: bool, comment: str | None = None,
                 link: str | None = None) -> str:
         """Record an approval or a No from `who`, after checking they may give it; return what was recorded."""
-        held = self.check_approver(run_id, step_id, who)
-        opts = self._run_book(run_id)[1].step(step_id).with_
         if not approve and not (comment or "").strip():
             raise RunbookError("a rejection needs a comment: say why (it goes to the journal and to the mail)")
         decision = "approved" if approve else "rejected"
-        self.journal.add_decision(run_id, step_id, "approval", who.login, decision, role=opts.get("role"),
-                                  comment=comment, channel=who.channel, address=who.address, held_as=held)
-        if link and self.asker is not None:
-            self.asker.links.spend(link)
+        with self._deciding:
+            held = self.check_approver(run_id, step_id, who)
+            if self.journal.decisions(run_id, step_id, kind="approval"):
+                raise RunbookError(f"step {step_id} of run {run_id} was already decided")
+            opts = self._run_book(run_id)[1].step(step_id).with_
+            if link and self.asker is not None:
+                self.asker.links.spend(link)            # refused if it was spent meanwhile: nothing recorded
+            self.journal.add_decision(run_id, step_id, "approval", who.login, decision, role=opts.get("role"),
+                                      comment=comment, channel=who.channel, address=who.address, held_as=held)
         _LOGGER.info("run %s step %s %s by %s (%s, %s)", run_id, step_id, decision, who.login, held, who.channel)
         return decision
 

@@ -14,14 +14,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.api.deps import check_csrf, client_address, context
 from agent.api.routes.documents import READERS
@@ -185,9 +186,27 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     api_error = app.exception_handlers.get(AgentError)
 
-    async def login_required(request: Request, exc: Exception) -> RedirectResponse:
+    async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)
+        if request.headers.get("hx-request"):       # a refresh of a piece of a page: the whole page goes
+            target = request.headers.get("hx-current-url") or "/"
+            path = urlsplit(target).path or "/"
+            return Response(status_code=200, headers={"HX-Redirect": f"/login?next={quote(path, safe='/')}"})
         return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
+
+    http_error = app.exception_handlers.get(StarletteHTTPException)
+
+    async def http_error_page(request: Request, exc: Exception):
+        """A 404 or 405 on a console page is a page too; the API keeps its JSON."""
+        assert isinstance(exc, StarletteHTTPException)
+        if request.url.path.startswith(("/api/", "/metrics", "/static/")) or http_error is None:
+            return await http_error(request, exc) if http_error else JSONResponse({"error": str(exc.detail)},
+                                                                                   exc.status_code)
+        found = _current(request)
+        seen = Viewer(found[0], found[1], _held(request, found[0])) if found else None
+        words = {404: "No existe esa página.", 405: "Esa página no se abre así."}.get(exc.status_code,
+                                                                                    str(exc.detail))
+        return page(request, seen, "error.html", exc.status_code, error=words)
 
     async def agent_error(request: Request, exc: Exception):
         if request.url.path.startswith(("/api/", "/metrics")) or api_error is None:
@@ -198,6 +217,7 @@ def install(app: FastAPI) -> None:
         return page(request, seen, "error.html", status, error=str(exc))
 
     app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(StarletteHTTPException, http_error_page)
     app.add_exception_handler(AgentError, agent_error)
 
 

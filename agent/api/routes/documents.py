@@ -74,8 +74,8 @@ def documents(who: Staff, ctx: Ctx) -> list[Document]:
             if name.startswith(".") or path.is_symlink() or not path.is_file():
                 continue
             out.append(_document(root, path, tz))
-            if len(out) >= MAX_LISTED:
-                break
+            if len(out) >= MAX_LISTED:          # the whole walk stops, not only this folder's files
+                return sorted(out, key=lambda d: (d.date, d.path), reverse=True)
     return sorted(out, key=lambda d: (d.date, d.path), reverse=True)
 
 

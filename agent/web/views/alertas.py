@@ -9,6 +9,7 @@ Every action goes through the daemon's AlertBook as the person logged in, as the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -261,11 +262,11 @@ async def silenciar(request: Request, seen: Viewer = Depends(seen_here)):
         except AgentError as err:
             problem = str(err)
     typed["error"] = problem or ""
-    if problem is not None and back.isdigit():
+    if problem is not None and re.fullmatch(r"[0-9]{1,12}", back):
         return await _detail(request, seen, int(back), 400, form=typed)
     if problem is not None:
         data = await in_thread(listing, request)
         return page(request, seen, "alertas.html", 400, can_act=True, notice=None, form=typed, alert_id=None,
                     **data)
-    target = f"{SECTION}/{back}" if back.isdigit() else SECTION
+    target = f"{SECTION}/{back}" if re.fullmatch(r"[0-9]{1,12}", back) else SECTION
     return RedirectResponse(f"{target}?aviso=silenciado", status_code=303)

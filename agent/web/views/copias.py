@@ -155,9 +155,9 @@ def act(request: Request, action: str, typed: dict, by: str) -> None:
             typed["allow_not_full"],
         )
     elif action == "send":
-        info = inv.box(box)
+        info, leaves_with = inv.check_send(box, typed["seal"] or None)     # refused: the company is not told
         if typed["mail"]:
-            _tell(ctx, "enviada", {**info, "seal": typed["seal"] or info["seal"]}, by)
+            _tell(ctx, "enviada", {**info, "seal": leaves_with}, by)
         inv.send(box, by, typed["seal"] or None)
     elif action == "request":
         info = inv.box(box)

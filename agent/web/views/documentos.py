@@ -16,7 +16,9 @@ them there; generating one is for the operators.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -142,11 +144,18 @@ def _pdf_from_html(root: Path, key: str) -> Path | None:
     if html is None:
         return None
     pdf = html.with_suffix(".pdf")
+    if pdf.is_symlink() or (pdf.exists() and _file_inside(root, str(pdf.relative_to(root))) is None):
+        return None
     if not pdf.exists() or pdf.stat().st_mtime < html.stat().st_mtime:
-        partial = pdf.with_name(f".{pdf.name}.tmp")
-        html_to_pdf(html.read_text(encoding="utf-8"), partial)
-        partial.chmod(0o600)
-        partial.replace(pdf)
+        handle, name = tempfile.mkstemp(prefix=f".{pdf.name}.", suffix=".tmp", dir=pdf.parent)
+        os.close(handle)
+        partial = Path(name)
+        try:
+            html_to_pdf(html.read_text(encoding="utf-8"), partial)
+            partial.chmod(html.stat().st_mode & 0o640)        # as readable as its HTML, never more
+            partial.replace(pdf)
+        finally:
+            partial.unlink(missing_ok=True)
     return pdf
 
 

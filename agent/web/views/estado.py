@@ -38,7 +38,7 @@ def _up(request: Request) -> dict[str, tuple[bool, object]]:
     for s in queries.check_statuses(store):
         up, since = out.get(s["device"], (True, None))
         if not s["up"]:
-            since = min(x for x in (since, s["failing_since"] or s["last_run"]) if x is not None)
+            since = min((x for x in (since, s["failing_since"] or s["last_run"]) if x is not None), default=None)
         out[s["device"]] = (up and bool(s["up"]), since)
     return out
 
