@@ -266,6 +266,13 @@ def test_a_run_is_started_followed_decided_and_confirmed_from_the_console(site, 
     other = again.headers["location"].split("/")[2].split("?")[0]
     _wait(journal, other, "aprobacion-jefa", "awaiting_approval", daemon)
     assert "Cancelar la ejecución" in luis.get(f"/ejecuciones/{other}").text
+    # a session that ends (here: logged out in another tab) ends the live view's stream within seconds
+    with Person(daemon, "luis") as tab:
+        watching = Stream(tab, f"/ejecuciones/{other}/eventos")
+        watching.wait_for("Espera aprobación")
+        assert tab.post("/logout").status_code == 303
+        assert watching.ended.wait(15), watching.events[-2:]
+        watching.http.close()
     assert "Cancelar la ejecución" not in rosa.get(f"/ejecuciones/{other}").text
     assert luis.post(f"/ejecuciones/{other}/cancelar").status_code == 303
     deadline = time.monotonic() + 30

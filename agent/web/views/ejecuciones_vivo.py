@@ -26,6 +26,7 @@ from agent.runbook.journal import TERMINAL
 from agent.runbook.model import Runbook, load
 from agent.runbook.report import run_detail
 from agent.web.console import Viewer, fragment, in_thread, page, posted
+from agent.web.pages import _current
 from agent.web.views.ejecuciones import (
     RUN_STATUS,
     SECTION,
@@ -41,6 +42,7 @@ from agent.web.views.ejecuciones import (
 )
 
 router = APIRouter(include_in_schema=False)
+SESSION_CHECK_S = 5.0          # how often a stream asks whether its session still stands
 POLL_S = 0.5                     # how often the stream looks at the journal
 KEEPALIVE_S = 15.0               # a comment this often while nothing changes (proxies keep the line open)
 MAX_S = 1800.0                   # a stream lives at most this long; the browser reconnects
@@ -209,5 +211,16 @@ async def run_events(request: Request, run_id: str, seen: Seen) -> StreamingResp
     async def load_off_loop(after: int):
         return await in_thread(load, after)
 
-    return StreamingResponse(follow(load_off_loop, request.is_disconnected), media_type="text/event-stream",
+    checked = [time.monotonic()]
+
+    async def gone() -> bool:
+        """The browser left, or its session ended (logout, expiry, a person disabled): the stream ends."""
+        if await request.is_disconnected():
+            return True
+        if time.monotonic() - checked[0] < SESSION_CHECK_S:
+            return False
+        checked[0] = time.monotonic()
+        return await in_thread(_current, request) is None
+
+    return StreamingResponse(follow(load_off_loop, gone), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
