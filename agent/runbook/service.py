@@ -151,6 +151,10 @@ class RunService:
         """How `who` may decide this waiting approval now ('titular', 'encargado'), recording nothing:
         RunbookError when it does not wait, SelfApproval for the initiator, Forbidden for a non-holder,
         ApprovedBefore when a `distinct_from` step was theirs. The console asks it to offer the buttons."""
+        return self._approver(run_id, step_id, who)[0]
+
+    def _approver(self, run_id: str, step_id: str, who: Identity) -> tuple[str, dict]:
+        """check_approver's answer and the step's options (approve() records with them: one load)."""
         run, book = self._waiting(run_id, step_id, "awaiting_approval", "approval")
         opts = book.step(step_id).with_
         if who.login == run["started_by"]:
@@ -160,7 +164,7 @@ class RunService:
             if any(d["by"] == who.login for d in self.journal.decisions(run_id, other, kind="approval")):
                 raise ApprovedBefore(f"{who.describe()} already approved step {other}; step {step_id} needs "
                                      "another person", other)
-        return held
+        return held, opts
 
     def approve(self, run_id: str, step_id: str, who: Identity, *, approve: bool, comment: str | None = None,
                 link: str | None = None) -> str:
@@ -169,10 +173,9 @@ class RunService:
             raise RunbookError("a rejection needs a comment: say why (it goes to the journal and to the mail)")
         decision = "approved" if approve else "rejected"
         with self._deciding:
-            held = self.check_approver(run_id, step_id, who)
+            held, opts = self._approver(run_id, step_id, who)
             if self.journal.decisions(run_id, step_id, kind="approval"):
                 raise RunbookError(f"step {step_id} of run {run_id} was already decided")
-            opts = self._run_book(run_id)[1].step(step_id).with_
             if link and self.asker is not None:
                 self.asker.links.spend(link)            # refused if it was spent meanwhile: nothing recorded
             self.journal.add_decision(run_id, step_id, "approval", who.login, decision, role=opts.get("role"),
