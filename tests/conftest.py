@@ -29,6 +29,23 @@ def pytest_configure(config):
         original(self, args, *a, **kw)
 
     subprocess.Popen.__init__ = recording_init
+    import logging
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)   # aiosmtpd's per-connection chatter
+    if hasattr(config, "workerinput"):
+        # pytest-xdist's workers get COLUMNS=80, which Rich fixes at import: the CLI tests set their own width
+        import os
+
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist: gather what a worker started, so the controller checks the whole session."""
+    from tests.peers import programs
+
+    programs.merge(getattr(node, "workeroutput", {}).get("programs_started", []))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -38,6 +55,9 @@ def pytest_sessionfinish(session, exitstatus):
 
     from tests.peers import programs
 
+    if hasattr(session.config, "workeroutput"):       # an xdist worker: the controller checks
+        session.config.workeroutput["programs_started"] = programs.started()
+        return
     roots = [REPO, Path(sys.prefix), Path(tempfile.gettempdir())]
     missing = programs.undeclared(roots)
     if missing:
@@ -95,6 +115,7 @@ class Site:
         self.snmp_creds: dict[str, dict] = {}
         self.ssh_creds: dict[str, dict] = {}
         self.ipmi_creds: dict[str, dict] = {}
+        self.other_creds: dict[str, dict[str, dict]] = {}    # transport -> name -> credential (nut...)
         self.groups: list[dict] = []
         self.http_port = 0
         self.extra: dict = {}          # more config sections (backups, mail...)
@@ -114,10 +135,13 @@ class Site:
                                  "priv_key": self.secret(name + ".priv", priv), "context": context}
         return name
 
-    def snmp_device(self, name: str, kind: str, profile: str, cred: str, port: int, host="127.0.0.1", **extra):
+    def snmp_device(self, name: str, kind: str, profile: str | list | None, cred: str, port: int, host="127.0.0.1",
+                    snmp: dict | None = None, **extra):
+        """An SNMP device; `profile` None: the agent detects its profiles."""
+        access = {"profile": profile} if profile is not None else {}
         self.hosts[name] = {"ansible_host": host, "oti_kind": kind,
-                            "oti_snmp": {"profile": profile, "credential": cred, "port": port, "timeout": 1,
-                                         "retries": 0}, **extra}
+                            "oti_snmp": {**access, "credential": cred, "port": port, "timeout": 1, "retries": 0,
+                                         **(snmp or {})}, **extra}
 
     def ssh_device(self, name: str, peer, known_hosts: Path | None = None, kind="server_virtual", **extra):
         cred = f"ssh-{name}"
@@ -139,7 +163,7 @@ class Site:
                   "http": {"listen": "127.0.0.1", "port": self.http_port}, "inventory": "inventory.yaml",
                   "people": PEOPLE,                 # luis is root's person: the CLI acts as him
                   "credentials": {"snmp": self.snmp_creds, "ssh": self.ssh_creds,
-                                  **({"ipmi": self.ipmi_creds} if self.ipmi_creds else {})},
+                                  **({"ipmi": self.ipmi_creds} if self.ipmi_creds else {}), **self.other_creds},
                   "check_groups": self.groups,
                   **self.extra}
         path = self.root / "config.yaml"

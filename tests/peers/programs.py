@@ -62,6 +62,7 @@ PROGRAMS: dict[str, str | None] = {
     "sha256sum": None,
     "setsid": None,
     "sleep": None,
+    "uname": None,                # platform.uname(), asked by a library under pytest-xdist
     "mount": None,                # a small tmpfs: the store's disk filling up
     "umount": None,
     "dpkg": None,                 # tests/test_install.py itself
@@ -70,6 +71,10 @@ PROGRAMS: dict[str, str | None] = {
     "slapd": "/usr/sbin/slapd",
     "ldapadd": "/usr/bin/ldapadd",
     "openssl": "/usr/bin/openssl",
+    # Network UPS Tools: the real upsd and the dummy-ups driver (Debian's /usr/sbin/upsd is a wrapper that
+    # reads /etc/nut/nut.conf)
+    "upsd": "/lib/nut/upsd",
+    "dummy-ups": "/lib/nut/dummy-ups",
     # the web console in a real browser (tests/browser.py): Selenium starts chromedriver, which starts Chromium
     "chromedriver": "/usr/bin/chromedriver",
     "chromium": "/usr/bin/chromium",
@@ -103,6 +108,15 @@ def record(argv) -> None:
     while args:
         _STARTED.add(args[0])
         args = _inner(Path(args[0]).name, args)
+
+
+def started() -> list[str]:
+    return sorted(_STARTED)
+
+
+def merge(names) -> None:
+    """Add what another process of the session (an xdist worker) started."""
+    _STARTED.update(names)
 
 
 def _inner(name: str, args: list[str]) -> list[str]:
