@@ -120,7 +120,8 @@ def test_text_from_devices_and_people_prints_as_text_not_markup(site, tmp_path, 
     try:
         port, _inbox = smtp
         cred = site.v2c("sw", SNMPD_COMMUNITY)
-        site.snmp_device("sw-[/x]", "switch", "switch-ifmib", cred, peer.port)
+        site.snmp_device("sw-[/x]", "switch", "switch-ifmib", cred, peer.port,
+                         snmp={"important_ports": ["^alias "]})       # down since the first poll: an alarm
         site.group("red", ["snmp"])
         site.extra["mail"] = {"host": "127.0.0.1", "port": port, "starttls": True, "user": "agent",
                               "password": site.secret("smtp", "mailpw"), "recipients": {"is": ["is@x.example"]}}

@@ -228,11 +228,12 @@ def demo(workdir: Annotated[Path, typer.Option(help="where the demo writes its c
 
 from agent.cli import alerts as _alerts  # noqa: E402 - the command families, added once the app exists
 from agent.cli import backups as _backups  # noqa: E402
+from agent.cli import discover as _discover  # noqa: E402
 from agent.cli import reports as _reports  # noqa: E402
 from agent.cli import runbooks as _runbooks  # noqa: E402
 from agent.cli import users as _users  # noqa: E402
 
-for _family in (_runbooks, _backups, _alerts, _reports, _users):
+for _family in (_runbooks, _backups, _alerts, _reports, _users, _discover):
     _family.register(app)
 
 

@@ -78,7 +78,7 @@ def threshold_problems(inventory: Inventory, data: dict) -> list[Problem]:
         declared |= set(getattr(plugins.check(name), "threshold_readings", ()))
     out = []
     for d in inventory:
-        if not d.thresholds or (d.snmp is not None and d.snmp.profile not in profiles):
+        if not d.thresholds or (d.snmp is not None and any(n not in profiles for n in d.snmp.profiles)):
             continue                         # an unknown profile is reported by the snmp check already
         known = declared | _profile_readings(d, profiles)
         for reading in d.thresholds:
@@ -89,16 +89,18 @@ def threshold_problems(inventory: Inventory, data: dict) -> list[Problem]:
 
 
 def _profile_readings(device: Device, profiles: dict) -> set[str]:
+    """What the device's SNMP profiles read: those it names, or any profile's when they are detected."""
     if device.snmp is None:
         return set()
-    profile = profiles[device.snmp.profile]
-    return {m.name for m in profile.metrics} | {m.name for t in profile.tables for m in t.metrics}
+    chosen = [profiles[n] for n in device.snmp.profiles] or list(profiles.values())
+    return {m.name for p in chosen for m in p.all_metrics} | {m.rate.name for p in chosen for m in p.all_metrics
+                                                              if m.rate}
 
 
 def _unknown_reading(device: Device, reading: str, known: set[str]) -> str:
     close = difflib.get_close_matches(reading, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    source = f"its SNMP profile {device.snmp.profile} nor " if device.snmp else ""
+    source = f"its SNMP profile {', '.join(device.snmp.profiles) or '(detected)'} nor " if device.snmp else ""
     return (f"no check of {device.name} reads {reading!r}, so this limit would never apply: neither "
             f"{source}the host readings ({', '.join(HOST_READINGS)}) have it{hint}")
 

@@ -109,7 +109,7 @@ def _inventory(devices: list[tuple], sim_port: int) -> str:
         hosts.setdefault(group, []).append(
             f"        {name}:\n          ansible_host: 127.0.0.1\n          oti_kind: {kind}\n"
             f"          oti_criticality: {crit}\n          oti_description: \"{descr}\"\n"
-            f"          oti_snmp: {{profile: {profile}, credential: {name}, port: {sim_port}}}\n")
+            f"          oti_snmp: {{credential: {name}, port: {sim_port}}}   # profiles detected ({profile}...)\n")
     text = ["# Demo datacenter on loopback, written by `oti-agent demo`.\nall:\n  children:\n"]
     for group, entries in hosts.items():
         text.append(f"    {group}:\n      hosts:\n" + "".join(entries))

@@ -56,18 +56,53 @@ def _device_line(ctx: DocContext, d, statuses, critical, day_alerts) -> tuple[st
         return what, False, "sin monitoreo registrado en el día"
     notes = [f"{s['check_name']} sin respuesta desde {ctx.local(s['failing_since'] or s['last_run'], '%H:%M')}: "
              f"{s['error']}" for s in mine if not s["up"]]
-    notes += [f"{r['reading']} en estado crítico ({r['message'] or r['text'] or r['value']})"
-              for r in critical if r["device"] == d.name and r["name"] != SILENCE]   # said just above
+    mine_critical = [r for r in critical if r["device"] == d.name and r["name"] != SILENCE]   # said just above
+    notes += _grouped([r["reading"] for r in mine_critical], "en estado crítico",
+                      lambda r: f"{r['reading']} en estado crítico ({r['message'] or r['text'] or r['value']})",
+                      mine_critical)
     open_ = [a for a in day_alerts if a["device"] == d.name and a["status"] != "resolved"]
     closed = [a for a in day_alerts if a["device"] == d.name and a["status"] == "resolved"]
     if open_:
         acked = sorted({a["acked_by"] for a in open_ if a["acked_by"]})
-        notes.append(f"{len(open_)} alerta(s) abierta(s) (N° {', '.join(str(a['id']) for a in open_)})"
+        ids = [a["id"] for a in open_]
+        numbers = ", ".join(map(str, ids)) if len(ids) <= MAX_LISTED else f"{ids[0]} a {ids[-1]}"
+        notes.append(f"{len(open_)} alerta(s) abierta(s) (N° {numbers}{_what(open_)})"
                      + (f", tomadas por {', '.join(acked)}" if acked else ", sin tomar"))
     ok = not notes
     if ok and closed:
         notes.append(f"{len(closed)} alerta(s) resuelta(s) en el día")
     return what, ok, "; ".join(notes)
+
+
+MAX_LISTED = 5          # more alerts or readings of one kind than this: one line with the count
+
+
+def _name(reading_key: str) -> str:
+    return reading_key.split("{", 1)[0]
+
+
+def _grouped(keys: list[str], what: str, one, rows: list[dict]) -> list[str]:
+    """One note per reading, or one per kind of reading when a device has many (46 ports of a switch)."""
+    kinds: dict[str, list[dict]] = {}
+    for key, row in zip(keys, rows, strict=True):
+        kinds.setdefault(_name(key), []).append(row)
+    out = []
+    for name, group in kinds.items():
+        if len(group) > MAX_LISTED:
+            out.append(f"{len(group)} lecturas {name} {what}")
+        else:
+            out += [one(r) for r in group]
+    return out
+
+
+def _what(alerts: list[dict]) -> str:
+    """': 46 de if_oper_status' when many open alerts are of one kind."""
+    kinds: dict[str, int] = {}
+    for a in alerts:
+        kinds[_name(a["reading"])] = kinds.get(_name(a["reading"]), 0) + 1
+    if len(alerts) <= MAX_LISTED:
+        return ""
+    return ": " + ", ".join(f"{n} de {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def _asset_line(ctx: DocContext, asset, mine: list[dict], until: datetime) -> tuple[str, bool, str]:

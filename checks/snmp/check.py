@@ -7,28 +7,67 @@ codec; v3 through pysnmp. Scalars come in one GET, tables in a multi-column GETB
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from functools import cache
 
 from agent.core.inventory import Device
-from agent.core.results import Reading, State, reading_key
+from agent.core.results import Reading, State
 from agent.errors import ConfigError, ProbeUnavailable, Problem
-from agent.transports.snmp import codec, open_session
+from agent.transports.snmp import open_session
 from agent.transports.snmp.client import Varbind
 from checks.base import Check, ProbeContext
-from checks.snmp.profiles import MetricDef, Profile, TableDef, load_profiles
+from checks.snmp.detect import SYS_OBJECT_ID, Identity, Match, detect, sys_object_id_of
+from checks.snmp.profiles import SYSTEM_GROUP, Profile, load_profiles
+from checks.snmp.readings import judge_profile, profile_findings
+
+
+@dataclass
+class DeviceMemory:
+    """What the daemon remembers of one device between polls: the profiles detected, the ports seen up,
+    the counters' last values for rates, the nominal voltage inferred."""
+
+    identity: Identity | None = None
+    matches: list[Match] = field(default_factory=list)
+    silent: list = field(default_factory=list)
+    detected_at: float = float("-inf")
+    ports_up: set[str] = field(default_factory=set)
+    counters: dict[str, tuple[float, int]] = field(default_factory=dict)
+    nominal: dict[str, float] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)        # readings that have had a value (their absence matters)
 
 
 @dataclass
 class SnmpRaw:
-    """What one poll brought back: scalar varbinds by OID and walked columns."""
+    """What one poll brought back: scalar varbinds by OID and walked columns, for the profiles that apply."""
 
-    profile: Profile
+    profiles: list[Profile]
     scalars: dict[bytes, Varbind]
     columns: dict[bytes, list[Varbind]]
+    memory: DeviceMemory = field(default_factory=DeviceMemory)
+    at: float = 0.0                      # monotonic time of the poll (rates)
+    detected: bool = False               # the profiles come from detection, not from the inventory
+
+    @property
+    def profile(self) -> Profile | None:
+        return self.profiles[0] if self.profiles else None
 
 
+@dataclass
+class Discovery:
+    """What `discover` found: the identity, the profiles that answer and why, the candidates that did not,
+    and the readings with a value each profile gave."""
+
+    identity: Identity
+    matches: list[Match]
+    silent: list
+    counts: dict[str, int]
+    readings: list[Reading]
+
+
+MEMORY = "snmp.memory"
+REDETECT_S = 6 * 3600.0        # detection again after this long (a card replaced, a firmware that adds a MIB)
 PROFILES = "snmp.profiles"
 
 
@@ -40,6 +79,18 @@ def _profiles_in(dirs: tuple) -> dict[str, Profile]:
 def profiles_of(ctx: ProbeContext) -> dict[str, Profile]:
     """Return the loaded device profiles (built-in plus the config's profiles_dirs)."""
     return ctx.service(PROFILES, lambda: load_profiles([ctx.config.path(p) for p in ctx.config.profiles_dirs]))
+
+
+async def profiles_for(device: Device, ctx: ProbeContext) -> list[Profile]:
+    """The profiles that apply to a device: those its inventory names, else those detected (remembered)."""
+    known = profiles_of(ctx)
+    if device.snmp.profiles:
+        return [known[n] for n in device.snmp.profiles if n in known]
+    memory = ctx.service(MEMORY, dict).setdefault(device.name, DeviceMemory())
+    if not memory.matches:
+        memory.identity, memory.matches, memory.silent = await detect(open_session(device, ctx), known)
+        memory.detected_at = time.monotonic()
+    return [m.profile for m in memory.matches]
 
 
 class SnmpCheck(Check):
@@ -62,87 +113,75 @@ class SnmpCheck(Check):
             return err.problems
         settings.data[PROFILES] = profiles
         return [Problem(str(inventory.path), f"{d.name}.oti_snmp.profile", inventory.line_of(d.name, "oti_snmp"),
-                        f"unknown profile {d.snmp.profile!r}; known: {', '.join(sorted(profiles))}")
-                for d in inventory if d.snmp and d.snmp.profile not in profiles]
+                        f"unknown profile {name!r}; known: {', '.join(sorted(profiles))}")
+                for d in inventory if d.snmp for name in d.snmp.profiles if name not in profiles]
+
+    @classmethod
+    async def discover(cls, device: Device, ctx: ProbeContext) -> Discovery:
+        """Detect the device's profiles afresh, then poll it once with them (`oti-agent discover`)."""
+        identity, matches, silent = await detect(open_session(device, ctx), profiles_of(ctx))
+        memory = ctx.service(MEMORY, dict).setdefault(device.name, DeviceMemory())
+        memory.identity, memory.matches, memory.silent = identity, matches, silent
+        memory.detected_at = time.monotonic()
+        check = cls()
+        readings = check.evaluate(await check.collect(device, ctx), device, {})
+        counts = {dict(r.labels)["profile"]: int(r.value or 0) for r in readings if r.name == "snmp_profile_values"}
+        return Discovery(identity, matches, silent, counts, readings)
+
+    @staticmethod
+    async def profiles_for(device: Device, ctx: ProbeContext) -> list[Profile]:
+        """The profiles that apply to a device (named in the inventory, or detected and remembered)."""
+        return await profiles_for(device, ctx)
 
     def applies(self, device: Device) -> bool:
         return device.snmp is not None
 
     async def collect(self, device: Device, ctx: ProbeContext) -> SnmpRaw:
-        profile = profiles_of(ctx).get(device.snmp.profile)
-        if profile is None:
-            raise ProbeUnavailable(f"device {device.name}: unknown SNMP profile {device.snmp.profile!r}; "
-                                   f"known: {', '.join(sorted(profiles_of(ctx)))}")
+        known = profiles_of(ctx)
+        unknown = [n for n in device.snmp.profiles if n not in known]
+        if unknown:
+            raise ProbeUnavailable(f"device {device.name}: unknown SNMP profile {unknown[0]!r}; "
+                                   f"known: {', '.join(sorted(known))}")
         session = open_session(device, ctx)
-        scalars = {}
-        if profile.metrics:
-            scalars = {vb[0]: vb for vb in await session.get([m.oid_bytes for m in profile.metrics])}
-        columns = await session.walk(profile.walk_roots) if profile.walk_roots else {}
-        return SnmpRaw(profile, scalars, columns)
+        memory = ctx.service(MEMORY, dict).setdefault(device.name, DeviceMemory())
+        detected = not device.snmp.profiles
+        if detected:
+            now = time.monotonic()
+            if memory.identity is None or not memory.matches or now - memory.detected_at > REDETECT_S:
+                memory.identity, memory.matches, memory.silent = await detect(session, known)
+                memory.detected_at = now
+            profiles = [m.profile for m in memory.matches]
+        else:
+            profiles = [known[n] for n in device.snmp.profiles]
+        oids = list(dict.fromkeys(o for p in profiles for o in p.get_oids))
+        if detected:
+            oids.append(SYS_OBJECT_ID)              # a different device at the address: detect again
+        scalars = {vb[0]: vb for vb in await session.get(oids)} if oids else {}
+        if detected and _sys_object_id(scalars) not in (None, memory.identity.sys_object_id):
+            memory.identity = None
+        roots = list(dict.fromkeys(r for p in profiles for r in p.walk_roots))
+        columns = await session.walk(roots) if roots else {}
+        return SnmpRaw(profiles, scalars, columns, memory, time.monotonic(), detected)
 
     def evaluate(self, raw: SnmpRaw, device: Device, previous: Mapping[str, State]) -> list[Reading]:
-        readings = []
-        for m in raw.profile.metrics:
-            vb = raw.scalars.get(m.oid_bytes)
-            readings.append(_reading(m, vb[1] if vb else None, vb[2] if vb else None, (), device, previous))
-        for table in raw.profile.tables:
-            readings += _table_readings(table, raw.columns, device, previous)
-        return readings
+        # two profiles naming one reading (a vendor MIB and UPS-MIB): the first with a value gives it
+        chosen: dict[str, tuple[Reading, str]] = {}
+        for profile in raw.profiles:
+            for r in judge_profile(profile, raw, device, previous):
+                had = chosen.get(r.key)
+                if had is None or (not _has_value(had[0]) and _has_value(r)):
+                    chosen[r.key] = (r, profile.profile)
+        counted = []
+        for profile in raw.profiles:
+            system = {m.name for m in profile.metrics if m.oid_bytes.startswith(SYSTEM_GROUP)}
+            counted.append((profile, sum(1 for r, by in chosen.values()
+                                         if by == profile.profile and r.name not in system and _has_value(r))))
+        return [r for r, _ in chosen.values()] + profile_findings(counted, raw, device)
 
 
-def _table_readings(table: TableDef, columns, device: Device, previous) -> list[Reading]:
-    """Turn walked columns into readings labelled by index and label columns."""
-    labels: dict[bytes, list[tuple[str, str]]] = {}
-    for label, oid in table.labels.items():
-        col = codec.encode_oid(oid)
-        names = table.label_values.get(label, {})
-        for name, _tag, value in columns.get(col, ()):
-            text = _text(value)
-            labels.setdefault(name[len(col):], []).append((label, names.get(text, text)))
-    gates = {}
-    out = []
-    for m in table.metrics:
-        col = m.oid_bytes
-        gate = None
-        if m.only_when:
-            gcol = codec.encode_oid(m.only_when.column)
-            gate = gates.setdefault(gcol, {n[len(gcol):]: v for n, _t, v in columns.get(gcol, ())})
-        for name, tag, value in columns.get(col, ()):
-            index = name[len(col):]
-            row_labels = ((table.index_label, ".".join(map(str, codec.decode_arcs(index)))),
-                          *labels.get(index, ()))
-            reading = _reading(m, tag, value, row_labels, device, previous)
-            if gate is not None and gate.get(index) not in m.only_when.equals:
-                reading = replace(reading, state=State.OK)   # e.g. an admin-down port: intentional
-            out.append(reading)
-    return out
+def _has_value(r: Reading) -> bool:
+    return r.value is not None or (r.kind == "info" and bool(r.text))
 
 
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").rstrip("\x00")
-    return "" if value is None else str(value)
-
-
-_NOT_A_NUMBER = {codec.OCTET_STRING: "texto", codec.OPAQUE: "datos opacos", codec.OBJECT_ID: "un OID",
-                 codec.IPADDRESS: "una dirección IP"}
-
-
-def _reading(m: MetricDef, tag: int | None, value, labels, device: Device, previous) -> Reading:
-    """Scale and judge one raw value."""
-    key_labels = tuple(labels)
-    if tag is None or tag in codec.EXCEPTIONS or value is None:
-        return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
-                       "sin dato: el equipo no publica este OID")
-    if m.type == "info":
-        return Reading(m.name, None, State.OK, m.unit, key_labels, _text(value), "info", m.help)
-    if not isinstance(value, int):     # text, an OID or an address where the profile expects a number
-        return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
-                       f"tipo inesperado: el equipo envía {_NOT_A_NUMBER.get(tag, 'otro tipo')} donde se espera "
-                       "un número")
-    if value in m.invalid:
-        return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
-                       f"sin dato: el equipo informa {value} (no disponible)")
-    scaled = round(value * m.scale, 6) if m.scale != 1.0 else float(value)
-    state, label = m.state_of(value, scaled, previous.get(reading_key(m.name, key_labels)), device.thresholds.get(m.name))
-    return Reading(m.name, scaled, state, m.unit, key_labels, label, m.type, m.help)
+def _sys_object_id(scalars) -> str | None:
+    return sys_object_id_of(scalars.get(SYS_OBJECT_ID))

@@ -124,17 +124,24 @@ class SnmpAction(StepKind):
 
     def target_problems(self, options: ActionOptions, targets, settings) -> list[str]:
         out = []
+        known = _profiles(settings.config)
         for t in targets:
-            profile = _profiles(settings.config).get(t.snmp.profile) if t.snmp else None
-            if profile is None or options.action not in profile.actions:
-                out.append(f"{t.name}: its SNMP profile {t.snmp.profile if t.snmp else '(none)'!r} has no action "
-                           f"{options.action!r}" + (f"; it has: {', '.join(profile.actions) or 'none'}" if profile else ""))
+            if t.snmp is None:
+                out.append(f"{t.name}: it has no oti_snmp access, so no SNMP profile action {options.action!r}")
+                continue
+            if not t.snmp.profiles:
+                continue                 # detected when the step runs; a device without the action fails then
+            named = [known[n] for n in t.snmp.profiles if n in known]
+            if not any(options.action in p.actions for p in named):
+                has = sorted({a for p in named for a in p.actions})
+                out.append(f"{t.name}: its SNMP profile {', '.join(t.snmp.profiles)!r} has no action "
+                           f"{options.action!r}; it has: {', '.join(has) or 'none'}")
         return out
 
     async def run(self, ctx: StepContext, target: Device) -> str:
         from agent.transports.snmp.write import snmp_set
 
-        sets = self._sets(ctx, target)
+        sets = await self._sets(ctx, target)
         await snmp_set(target, ctx.probes, ctx.options.credential, [(s.oid, s.type, v) for s, v in sets])
         if not await self.check(ctx, target):
             raise StepFailed(f"{target.name}: el equipo aceptó la acción «{ctx.options.action}» pero no muestra "
@@ -144,7 +151,7 @@ class SnmpAction(StepKind):
     async def check(self, ctx: StepContext, target: Device) -> bool | None:
         from agent.transports.snmp.write import snmp_get_values
 
-        checked = [(s, v) for s, v in self._sets(ctx, target) if s.verify != "none"]
+        checked = [(s, v) for s, v in await self._sets(ctx, target) if s.verify != "none"]
         if not checked:
             return None
         try:
@@ -153,9 +160,16 @@ class SnmpAction(StepKind):
             return None
         return all(_shows(s.verify, got.get(s.oid), v) for s, v in checked)
 
-    def _sets(self, ctx: StepContext, target: Device) -> list[tuple]:
+    async def _sets(self, ctx: StepContext, target: Device) -> list[tuple]:
         """The action's SETs for this target, values rendered with its parameters (typed as their defaults)."""
-        action = _profiles(ctx.settings.config)[target.snmp.profile].actions[ctx.options.action]
+        from agent.core import plugins
+
+        having = [p for p in await plugins.check("snmp").profiles_for(target, ctx.probes)
+                  if ctx.options.action in p.actions]
+        if not having:
+            raise StepFailed(f"{target.name}: ningún perfil SNMP del equipo tiene la acción «{ctx.options.action}» "
+                             "(`oti-agent discover` muestra qué perfiles responde)")
+        action = having[0].actions[ctx.options.action]
         values = dict(action.params)
         for key, raw in ctx.options.params.items():
             text = ctx.render(raw, target) if isinstance(raw, str) else raw

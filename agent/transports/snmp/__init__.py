@@ -23,13 +23,27 @@ WALK_MAX_BYTES = 8 * 2**20       # answer bytes per walk: about ten times a 2,00
 class SnmpAccess(AccessModel):
     """How to reach the device's SNMP agent (`oti_snmp`)."""
 
-    profile: str
+    profile: str | list[str] | None = Field(
+        None, description="the device profile(s); none: detected from sysObjectID and sysDescr, then confirmed "
+                          "by the device's answers (`oti-agent discover HOST`)")
     credential: str
     port: int = Field(161, ge=1, le=65535)
     timeout: float = Field(2.0, gt=0, le=60)
     retries: int = Field(1, ge=0, le=5)
     walk_max_rows: int = Field(WALK_MAX_ROWS, ge=1, le=10_000_000, description="rows per column a walk may take")
     walk_max_bytes: int = Field(WALK_MAX_BYTES, ge=10_000, le=2**30, description="answer bytes a walk may take")
+    nominal_voltage: float | None = Field(None, gt=0, le=1000, description="the site's nominal voltage (120, "
+                                          "230...), over what the device declares; voltage limits are relative")
+    important_ports: list[str] = Field([], description="regular expressions on a port's name or alias "
+                                                       "(ifName, ifAlias): such a port down is an alarm even if "
+                                                       "never seen up")
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The profiles the inventory names (empty: detect them)."""
+        if self.profile is None:
+            return ()
+        return (self.profile,) if isinstance(self.profile, str) else tuple(self.profile)
 
 
 class SnmpV2c(CredentialModel):
@@ -50,6 +64,9 @@ class SnmpV3(CredentialModel):
     priv_protocol: Literal["AES", "AES256", "DES"] = "AES"
     priv_key: SecretRef | None = None
     context: str = ""
+    engine_id: str | None = Field(None, pattern=r"^(0x)?[0-9A-Fa-f]{10,64}$",
+                                  description="the device's SNMP engine ID (hex): needed only to receive its v3 "
+                                              "traps, which are authenticated with the sender's engine ID")
 
 
 SnmpCredential = Annotated[SnmpV2c | SnmpV3, Field(discriminator="version")]

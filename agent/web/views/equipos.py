@@ -76,10 +76,15 @@ def limits_text(limits: Thresholds | None, unit: str) -> str:
 def _metric_defs(settings, device) -> dict:
     """The device's SNMP profile metrics by name (the profiles the snmp check loaded with the settings)."""
     access = getattr(device, "snmp", None)
-    profile = settings.data.get(PROFILES, {}).get(access.profile) if access is not None else None
-    if profile is None:
+    if access is None:
         return {}
-    return {m.name: m for m in [*profile.metrics, *(m for t in profile.tables for m in t.metrics)]}
+    known = settings.data.get(PROFILES, {})
+    chosen = [known[n] for n in access.profiles if n in known] or list(known.values())
+    out: dict = {}
+    for p in chosen:                     # the first profile naming a reading describes it, as in a poll
+        for m in p.all_metrics:
+            out.setdefault(m.name, m)
+    return out
 
 
 def _judged(metric, device, name: str, unit: str) -> str:
