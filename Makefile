@@ -11,7 +11,7 @@ DEBS   := snmpd snmp snmpsim openssh-server openssh-client prometheus prometheus
           bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console \
           postgresql postgresql-15 postgresql-client-15 postgresql-client-common \
           libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime \
-          slapd ldap-utils openssl chromium chromium-driver
+          slapd ldap-utils openssl chromium chromium-driver nut-server
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-dates screenshots deps venv bench clean print-debs
@@ -20,7 +20,7 @@ demo: deps venv
 	$(VENV)/bin/oti-agent demo
 
 test: deps venv
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 # The date-sensitive tests (reports, calendars, office hours) again at dates that broke such code
 # elsewhere: a Lima midnight, the last day of a month at 23:30 Lima, New Year, Holy Thursday.
