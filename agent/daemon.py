@@ -21,12 +21,11 @@ import logging
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CollectorRegistry, make_asgi_app
 
 from agent.alerts import AlertBook
 from agent.api import server as http_server
@@ -52,7 +51,7 @@ from agent.transports.context import ProbeContext
 from agent.web import console
 from agent.web import decide as decide_pages
 from agent.web import pages as web_pages
-from exporters.prometheus import SnapshotCollector
+from exporters.prometheus import MetricsApp
 
 _LOGGER = logging.getLogger(__name__)
 STORE = Episodes(_LOGGER, "store")           # a store that cannot be written (disk full): once per episode
@@ -73,6 +72,7 @@ class Daemon:
     auth: Authenticator
     policies: PolicyWatcher
     schedules: ScheduleKeeper
+    jobs: dict[str, list[Job]] = field(default_factory=dict)     # check group -> its jobs (a trap polls some)
 
     @classmethod
     def create(cls, settings: Settings) -> Daemon:
@@ -113,6 +113,27 @@ class Daemon:
         _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, len(results), failed,
                      time.perf_counter() - t0)
 
+    async def poll_device(self, device: str) -> None:
+        """Run every job of one device now (a trap came from it), in each check group that has it."""
+        for group in self.settings.config.check_groups:
+            mine = [j for j in self.jobs.get(group.name, []) if j.device.name == device]
+            if mine:
+                await self.run_group(group, mine)
+
+    def _start_traps(self):
+        """The trap receiver, when the config enables it; None otherwise."""
+        if not self.settings.config.traps.enabled:
+            return None
+        from agent.monitoring.traps import TrapListener
+
+        listener = TrapListener(self.settings, self.poll_device)
+        try:
+            listener.start()
+        except OSError as err:            # the port taken, or 162 without the capability: said in one line
+            raise AgentError(str(err)) from None
+        self.snapshot.trap_stats = listener.stats
+        return listener
+
     async def _record(self, group: CheckGroup, ready: asyncio.Queue) -> None:
         """Write results to the store as they come, all that finished meanwhile in one transaction."""
         done = False
@@ -140,13 +161,24 @@ class Daemon:
 
     def app(self):
         """The one HTTP application: the API, the web pages, and /metrics for Prometheus."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(SnapshotCollector(self.snapshot))
         ctx = ApiContext(self.settings, self.store, self.auth, runs=self.runs, snapshot=self.snapshot,
-                         alerts=self.alerts, metrics=make_asgi_app(registry))
+                         alerts=self.alerts, metrics=MetricsApp(self.snapshot))
         app = create_app(ctx, extra_routers=[runs_routes.router, web_pages.router, decide_pages.router])
         console.install(app)
         return app
+
+    def _schedule_retention(self, scheduler: AsyncIOScheduler, tz: ZoneInfo) -> None:
+        """The store forgets what is past its horizon (store.retention), hourly, a minute after the start."""
+        from agent.store.retention import prune
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(prune, self.store, self.settings.config.store.retention, datetime.now(UTC))
+            except AgentError as err:
+                _LOGGER.error("store: pruning failed: %s (tried again in an hour)", err)
+
+        scheduler.add_job(_quiet_on_stop(run), "interval", seconds=3600, id="retention", max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(tz) + timedelta(minutes=1))
 
     def _schedule_people(self, scheduler: AsyncIOScheduler) -> None:
         """Asking people (reminders, expiries) every alerts.tick; the `schedules:` every half minute (a start
@@ -251,7 +283,7 @@ class Daemon:
         tz = ZoneInfo(cfg.agent.timezone)
         scheduler = AsyncIOScheduler(timezone=tz)
         for group in cfg.check_groups:
-            jobs = group_jobs(self.settings, group)
+            jobs = self.jobs[group.name] = group_jobs(self.settings, group)
             _LOGGER.info("group=%s interval=%gs jobs=%d", group.name, group.interval, len(jobs))
             scheduler.add_job(self.run_group, "interval", seconds=group.interval, args=[group, jobs], id=group.name,
                               max_instances=1, coalesce=True, misfire_grace_time=int(group.interval),
@@ -260,9 +292,11 @@ class Daemon:
         self._schedule_backups(scheduler, tz)
         self._schedule_documents(scheduler)
         self._schedule_people(scheduler)
+        self._schedule_retention(scheduler, tz)
         server = http_server.ApiServer(self.app(), cfg.http, cfg.path(cfg.http.socket) if cfg.http.socket else None,
                                        cfg.base_dir)
         listening = await server.start()
+        traps = self._start_traps()
         if not cfg.http.public_url:                      # links in mails point where it really listens
             self.runs.asker.base_url = listening.url
         _LOGGER.info("metrics at %s/metrics", listening.url)
@@ -278,6 +312,8 @@ class Daemon:
                 await asyncio.sleep(0)               # jobs just handed to the loop start, so they end quietly
                 scheduler.shutdown(wait=False)
             await self.runs.stop()
+            if traps is not None:
+                await traps.close()
             await server.stop()
             await self.ctx.aclose()
             self.ctx.ssh_pool.shutdown(wait=False, cancel_futures=True)

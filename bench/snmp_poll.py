@@ -151,28 +151,45 @@ def exporter_config(path: Path) -> None:
     from checks.snmp.profiles import load_profiles
 
     profiles = load_profiles([])
-    doc = []
-    for module, profile in (("ups", profiles["ups-rfc1628"]), ("switch", profiles["switch-ifmib"])):
-        walk, metrics = [], []
+    path.write_text("\n".join(_module(name, [profiles[p]], COMMUNITY)
+                              for name, p in (("ups", "ups-rfc1628"), ("switch", "switch-ifmib"))) + "\n")
+
+
+def exporter_modules(by_community: dict[str, tuple[str, list[str]]]) -> str:
+    """snmp_exporter modules named by community, each walking what its profiles read (bench/metrics.py)."""
+    from checks.snmp.profiles import load_profiles
+
+    profiles = load_profiles([])
+    return "\n".join(_module(community, [profiles[p] for p in names], community)
+                     for community, (_module_name, names) in by_community.items()) + "\n"
+
+
+def _module(module: str, profiles, community: str) -> str:
+    """One exporter module: the profiles' scalars by their group (as its idiomatic configs do) and columns."""
+    walk, metrics, names = [], [], set()
+    for profile in profiles:
         for m in profile.metrics:
             oid = m.oid.removesuffix(".0")
-            # the exporter's idiomatic config walks a scalar's group (e.g. upsBattery), not each scalar
             group = oid.rsplit(".", 1)[0] if oid.startswith("1.3.6.1.2.1.33.") else oid
             if group not in walk:
                 walk.append(group)
+            if m.name in names:
+                continue
+            names.add(m.name)
             metrics.append(f"  - {{name: {m.name}, oid: {oid}, type: {m.type if m.type == 'counter' else 'gauge'}, "
                            f"help: {m.name}}}")
         for t in profile.tables:
             cols = [m.column for m in t.metrics] + list(t.labels.values())
             walk += [c for c in cols if c not in walk]
             for m in t.metrics:
+                if m.name in names:
+                    continue
+                names.add(m.name)
                 metrics.append(f"  - {{name: {m.name}, oid: {m.column}, type: "
                                f"{'counter' if m.type == 'counter' else 'gauge'}, help: {m.name}, "
                                f"indexes: [{{labelname: {t.index_label}, type: gauge}}]}}")
-        doc.append(f"{module}:\n  version: 2\n  max_repetitions: 25\n  retries: 1\n  timeout: 5s\n"
-                   f"  auth: {{community: {COMMUNITY}}}\n  walk: [{', '.join(walk)}]\n  metrics:\n"
-                   + "\n".join(metrics))
-    path.write_text("\n".join(doc) + "\n")
+    return (f"{module}:\n  version: 2\n  max_repetitions: 25\n  retries: 1\n  timeout: 5s\n"
+            f"  auth: {{community: {community}}}\n  walk: [{', '.join(walk)}]\n  metrics:\n" + "\n".join(metrics))
 
 
 def run_worker(ns: str, *args: str) -> dict:

@@ -78,7 +78,12 @@ def test_metrics_page_passes_promtool_and_names_things_right(daemon):
     assert samples[("oti_up", dead)] == 0
     assert samples[("oti_check_errors_total", (("check", "snmp"), ("device", "ups-dead"), ("reason", "timeout")))] >= 1
     assert any(n == "oti_if_receive_bytes_total" for n, _ in samples)
-    assert any(n == "oti_reading_state" and ("reading", "ac_system_state") in lbl for n, lbl in samples)
+    # a state series only for readings that are not OK (absent: OK), and each device's worst state
+    states = {lbl: v for (n, lbl), v in samples.items() if n == "oti_reading_state"}
+    assert all(v > 0 for v in states.values()), states
+    assert not any(("reading", "ac_system_state") in lbl for lbl in states)       # the AC is on: OK
+    assert samples[("oti_device_state", base)] == 0
+    assert samples[("oti_device_state", (("device", "ups-dead"), ("kind", "ups"), ("site", "sede-central")))] == 2
 
 
 def test_prometheus_scrapes_the_daemon_and_answers_promql(daemon, prometheus_factory):

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.core.results import State
@@ -24,7 +23,6 @@ from agent.monitoring.runner import Runner
 from agent.monitoring.snapshot import Snapshot
 from agent.transports.snmp import codec
 from agent.transports.snmp.client import Endpoint, V2cClient, V2cSession
-from exporters.prometheus import SnapshotCollector
 from tests.conftest import REPO
 from tests.peers.hostile_snmp import COLUMN, HostileSnmp
 from tests.peers.programs import path
@@ -105,9 +103,7 @@ def test_malformed_datagrams_are_counted_per_device_on_metrics(site):
                 try:
                     for _ in range(2):
                         snapshot.update(await runner.run(jobs))
-                    registry = CollectorRegistry(auto_describe=False)
-                    registry.register(SnapshotCollector(snapshot))
-                    return generate_latest(registry)
+                    return snapshot.exposition()
                 finally:
                     await ctx.aclose()
 

@@ -11,28 +11,29 @@ import os
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from agent.errors import AgentError, AuthError, DaemonUnavailable, Forbidden, RunbookError
 
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+TIMEOUT_S, CONNECT_S = 30.0, 5.0
 
 
 class Daemon:
     """A connection to the running daemon named by a config file."""
 
     def __init__(self, config: Path):
+        # imported here, not with the module: `oti-agent --help` stays fast
+        import httpx
+
         self.config = config
         self.url = os.environ.get("OTI_URL")
         self.socket = None if self.url else _socket_of(config)
         token = os.environ.get("OTI_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if self.url:
-            self.client = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=TIMEOUT)
+            self.client = httpx.Client(base_url=self.url.rstrip("/"), headers=headers, timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_S))
         else:
             transport = httpx.HTTPTransport(uds=str(self.socket))
             self.client = httpx.Client(transport=transport, base_url="http://oti-agent", headers=headers,
-                                       timeout=TIMEOUT)
+                                       timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_S))
 
     def where(self) -> str:
         return self.url or str(self.socket)
@@ -44,6 +45,8 @@ class Daemon:
         return self._call("POST", path, json=body or {})
 
     def _call(self, method: str, path: str, **kw) -> Any:
+        import httpx
+
         if self.socket is not None and not self.socket.exists():
             raise DaemonUnavailable(f"the daemon is not running: no socket {self.socket} (start it with "
                                     f"`oti-agent serve -c {self.config}`)")

@@ -20,7 +20,6 @@ from rich.table import Table
 from agent.cli.client import Daemon
 from agent.cli.live import RunView, style
 from agent.errors import DaemonUnavailable, RunbookError
-from agent.runbook.journal import TERMINAL
 
 out = Console()
 err = Console(stderr=True)
@@ -83,7 +82,7 @@ def _follow(daemon: Daemon, run_id: str) -> None:
                     view.event(e)
                 if ended:           # the events journalled between the last read and the end are drawn too
                     break
-                ended = daemon.get(f"/runs/{run_id}")["status"] in TERMINAL
+                ended = daemon.get(f"/runs/{run_id}")["status"] in _terminal()
                 if not ended:
                     time.sleep(FOLLOW_S)
     except KeyboardInterrupt:
@@ -91,6 +90,13 @@ def _follow(daemon: Daemon, run_id: str) -> None:
         raise typer.Exit(0) from None
     final = daemon.get(f"/runs/{run_id}")
     _finish(final["status"], run_id, final.get("message"))
+
+
+def _terminal():
+    # the store's modules, only when a run is followed (`--help` stays fast)
+    from agent.runbook.journal import TERMINAL
+
+    return TERMINAL
 
 
 def _finish(status: str, run_id: str, message: str | None = None) -> None:

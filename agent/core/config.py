@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,96 +23,25 @@ from agent.core import config_rules as rules
 from agent.core import yamlfile
 from agent.core.automation import PolicySpec, ScheduleSpec
 from agent.core.compliance import CompliancePolicy
+from agent.core.config_daemon import (  # noqa: F401 - re-exported: the config's sections are imported from here
+    DEFAULT_HTTP_PORT,
+    DEFAULT_TIMEZONE,
+    AgentSection,
+    Delay,
+    Duration,
+    HttpSection,
+    RetentionSection,
+    SchedulerSection,
+    StoreSection,
+    TrapsSection,
+    _Model,
+    parse_duration,
+)
 from agent.core.inventory import Kind
 from agent.core.people import PeopleSection
 from agent.core.secrets import SecretRef
 from agent.core.yamlfile import problems_from, repeated
 from agent.errors import ConfigError, Problem
-
-DEFAULT_HTTP_PORT = 9877
-DEFAULT_TIMEZONE = "America/Lima"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> Any:
-    """Seconds from '500ms', '30s', '5m', '1h', '1d' or a number (anything else is returned as is)."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (examples: 30, '30s', '5m', '1h', '1d')")
-        return float(match.group(1)) * _UNIT_S[match.group(2)]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-"""Seconds, written as a number or as '500ms', '30s', '5m', '1h'."""
-Delay = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
-"""A Duration that may be 0 (at once)."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AgentSection(_Model):
-    """Who this agent is."""
-
-    name: str = "oti-agent"
-    site: str = "sede-central"
-    timezone: Annotated[str, AfterValidator(rules.timezone)] = DEFAULT_TIMEZONE
-
-
-class StoreSection(_Model):
-    """Where the agent keeps what it knows."""
-
-    url: Annotated[str, AfterValidator(rules.store_url)] = Field(
-        "sqlite:///var/oti-agent.db", description="SQLAlchemy URL (sqlite or postgresql+psycopg, no password in "
-        "it); a relative SQLite path is taken from the config file's folder")
-    latest_every: Duration = Field(300.0, description="rewrite a device's latest readings at least this often; "
-                                   "state changes are always written at once")
-    retry_every: Duration = Field(30.0, description="how often `serve` tries again to open a store it cannot write "
-                                  "(a full disk), before it starts")
-
-
-class HttpSection(_Model):
-    """The daemon's HTTP server: the API (/api/v1), the web pages and /metrics, over TCP (TLS when a
-    certificate is given) and over a local UNIX socket for the CLI."""
-
-    listen: Annotated[str, AfterValidator(rules.listen_address)] = "127.0.0.1"
-    port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535)
-    tls_cert: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS; with tls_key")
-    tls_key: Path | None = Field(None, description="its private key (PEM, readable by the agent's user only)")
-    socket: Path | None = Field(Path("var/oti-agent.sock"), description="the local socket the CLI talks to "
-                                "(who connects is known by their OS user); relative to the config's folder; "
-                                "null: none")
-    public_url: str | None = Field(None, pattern=r"^https?://[^\s/@]+(/\S*)?$",
-                                   description="the base URL put in mailed links (default: "
-                                   "http(s)://listen:port)")
-    grafana_url: str | None = Field(None, pattern=r"^https?://[^\s@]+$",
-                                    description="the office's Grafana dashboard, linked from the console's "
-                                    "Estado page")
-
-    @model_validator(mode="after")
-    def _tls_pair(self):
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
-        return self
-
-    def base_url(self) -> str:
-        """The URL people reach the daemon at: `public_url`, else the listen address and port."""
-        if self.public_url:
-            return self.public_url.rstrip("/")
-        host = f"[{self.listen}]" if ":" in self.listen else self.listen
-        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
-
-
-class SchedulerSection(_Model):
-    """How much runs at once."""
-
-    max_concurrency: int = Field(64, ge=1, le=4096, description="probes in flight at once, all groups together")
-    ssh_threads: int = Field(16, ge=1, le=256, description="threads for blocking SSH probes")
 
 
 def _credentials_model() -> type[BaseModel]:
@@ -319,6 +246,7 @@ class AgentConfig(_Model):
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
     scheduler: SchedulerSection = SchedulerSection()
+    traps: TrapsSection = TrapsSection()
     inventory: Path = Path("inventory/example.yaml")
     profiles_dirs: list[Path] = Field([], description="extra folders of SNMP device profiles")
     credentials: Credentials = Field(default_factory=dict, validate_default=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.core.inventory import Inventory
-from agent.core.results import CheckResult
+from agent.core.results import CheckResult, State
 
 
 @dataclass
@@ -25,16 +25,26 @@ class Snapshot:
     def __init__(self, inventory: Inventory, snmp_counts: Callable[[], dict[tuple[str, int], int]] = dict):
         self.inventory = inventory
         self._snmp_counts = snmp_counts       # the SNMP client's malformed datagrams per (host, port)
+        self.trap_stats: Callable[[], tuple[dict[tuple[str, str], int], int]] = lambda: ({}, 0)   # the receiver's
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], CheckResult] = {}
+        self._rendered: dict[tuple[str, str], object] = {}      # each result's /metrics lines, made on arrival
         self._counters: dict[tuple[str, str], CheckCounters] = defaultdict(CheckCounters)
 
     def update(self, results: list[CheckResult]) -> None:
-        """Replace the latest results of these (check, device) pairs and count the runs."""
+        """Replace the latest results of these (check, device) pairs, render their /metrics lines, count runs."""
+        from exporters.prometheus import render
+
+        devices = self.inventory.by_name
+        made = []
+        for r in results:
+            dev = devices.get(r.device)
+            made.append(render(r, dev.kind if dev else "", dev.site if dev else ""))
         with self._lock:
-            for r in results:
+            for r, rendered in zip(results, made, strict=True):
                 key = (r.check, r.device)
                 self._results[key] = r
+                self._rendered[key] = rendered
                 counters = self._counters[key]
                 counters.runs += 1
                 if not r.up:
@@ -45,6 +55,21 @@ class Snapshot:
         with self._lock:
             counters = {k: CheckCounters(v.runs, dict(v.errors)) for k, v in self._counters.items()}
             return list(self._results.values()), counters
+
+    def exposition(self) -> bytes:
+        """The /metrics text: the pieces rendered when the results came, joined (no formatting of readings)."""
+        from exporters.prometheus import exposition, health_text
+
+        with self._lock:
+            rendered = sorted(self._rendered.items())
+            results = list(self._results.values())
+            counters = {k: CheckCounters(v.runs, dict(v.errors)) for k, v in self._counters.items()}
+        worst: dict[str, State] = {}
+        for (_check, device), r in rendered:
+            worst[device] = State.worst([worst.get(device, State.OK), r.worst])
+        health = health_text(results, counters, self.inventory.by_name, worst, self.snmp_malformed(),
+                             self.trap_stats())
+        return exposition(rendered, health)
 
     def snmp_malformed(self) -> dict[str, int]:
         """Return the malformed SNMP datagrams per device, for devices the v2c client has polled.

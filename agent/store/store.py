@@ -70,6 +70,13 @@ def _private(url: str) -> None:
             f.chmod(0o600)
 
 
+def _spread(key: tuple[str, str]) -> float:
+    """A stable fraction in [0, 1) for a (device, check): where in the period its refreshes fall."""
+    import zlib
+
+    return zlib.crc32("\0".join(key).encode()) / 2**32
+
+
 def _upsert(engine: Engine, table, keys: list[str], increments: dict | None = None):
     """Return an INSERT .. ON CONFLICT DO UPDATE for SQLite or PostgreSQL.
 
@@ -182,12 +189,20 @@ class Store:
                          for r in readings if self._states.get((res.device, r.key)) != r.state]
                 changes += found
                 due = stamp - self._written.get(key, float("-inf")) >= self.latest_every_s
-                if found or due:
-                    self._written[key] = stamp
-                    self._known.setdefault(key, {}).update({r.key: r for r in readings})
+                if due:               # every reading's value, once per latest_every
+                    # the first refresh of each device is spread over the period, so a thousand of them
+                    # started together do not all come due in the same cycle afterwards
+                    first = key not in self._written and self.latest_every_s > 0
+                    self._written[key] = stamp - (_spread(key) * self.latest_every_s if first else 0.0)
+                    rows = readings
+                else:                 # between refreshes only what changed state: writes follow the changes
+                    changed = {c.reading for c in found}
+                    rows = [r for r in readings if r.key in changed]
+                if rows:
+                    self._known.setdefault(key, {}).update({r.key: r for r in rows})
                     latest += [dict(device=res.device, reading=r.key, check_name=res.check, name=r.name,
                                     labels=json.dumps(r.labels), value=r.value, text=r.text, state=int(r.state),
-                                    unit=r.unit, message=r.message or None, updated_at=now) for r in readings]
+                                    unit=r.unit, message=r.message or None, updated_at=now) for r in rows]
             try:
                 with self.engine.begin() as conn:
                     self._write(conn, latest, changes, statuses)

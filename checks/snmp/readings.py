@@ -28,9 +28,9 @@ _NOT_A_NUMBER = {codec.OCTET_STRING: "texto", codec.OPAQUE: "datos opacos", code
                  codec.IPADDRESS: "una dirección IP"}
 NO_PROFILE = "ningún perfil responde: revise el perfil o la credencial"
 ABSENT = "sin dato: el equipo no publica este OID"
-# A rate the agent derives from a counter to judge it (errors per second, utilisation): not exported to /metrics,
-# where the counter already is and PromQL's rate() does the same over any window.
-RATE = "rate"
+# What the agent derives to judge (a rate from a counter, the values a profile gave): not exported to /metrics,
+# where the counter already is and PromQL's rate() does the same over any window (its state is, when not OK).
+DERIVED = "derived"
 
 
 def judge_profile(profile: Profile, raw, device: Device, previous) -> list[Reading]:
@@ -65,7 +65,7 @@ def profile_findings(counted: list[tuple[Profile, int]], raw, device: Device) ->
     if not counted:
         ident = raw.memory.identity
         seen = f" (sysObjectID {ident.sys_object_id or '—'}, sysDescr «{ident.sys_descr[:60]}»)" if ident else ""
-        return [Reading("snmp_profile_values", 0.0, State.CRITICAL, "", (("profile", "ninguno"),), None, "gauge",
+        return [Reading("snmp_profile_values", 0.0, State.CRITICAL, "", (("profile", "ninguno"),), None, DERIVED,
                         help_, f"{NO_PROFILE}: ningún perfil conocido coincide con el equipo{seen}")]
     total = sum(n for _, n in counted)
     out = []
@@ -77,7 +77,7 @@ def profile_findings(counted: list[tuple[Profile, int]], raw, device: Device) ->
         else:
             state, msg = State.WARNING, f"el perfil {profile.profile} no devuelve ningún dato en este equipo"
         out.append(Reading("snmp_profile_values", float(n), state, "", (("profile", profile.profile),), None,
-                           "gauge", help_, msg))
+                           DERIVED, help_, msg))
     return out
 
 
@@ -332,18 +332,18 @@ def _rate(m: MetricDef, counter: Reading, tag, value, raw, labels, values, index
     before = store.get(key)
     if not isinstance(value, int) or tag in codec.EXCEPTIONS:
         store.pop(key, None)
-        return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, RATE, rate.help,
+        return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, DERIVED, rate.help,
                        "sin dato: el contador no se leyó")
     store[key] = (raw.at, value)
     if before is None or raw.at <= before[0]:
-        return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, RATE, rate.help,
+        return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, DERIVED, rate.help,
                        "primera lectura del contador: la tasa se calcula en la siguiente")
     delta = value - before[1]
     if delta < 0:
         if tag == codec.COUNTER32 and before[1] - value > COUNTER32_WRAP // 2:
             delta += COUNTER32_WRAP                           # the 32-bit counter went round
         else:
-            return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, RATE, rate.help,
+            return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, DERIVED, rate.help,
                            "el contador se reinició (el equipo o el puerto se reiniciaron): la tasa sigue en la "
                            "próxima lectura")
     per_s = delta * m.scale / (raw.at - before[0])
@@ -351,13 +351,13 @@ def _rate(m: MetricDef, counter: Reading, tag, value, raw, labels, values, index
         other = next((t for t in table.metrics if t.name == rate.of), None)
         got = values.get(rate.of, {}).get(index) if other else None
         if not got or not isinstance(got[1], int) or got[1] <= 0:
-            return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, RATE, rate.help,
+            return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, DERIVED, rate.help,
                            f"sin dato: falta {rate.of} para calcular la proporción")
         per_s = per_s / (got[1] * got[2])
     per_s = round(per_s, 6)
     limits = device.thresholds.get(rate.name) or rate.thresholds
     state = evaluate(per_s, limits, previous.get(reading_key(rate.name, key_labels)))
-    return Reading(rate.name, per_s, state, rate.unit, key_labels, None, RATE, rate.help)
+    return Reading(rate.name, per_s, state, rate.unit, key_labels, None, DERIVED, rate.help)
 
 
 def _text(value) -> str:
