@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -10,12 +9,16 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import typer
-from rich.console import Console
+# Help and usage errors in click's plain format: Typer's Rich help imports Markdown and traceback renderers
+# (about 0.1 CPU-s on every `oti-agent` start) and boxes that fold badly at 80 columns.
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
-from agent.cli.show import DataTable, esc, styled
-from agent.core.results import State
-from agent.errors import AgentError, ConfigError
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from agent.cli.show import DataTable, esc, styled  # noqa: E402
+from agent.core.results import State  # noqa: E402
+from agent.errors import AgentError, ConfigError  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="oti-agent: monitoring, runbooks and paperwork for an IT office's datacenter.")
@@ -87,6 +90,8 @@ def check(config: ConfigOpt = DEFAULT_CONFIG,
           show_ok: Annotated[bool, typer.Option("--all/--problems", help="show every reading or only problems")]
           = True) -> None:
     """Run the probes once and print readings and states. Exit 2 if anything is CRITICAL or unreachable."""
+    import asyncio
+
     from agent.monitoring.once import run_once
 
     settings = _settings(config)
@@ -144,6 +149,8 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
           log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
           log_json: Annotated[bool, typer.Option("--log-json", help="one JSON object per log line")] = False) -> None:
     """Run the monitoring daemon: scheduled checks, the store, and /metrics."""
+    import asyncio
+
     from agent import log
     from agent.daemon import Daemon
 

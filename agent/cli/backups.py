@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -89,6 +88,8 @@ def backups_run(asset: str, config: ConfigOpt = Path("config.yaml"),
     if level is not None and level not in LEVELS:
         raise typer.BadParameter(f"level must be one of {', '.join(LEVELS)}")
     out.print(f"backing up [bold]{esc(target.name)}[/bold] ({esc(target.backend)}/{esc(target.job)}) …")
+    import asyncio
+
     result = asyncio.run(svc.run(target, level=LEVELS[level] if level else None))
     style = STATUS_STYLE.get(result.status, "magenta")
     out.print(f"[{style}]{esc(result.status)}[/]: job {esc(result.job_id)}, {result.files} files, {result.bytes} bytes, "

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import typer
@@ -33,6 +31,8 @@ def discover(host: Annotated[str, typer.Argument(help="an inventory device's nam
 
     settings = _settings(Path(config))
     device = _device(settings, host, credential, port)
+    import asyncio
+
     identity, matches, silent, counts = asyncio.run(_discover(settings, device))
     where = f"{device.address}:{device.snmp.port}"
     out.print(esc(f"{device.name} ({where}): sysObjectID {identity.sys_object_id or '—'}, "
@@ -89,6 +89,8 @@ def _device(settings, host: str, credential: str | None, port: int | None):
 
 
 async def _discover(settings, device):
+    from concurrent.futures import ThreadPoolExecutor
+
     from agent.core import plugins
     from agent.monitoring.once import probe_context
 
