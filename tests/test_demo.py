@@ -53,7 +53,17 @@ def test_the_demo_runs_a_shutdown_from_the_console_and_gives_its_checklist_as_pd
         people = {login: _console(base, login, passwords[login]) for login in ("lquispe", "mparedes")}
         engineer = people["lquispe"]
         assert "Estado del centro de datos" in engineer.get("/").text
-        assert "oti_up" in httpx.get(f"{base}/metrics").text
+        # a healthy day: every simulated device detected, read and OK (no 0 V phases, no never-connected ports)
+        deadline = time.monotonic() + 30
+        while True:
+            text = httpx.get(f"{base}/metrics").text
+            states = dict(re.findall(r'oti_device_state\{device="([^"]+)"[^}]*\} (\S+)', text))
+            if {"ups-principal", "aap-01", "sw-acceso-01"} <= set(states) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        simulated = {d: v for d, v in states.items() if d != "oti-agent-host"}
+        assert simulated and all(v == "0.0" for v in simulated.values()), (simulated, re.findall(
+            r"^oti_reading_state.*$", text, re.M)[:10])
         form = engineer.get("/ejecuciones/nueva/apagado-demo").text
         assert "Ver plan" in form
         started = engineer.post("/ejecuciones/nueva/apagado-demo/iniciar",
