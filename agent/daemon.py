@@ -102,13 +102,13 @@ class Daemon:
 
         try:
             results = await self.runner.run(jobs, on_result=publish)
+            ready.put_nowait(None)
+            await recorder
         except asyncio.CancelledError:           # the daemon is stopping: end quietly, the next start polls again
-            recorder.cancel()
+            recorder.cancel()                    # (while polling, or while the last batch is being written)
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
             return
-        ready.put_nowait(None)
-        await recorder
         failed = sum(1 for r in results if not r.up)
         _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, len(results), failed,
                      time.perf_counter() - t0)

@@ -42,7 +42,7 @@ from agent.monitoring.snapshot import Snapshot  # noqa: E402
 from tests.peers.common import free_tcp_port, stop  # noqa: E402
 from tests.tools.snmprec_read import read  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "recordings" / "snmprec"
+SHARED = REPO / "tests" / "fixtures" / "recordings" / "snmprec"
 WALKS = [  # (recording, kind, exporter module, snmpsim community)
     (SHARED / "switch" / "ios_2960x.snmprec", "switch", "switch", "ios_2960x"),
     (simulator.RECORDINGS / "switch24.snmprec", "switch", "switch", "switch24"),

@@ -15,7 +15,7 @@ from agent.core.settings import load_all
 from agent.monitoring.once import run_once
 from tests.peers.nut import PASSWORD, USER, start_upsd
 
-DUMPS = Path(__file__).resolve().parents[2] / "shared" / "recordings" / "nut"
+DUMPS = Path(__file__).resolve().parent / "fixtures" / "recordings" / "nut"     # ../shared/recordings/nut
 UPS = {"apc": "APC__Smart-UPS_1000__snmp-ups__2.7.4__01.dev",
        "cyberpower": "Cyber_Power_Systems__PR1500RT2U__usbhid-ups__2.7.4__01.dev",
        "eaton": "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev",

@@ -369,7 +369,6 @@ def test_a_failure_is_logged_once_when_it_starts_and_once_when_it_ends(site, ssh
     import socket
     import time
 
-    from tests.operator import OTI
     from tests.peers.common import free_tcp_port
 
     dead = socket.socket()
@@ -386,11 +385,12 @@ def test_a_failure_is_logged_once_when_it_starts_and_once_when_it_ends(site, ssh
                               "recipients": {"is": ["is@x.example"]}}
         site.extra["alerts"] = {"tick": "1s", "no_answer_runs": 1, "alertmanager": f"http://127.0.0.1:{free_tcp_port()}",
                                 "policies": [{"name": "todo", "steps": [{"to": ["is"]}]}]}
-        proc = subprocess.Popen([OTI, "serve", "-c", str(site.write())], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        time.sleep(7)
+        proc, log = _serve(site.write(), tmp_path)
+        _wait_log(proc, log, "failing (")                        # the first run has failed...
+        time.sleep(5)                                            # ...and two or three more
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        err = log.read_text()
     finally:
         dead.close()
     lines = err.splitlines()
@@ -407,7 +407,6 @@ def test_sigterm_during_a_poll_stops_within_two_seconds_quietly(site, sshd, snmp
     import socket
     import time
 
-    from tests.operator import OTI
     from tests.peers.common import free_tcp_port
 
     dead = socket.socket()
@@ -422,13 +421,14 @@ def test_sigterm_during_a_poll_stops_within_two_seconds_quietly(site, sshd, snmp
         site.snmp_device("ups-01", "ups", "ups-rfc1628", site.v2c("ups", "ups-rfc1628"), snmpsim.port)
         site.group("energia", ["snmp"], interval="30s")
         site.http_port = free_tcp_port()
-        proc = subprocess.Popen([OTI, "serve", "-c", str(site.write())], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        time.sleep(3)                                           # the dead hosts' probes are blocked in paramiko
+        proc, log = _serve(site.write(), site.root)
+        _wait_log(proc, log, "metrics at")
+        time.sleep(1.5)                                         # the dead hosts' probes are blocked in paramiko
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
         took = time.monotonic() - t0
+        err = log.read_text()
     finally:
         dead.close()
     assert proc.returncode == 0, err[-2000:]
@@ -442,7 +442,7 @@ def test_a_full_disk_leaves_the_readers_working_and_serve_waiting_for_room(site,
     store held, `serve` says which disk is full and waits; once there is room it starts by itself."""
     import time
 
-    from tests.operator import OTI, cli
+    from tests.operator import cli
     from tests.peers.common import free_tcp_port, stop
 
     disk = tmp_path / "disco"
@@ -465,11 +465,10 @@ def test_a_full_disk_leaves_the_readers_working_and_serve_waiting_for_room(site,
         assert "read-only" in listed.stderr and str(disk) in listed.stderr
         assert cli(config, "outbox", "list").returncode == 0
 
-        proc = subprocess.Popen([OTI, "serve", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc, log = _serve(config, tmp_path)
         try:
-            time.sleep(3)
-            assert proc.poll() is None, proc.stderr.read()           # waiting, not gone
+            _wait_log(proc, log, "no room")                           # waiting, not gone
+            time.sleep(1.5)                                            # a retry or two: said once
             (disk / "relleno").unlink()                                # room again
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and not _listening(site.http_port):
@@ -477,10 +476,30 @@ def test_a_full_disk_leaves_the_readers_working_and_serve_waiting_for_room(site,
             assert _listening(site.http_port), "serve did not start once the disk had room"
         finally:
             stop(proc)
-        err = proc.stderr.read()
+        err = log.read_text()
         assert err.count("no room") == 1 and str(disk) in err and "Traceback" not in err, err[-2000:]
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _serve(config, workdir):
+    """`oti-agent serve` with its log in a file the test can watch while it runs."""
+    from tests.operator import OTI
+
+    log = workdir / "serve.log"
+    return subprocess.Popen([OTI, "serve", "-c", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=open(log, "w")), log
+
+
+def _wait_log(proc, log, text: str, timeout: float = 60.0) -> None:
+    """Wait (bounded) until the daemon's log says `text`; a loaded machine starts it slowly, not never."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert proc.poll() is None, f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, f"{text!r} not in the log within {timeout:g}s: {log.read_text()[-2000:]}"
+        time.sleep(0.1)
 
 
 def _listening(port: int) -> bool:
@@ -494,19 +513,17 @@ def test_a_community_named_like_its_device_does_not_blank_the_device_in_the_logs
     """The demo names each community after its device: the logs still say which device, and the library
     texts that could carry a secret (an error of a transport) are the ones redacted."""
     import signal
-    import time
 
-    from tests.operator import OTI
     from tests.peers.common import free_tcp_port
 
     site.snmp_device("ups-rfc1628", "ups", "ups-rfc1628", site.v2c("ups", "ups-rfc1628"), snmpsim.port)
     site.group("ups-rfc1628", ["snmp"], interval="2s", timeout="1s")    # a group named like the community too
     site.http_port = free_tcp_port()
-    proc = subprocess.Popen([OTI, "serve", "-c", str(site.write())], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(3)
+    proc, log = _serve(site.write(), tmp_path)
+    _wait_log(proc, log, "group=ups-rfc1628 checks=1")
     proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=20)
+    proc.wait(timeout=20)
+    err = log.read_text()
     assert "*****" not in err and "group=ups-rfc1628 checks=1" in err, err[-2000:]
 
     from agent.core.secrets import library_text, resolve

@@ -20,7 +20,7 @@ from checks.snmp.profiles import load_profiles
 from tests.tools.snmprec_read import RecordingSession, parse
 
 REPO = Path(__file__).resolve().parent.parent
-RIELLO = REPO.parent / "shared" / "recordings" / "snmprec" / "ups" / "netmanplus_204.snmprec"
+RIELLO = REPO / "tests" / "fixtures" / "recordings" / "snmprec" / "ups" / "netmanplus_204.snmprec"
 UPS = (simulator.RECORDINGS / "ups-rfc1628.snmprec").read_text()
 SWITCH = (simulator.RECORDINGS / "switch24.snmprec").read_text()
 IN_V, OUT_V = "1.3.6.1.2.1.33.1.3.3.1.3.1", "1.3.6.1.2.1.33.1.4.4.1.2.1"

@@ -18,7 +18,7 @@ from agent.monitoring.once import run_once
 from checks.snmp.profiles import load_profiles
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "recordings" / "snmprec"
+SHARED = REPO / "tests" / "fixtures" / "recordings" / "snmprec"     # ../shared/recordings, byte-exact
 OWN = REPO / "tests" / "fixtures" / "snmprec"
 EXPECTED = {k: v for f in sorted(OWN.glob("expected_*.yaml")) for k, v in (yaml.safe_load(f.read_text()) or {}).items()}
 

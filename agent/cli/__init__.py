@@ -150,6 +150,11 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
           log_json: Annotated[bool, typer.Option("--log-json", help="one JSON object per log line")] = False) -> None:
     """Run the monitoring daemon: scheduled checks, the store, and /metrics."""
     import asyncio
+    import signal
+
+    # SIGTERM while starting (imports, profiles, the store): a quiet exit, not death by signal; the running
+    # daemon's own handler replaces this one once its loop runs
+    signal.signal(signal.SIGTERM, _stop_while_starting)
 
     from agent import log
     from agent.daemon import Daemon
@@ -158,6 +163,10 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG,
     settings = _settings(config, strict=True)
     asyncio.run(_when_the_store_opens(settings, Daemon).serve())
     _exit_now()
+
+
+def _stop_while_starting(_signum, _frame) -> None:
+    raise SystemExit(0)
 
 
 def _when_the_store_opens(settings, daemon_class):

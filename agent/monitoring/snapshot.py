@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agent.core.inventory import Inventory
 from agent.core.results import CheckResult, State
@@ -43,7 +43,8 @@ class Snapshot:
         with self._lock:
             for r, rendered in zip(results, made, strict=True):
                 key = (r.check, r.device)
-                self._results[key] = r
+                # the readings live on as rendered text: the result is kept for its health (up, duration)
+                self._results[key] = replace(r, readings=[])
                 self._rendered[key] = rendered
                 counters = self._counters[key]
                 counters.runs += 1
@@ -51,7 +52,8 @@ class Snapshot:
                     counters.errors[r.error_kind or "internal"] += 1
 
     def view(self) -> tuple[list[CheckResult], dict[tuple[str, str], CheckCounters]]:
-        """Return a consistent copy of the results and counters."""
+        """Return a consistent copy of the results (their health: up, error, duration; not their readings,
+        which are kept only as /metrics text) and counters."""
         with self._lock:
             counters = {k: CheckCounters(v.runs, dict(v.errors)) for k, v in self._counters.items()}
             return list(self._results.values()), counters
