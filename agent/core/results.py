@@ -40,11 +40,12 @@ class Reading:
     kind: str = "gauge"
     help: str = ""
     message: str = ""
+    # a stable identity such as `if_oper_status{ifname="Gi1/0/1"}`, made once: the runner, the store and the
+    # snapshot all look readings up by it (a thousand switches' readings, every poll)
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Return a stable identity such as `if_oper_status{ifname="Gi1/0/1"}`."""
-        return reading_key(self.name, self.labels)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", reading_key(self.name, self.labels))
 
 
 def reading_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:

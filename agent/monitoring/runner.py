@@ -96,8 +96,8 @@ class Runner:
                 result.readings.append(answered)
         if result.error_kind == "auth":
             self._held[job.key] = (self._clock() + self.auth_hold_s, result)
-        if result.up:
-            self.previous[job.key] = {r.key: r.state for r in result.readings}
+        if result.up:        # hysteresis needs the states that are not OK: a missing one reads as OK
+            self.previous[job.key] = {r.key: r.state for r in result.readings if r.state != State.OK}
         return result
 
     async def _attempt(self, job: Job, started: datetime, t0: float) -> CheckResult:

@@ -70,6 +70,11 @@ def _private(url: str) -> None:
             f.chmod(0o600)
 
 
+def _shape(r: Reading) -> Reading:
+    """A reading's identity and unit without its value, text or message (kept for every reading of every device)."""
+    return Reading(r.name, None, State.UNKNOWN, r.unit, r.labels, kind=r.kind)
+
+
 def _spread(key: tuple[str, str]) -> float:
     """A stable fraction in [0, 1) for a (device, check): where in the period its refreshes fall."""
     import zlib
@@ -199,7 +204,9 @@ class Store:
                     changed = {c.reading for c in found}
                     rows = [r for r in readings if r.key in changed]
                 if rows:
-                    self._known.setdefault(key, {}).update({r.key: r for r in rows})
+                    # what a silent check's readings will be shown as: their shape, not the poll's values
+                    self._known.setdefault(key, {}).update(
+                        {r.key: r if r.value is None and not r.text else _shape(r) for r in rows})
                     latest += [dict(device=res.device, reading=r.key, check_name=res.check, name=r.name,
                                     labels=json.dumps(r.labels), value=r.value, text=r.text, state=int(r.state),
                                     unit=r.unit, message=r.message or None, updated_at=now) for r in rows]

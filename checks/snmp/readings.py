@@ -117,7 +117,7 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
             labels.setdefault(index, []).append((label, names.get(text, text)))
     # each metric's value per row: the first source column that has one
     values: dict[str, dict[bytes, tuple]] = {}
-    order: list[bytes] = []
+    order: dict[bytes, None] = {}           # rows in the order the walk met them (a dict: thousands of ports)
     for m in table.metrics:
         per_row: dict[bytes, tuple] = {}
         for oid, scale in m.sources:
@@ -126,8 +126,8 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
                 if chosen is None or (not _good(m, *chosen[:2]) and _good(m, tag, value)):
                     per_row[index] = (tag, value, scale)
         values[m.name] = per_row
-        order += [i for i in per_row if i not in order]
-    rows = _rows_in_use(table, order, values, raw.scalars)
+        order.update(dict.fromkeys(per_row))
+    rows = _rows_in_use(table, list(order), values, raw.scalars)
     gates: dict[bytes, dict] = {}
     out = []
     for m in table.metrics:
