@@ -58,6 +58,9 @@ STORE = Episodes(_LOGGER, "store")           # a store that cannot be written (d
 TICK = Episodes(_LOGGER, "alerts")
 
 
+RECORD_BATCH = 50           # results written to the store per transaction, at most
+
+
 @dataclass
 class Daemon:
     """The running agent: scheduler, runner, store, snapshot, alerts and /metrics."""
@@ -139,7 +142,9 @@ class Daemon:
         done = False
         while not done:
             batch = [await ready.get()]
-            while not ready.empty():
+            # a bounded batch: a thousand devices finishing together would build every row of every reading
+            # in one transaction (hundreds of MB, kept by the allocator long after)
+            while not ready.empty() and len(batch) < RECORD_BATCH:
                 batch.append(ready.get_nowait())
             done = batch[-1] is None
             batch = [r for r in batch if r is not None]
