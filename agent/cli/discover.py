@@ -73,7 +73,8 @@ def _device(settings, host: str, credential: str | None, port: int | None):
             if known is None and not re.fullmatch(r"[A-Za-z0-9.-]+", host):
                 raise ConfigError(f"discover: {host!r} is neither a device of the inventory nor an address") \
                     from None
-        access, name, address, kind = {}, host, known.address if known else host, known.kind if known else "server"
+        access, name, address = {}, host, known.address if known else host
+        kind = known.kind if known else "server_physical"          # a placeholder: the snippet takes the profile's
     if credential is not None:
         access["credential"] = credential
     if "credential" not in access:
