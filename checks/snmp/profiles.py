@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from agent.core.results import State
-from agent.core.thresholds import Thresholds
+from agent.core.thresholds import Thresholds, evaluate
 from agent.core.yamlfile import load_with_lines, repeated, validate_file
 from agent.errors import ConfigError, Problem
 from agent.transports.snmp import codec
@@ -210,8 +210,6 @@ class MetricDef(_Model):
     def state_of(self, raw: int | None, value: float | None, previous: State | None,
                  limits: Thresholds | None) -> tuple[State, str | None]:
         """Return (state, enum label) for a raw value."""
-        from agent.core.thresholds import evaluate
-
         if self.enum:
             label = self.enum.get(raw) if raw is not None else None
             if label is None:

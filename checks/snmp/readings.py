@@ -128,6 +128,8 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
         values[m.name] = per_row
         order.update(dict.fromkeys(per_row))
     rows = _rows_in_use(table, list(order), values, raw.scalars)
+    row_labels_of = {i: ((table.index_label, ".".join(map(str, codec.decode_arcs(i)))), *labels.get(i, ()))
+                     for i in rows}                       # once per row, not once per metric and row
     gates: dict[bytes, dict] = {}
     out = []
     for m in table.metrics:
@@ -146,7 +148,7 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
             tag, value, scale = values[m.name][index]
             if value in m.skip_values:
                 continue
-            row_labels = ((table.index_label, ".".join(map(str, codec.decode_arcs(index)))), *labels.get(index, ()))
+            row_labels = row_labels_of[index]
             if m.rows_where and not all(re.search(p, dict(row_labels).get(k, "")) for k, p in m.rows_where.items()):
                 continue
             if index in scales:
