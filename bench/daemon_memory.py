@@ -36,6 +36,7 @@ from bench.snmp_poll import (  # noqa: E402
     make_namespace,
     sh,
     start_snmpd,
+    teardown,
 )
 
 OTI = str(REPO / ".venv" / "bin" / "oti-agent")
@@ -137,13 +138,7 @@ def main() -> None:
               f"{samples[-1][1]:.0f} MB, slope over the second half {slope:+.0f} MB/h; prometheus-snmp-exporter "
               f"peak {exp_peak:.0f} MB; ratio {peak / max(exp_peak, 1e-9):.1f}")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        sh("ip", "netns", "del", ns, check=False)
+        teardown(procs, ns)
 
 
 if __name__ == "__main__":

@@ -181,6 +181,8 @@ def prometheus_keeps(n: int, bases, seconds: float) -> dict:
     """A real Prometheus scraping every 15 s (timeout 10 s) while every device is re-rendered each 60 s poll
     round, spread over the round as the daemon's results arrive."""
 
+    from tests.peers.prometheus import start_prometheus
+
     inventory, results = fleet(n, bases)
     snapshot = Snapshot(inventory)
     snapshot.update(results)
@@ -215,7 +217,7 @@ def prometheus_keeps(n: int, bases, seconds: float) -> dict:
     poller = threading.Thread(target=polls, daemon=True)
     poller.start()
     work = Path(tempfile.mkdtemp(prefix="oti-bench-prom-"))
-    prom = _prometheus(work, port)
+    prom = start_prometheus(work, port, interval="15s", timeout="10s")
     try:
         time.sleep(seconds)
         kept = prom.query('count_over_time(up{job="oti-agent"}[10m])')
@@ -230,22 +232,6 @@ def prometheus_keeps(n: int, bases, seconds: float) -> dict:
     return {"n": n, "tried": tried, "kept": int(float(good[0]["value"][1])) if good else 0,
             "worst_s": float(worst[0]["value"][1]) if worst else float("nan"),
             "median_s": float(typical[0]["value"][1]) if typical else float("nan")}
-
-
-def _prometheus(work: Path, target: int):
-    from tests.peers.common import wait_tcp
-    from tests.peers.prometheus import PrometheusPeer, _wait_ready
-
-    config, log = work / "prometheus.yml", work / "prometheus.log"
-    config.write_text(f"global:\n  scrape_interval: 15s\n  scrape_timeout: 10s\nscrape_configs:\n"
-                      f"  - job_name: oti-agent\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n")
-    port = free_tcp_port()
-    proc = subprocess.Popen(["/usr/bin/prometheus", f"--config.file={config}", f"--storage.tsdb.path={work / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"), start_new_session=True)
-    wait_tcp(port, proc, "prometheus", log, timeout=60)
-    _wait_ready(port, proc, log)
-    return PrometheusPeer(proc, port)
 
 
 def main() -> None:

@@ -262,13 +262,18 @@ def main() -> None:
                     print(json.dumps(row), file=sys.stderr)
         report(rows, sizes)
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        sh("ip", "netns", "del", ns, check=False)
+        teardown(procs, ns)
+
+
+def teardown(procs: list[subprocess.Popen], ns: str) -> None:
+    """Stop the bench's processes, last started first, then remove its namespace."""
+    for p in reversed(procs):
+        p.terminate()
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    sh("ip", "netns", "del", ns, check=False)
 
 
 def report(rows: list[dict], sizes: list[int]) -> None:

@@ -39,13 +39,14 @@ class PrometheusPeer:
         raise AssertionError(f"Prometheus returned nothing for {promql!r} within {timeout:g}s")
 
 
-def start_prometheus(workdir: Path, target_port: int) -> PrometheusPeer:
-    """Start Prometheus scraping 127.0.0.1:target_port every second."""
+def start_prometheus(workdir: Path, target_port: int, interval: str = "1s", timeout: str | None = None) -> PrometheusPeer:
+    """Start Prometheus scraping 127.0.0.1:target_port every `interval` (bench/metrics.py: 15 s, timeout 10 s)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config, log = workdir / "prometheus.yml", workdir / "prometheus.log"
+    limit = f"\n  scrape_timeout: {timeout}" if timeout else ""
     config.write_text(f"""global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
+  scrape_interval: {interval}
+  evaluation_interval: 1s{limit}
 scrape_configs:
   - job_name: oti-agent
     static_configs:
