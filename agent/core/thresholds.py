@@ -35,6 +35,25 @@ class Thresholds(BaseModel):
         return self
 
 
+# Nominal voltages in use around the world; a UPS regulates its output to one of them.
+STANDARD_VOLTAGES = (100, 110, 115, 120, 127, 200, 208, 220, 230, 240, 277, 380, 400, 415, 480)
+INFER_MIN_V = 80.0                # below this an output reads off, not a nominal
+
+
+def nearest_nominal(volts: float) -> float | None:
+    """The standard nominal voltage nearest a measured output; None for an output that is off."""
+    return float(min(STANDARD_VOLTAGES, key=lambda v: abs(v - volts))) if volts >= INFER_MIN_V else None
+
+
+def times(limits: Thresholds, factor: float) -> Thresholds:
+    """Limits written as ratios (0.87 of the nominal) placed at a nominal: every level and the margin scaled."""
+    def scaled(x: float | None) -> float | None:
+        return None if x is None else round(x * factor, 3)
+
+    return Thresholds(direction=limits.direction, hysteresis=limits.hysteresis * factor,
+                      warning=scaled(limits.warning), critical=scaled(limits.critical))
+
+
 def _beyond(value: float, limit: float, direction: str, margin: float) -> bool:
     """Return whether value is past limit; `margin` moves the limit toward the good side."""
     if direction == "above":

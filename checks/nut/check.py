@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 from agent.core.inventory import Device
 from agent.core.results import Reading, State, reading_key
-from agent.core.thresholds import Thresholds, evaluate
+from agent.core.thresholds import Thresholds, evaluate, nearest_nominal, times
 from agent.transports.nut import credentials_of, list_vars
 from checks.base import Check, ProbeContext
-
-STANDARD_VOLTAGES = (100, 110, 115, 120, 127, 200, 208, 220, 230, 240)
 
 
 @dataclass(frozen=True)
@@ -118,11 +116,7 @@ class NutCheck(Check):
                            message=f"valor imposible: {n.var} = {text} (un valor real está entre {lo:g} y {hi:g})")
         limits = device.thresholds.get(n.name) or n.limits
         if n.relative and limits is n.limits and limits is not None:
-            if nominal is None:
-                limits = None
-            else:
-                limits = Thresholds(direction=limits.direction, hysteresis=limits.hysteresis * nominal,
-                                    warning=limits.warning * nominal, critical=limits.critical * nominal)
+            limits = times(limits, nominal) if nominal is not None else None
         return Reading(n.name, value, evaluate(value, limits, previous.get(reading_key(n.name, ()))), n.unit,
                        help=n.help)
 
@@ -142,4 +136,4 @@ def _nominal(raw: dict[str, str], device: Device) -> float | None:
         out = float(raw.get("output.voltage", ""))
     except ValueError:
         return None
-    return float(min(STANDARD_VOLTAGES, key=lambda s: abs(s - out))) if out >= 80 else None
+    return nearest_nominal(out)

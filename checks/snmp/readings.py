@@ -15,13 +15,10 @@ from dataclasses import replace
 
 from agent.core.inventory import Device
 from agent.core.results import Reading, State, reading_key
-from agent.core.thresholds import Thresholds, evaluate
+from agent.core.thresholds import Thresholds, evaluate, nearest_nominal, times
 from agent.transports.snmp import codec
 from checks.snmp.profiles import MetricDef, Profile, TableDef
 
-# Nominal voltages in use around the world; a UPS regulates its output to one of them.
-STANDARD_VOLTAGES = (100, 110, 115, 120, 127, 200, 208, 220, 230, 240, 277, 380, 400, 415, 480)
-INFER_MIN_V = 80.0                # below this an output reads off, not a nominal
 COUNTER32_WRAP = 2**32
 
 _NOT_A_NUMBER = {codec.OCTET_STRING: "texto", codec.OPAQUE: "datos opacos", codec.OBJECT_ID: "un OID",
@@ -246,8 +243,9 @@ def _nominal_voltage(profile: Profile, raw, device: Device) -> float | None:
     remembered = raw.memory.nominal
     if nv.infer_from:
         measured = _first_value(profile, nv.infer_from, raw)
-        if measured is not None and measured >= INFER_MIN_V:
-            remembered[profile.profile] = float(min(STANDARD_VOLTAGES, key=lambda v: abs(v - measured)))
+        nearest = nearest_nominal(measured) if measured is not None else None
+        if nearest is not None:
+            remembered[profile.profile] = nearest
     return remembered.get(profile.profile)
 
 
@@ -275,10 +273,7 @@ def _limits(m: MetricDef, device: Device, nominal: float | None, labels=()) -> T
         return own if own is not None else mine
     if nominal is None:
         return None                      # no nominal known: a relative limit cannot be placed
-    t = mine
-    return Thresholds(direction=t.direction, hysteresis=t.hysteresis * nominal,
-                      warning=None if t.warning is None else round(t.warning * nominal, 3),
-                      critical=None if t.critical is None else round(t.critical * nominal, 3))
+    return times(mine, nominal)
 
 
 def _reading(m: MetricDef, tag: int | None, value, scale: float, labels, device: Device, previous,
