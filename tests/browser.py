@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -65,17 +65,32 @@ class Browser:
 
     def click(self, text: str) -> None:
         """The button or link a person reads `text` on."""
-        found = [e for e in self.driver.find_elements(By.CSS_SELECTOR, "button, a, input[type=submit]")
-                 if e.is_displayed() and (e.text.strip() == text or e.get_attribute("value") == text)]
-        assert found, f"no button or link {text!r} on {self.driver.current_url}:\n{self.text()[:2000]}"
-        found[0].click()
+        for attempt in range(3):            # a page still replacing itself: look again
+            try:
+                found = [e for e in self.driver.find_elements(By.CSS_SELECTOR, "button, a, input[type=submit]")
+                         if e.is_displayed() and (e.text.strip() == text or e.get_attribute("value") == text)]
+                assert found, f"no button or link {text!r} on {self.driver.current_url}:\n{self.text()[:2000]}"
+                found[0].click()
+                return
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
 
     def text(self) -> str:
-        return self.driver.find_element(By.TAG_NAME, "body").text
+        for attempt in range(3):
+            try:
+                return self.driver.find_element(By.TAG_NAME, "body").text
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def wait(self, condition, what: str, timeout: float = 20) -> None:
+        # A page that navigates between finding <body> and reading it leaves a stale
+        # element: that is "not yet", not a failure (CI saw it once after "Ver plan").
         try:
-            WebDriverWait(self.driver, timeout, poll_frequency=0.2).until(condition)
+            WebDriverWait(self.driver, timeout, poll_frequency=0.2,
+                          ignored_exceptions=(StaleElementReferenceException,)).until(condition)
         except TimeoutException:
             raise AssertionError(f"waited {timeout:g}s for {what} on {self.driver.current_url}:\n"
                                  f"{self.text()[:3000]}") from None
