@@ -38,6 +38,7 @@ from agent.documents import compose
 from agent.errors import AgentError
 from agent.log import Episodes
 from agent.monitoring.jobs import group_jobs
+from agent.monitoring.memory import release_freed_memory
 from agent.monitoring.once import probe_context
 from agent.monitoring.runner import Job, Runner
 from agent.monitoring.snapshot import Snapshot
@@ -96,25 +97,30 @@ class Daemon:
         """Run one check group once: each result is published to /metrics the moment it is ready, and
         recorded (store, alerts) in batches of whatever finished meanwhile."""
         t0 = time.perf_counter()
-        ready: asyncio.Queue = asyncio.Queue()
+        # results wait for the store in a bounded queue: the polls wait when it is full (memory follows the
+        # batch size, not the number of devices)
+        ready: asyncio.Queue = asyncio.Queue(RECORD_BATCH)
         recorder = asyncio.create_task(self._record(group, ready))
+        counts = {"checks": 0, "failed": 0}
 
-        def publish(result) -> None:
+        async def publish(result) -> None:
             self.snapshot.update([result])
-            ready.put_nowait(result)
+            counts["checks"] += 1
+            counts["failed"] += not result.up
+            await ready.put(result)            # the recorder lets go of it once written
 
         try:
-            results = await self.runner.run(jobs, on_result=publish)
-            ready.put_nowait(None)
+            await self.runner.run_each(jobs, publish, self.settings.config.scheduler.max_concurrency)
+            await ready.put(None)
             await recorder
         except asyncio.CancelledError:           # the daemon is stopping: end quietly, the next start polls again
             recorder.cancel()                    # (while polling, or while the last batch is being written)
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
             return
-        failed = sum(1 for r in results if not r.up)
-        _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, len(results), failed,
+        _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, counts["checks"], counts["failed"],
                      time.perf_counter() - t0)
+        release_freed_memory()
 
     async def poll_device(self, device: str) -> None:
         """Run every job of one device now (a trap came from it), in each check group that has it."""

@@ -158,6 +158,30 @@ def test_a_probe_that_raises_or_hangs_costs_only_itself(caplog):
     assert datetime.now(UTC) >= raised.started
 
 
+def test_results_wait_for_a_slow_store_instead_of_piling_up_in_memory():
+    """A thousand devices answering faster than the store writes: the polls wait, at most `in_hand` results
+    are polled and not yet written."""
+    devices = [device_model().model_validate({"name": f"d{i}", "address": "127.0.0.1", "oti_kind": "ups"})
+               for i in range(40)]
+    held, most, written = [0], [0], []
+
+    async def slow_store(result):
+        held[0] += 1
+        most[0] = max(most[0], held[0])
+        await asyncio.sleep(0.01)
+        written.append(result.device)
+        held[0] -= 1
+
+    async def scenario():
+        with ThreadPoolExecutor(1) as pool:
+            runner = Runner(ProbeContext(AgentConfig(), pool), 64)
+            await runner.run_each([Job(_Fine(), d, 5) for d in devices], slow_store, in_hand=3)
+
+    asyncio.run(scenario())
+    assert sorted(written) == sorted(d.name for d in devices)       # every result reached the store
+    assert most[0] == 3                                                # and never more than 3 at once
+
+
 class _BadPassword(Check):
     name = "badpass"
     calls = 0

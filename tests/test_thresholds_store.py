@@ -72,6 +72,31 @@ def test_latest_readings_follow_state_changes_at_once_and_values_at_an_interval(
     assert (row["value"], row["state"]) == (200, int(State.CRITICAL))
 
 
+def test_a_silent_device_shows_its_readings_as_unknown_once_and_after_a_restart(tmp_path):
+    def reading(port, state=State.OK):
+        return Reading("if_oper_status", None, state, "", (("ifname", port),), text="up", kind="info")
+
+    def silent(device):
+        return CheckResult("snmp", device, datetime.now(UTC), 5.0, error="no answer", error_kind="timeout")
+
+    store = Store("sqlite:///oti.db", tmp_path)
+    store.record([CheckResult("snmp", "sw1", datetime.now(UTC), 0.1, [reading("Gi1/0/1"), reading("Gi1/0/2")]),
+                  CheckResult("snmp", "sw2", datetime.now(UTC), 0.1, [reading("Gi1/0/1")])])
+    changes = store.record([silent("sw1")])
+    assert sorted((c.device, c.reading, c.to_state, c.message) for c in changes) == [
+        ("sw1", 'if_oper_status{ifname="Gi1/0/1"}', State.UNKNOWN, "sin dato: el equipo no responde"),
+        ("sw1", 'if_oper_status{ifname="Gi1/0/2"}', State.UNKNOWN, "sin dato: el equipo no responde")]
+    assert store.record([silent("sw1")]) == []                 # already stale: nothing new to say
+    assert {r["state"] for r in store.latest("sw1")} == {int(State.UNKNOWN)}
+    assert {r["state"] for r in store.latest("sw2")} == {int(State.OK)}         # the other switch untouched
+    store.record([CheckResult("snmp", "sw1", datetime.now(UTC), 0.1, [reading("Gi1/0/1")])])   # back
+    store.close()
+    again = Store("sqlite:///oti.db", tmp_path)               # restarted: the shapes come from the store
+    changes = again.record([silent("sw1")])
+    assert [(c.reading, c.from_state, c.to_state) for c in changes] == [
+        ('if_oper_status{ifname="Gi1/0/1"}', State.OK, State.UNKNOWN)]     # Gi1/0/2 was stale already
+
+
 def test_a_store_of_version_8_gains_the_people_tables_and_keeps_its_decisions(tmp_path, monkeypatch):
     """Version 9 adds columns to run_decisions and runs: an older store's rows stay, not superseded."""
     import sqlite3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,7 +54,9 @@ def reading_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
     if not labels:
         return name
     inner = ",".join(f'{k}="{v}"' for k, v in labels)
-    return f"{name}{{{inner}}}"
+    # interned: the store's states, the runner's and the device's memories keep these keys between polls;
+    # one string per reading, not one per poll and holder (a thousand switches: tens of MB)
+    return sys.intern(f"{name}{{{inner}}}")
 
 
 @dataclass(slots=True)

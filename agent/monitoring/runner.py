@@ -75,6 +75,18 @@ class Runner:
 
         return list(await asyncio.gather(*(one(j) for j in jobs)))
 
+    async def run_each(self, jobs: Iterable[Job], on_result, in_hand: int) -> None:
+        """Run every job, awaiting `on_result` with each result when it is ready and keeping none: the daemon does
+        not hold a thousand devices' readings until the slowest one answers. At most `in_hand` results are
+        polled and not yet taken (a store slower than the polls slows the polls, not memory)."""
+        room = asyncio.Semaphore(in_hand)
+
+        async def one(job: Job) -> None:
+            async with room:
+                await on_result(await self.run_one(job))
+
+        await asyncio.gather(*(one(j) for j in jobs))
+
     async def run_one(self, job: Job) -> CheckResult:
         """Run one job under the concurrency limit and its timeout; never raise.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,11 +71,6 @@ def _private(url: str) -> None:
             f.chmod(0o600)
 
 
-def _shape(r: Reading) -> Reading:
-    """A reading's identity and unit without its value, text or message (kept for every reading of every device)."""
-    return Reading(r.name, None, State.UNKNOWN, r.unit, r.labels, kind=r.kind)
-
-
 def _spread(key: tuple[str, str]) -> float:
     """A stable fraction in [0, 1) for a (device, check): where in the period its refreshes fall."""
     import zlib
@@ -133,7 +129,10 @@ class Store:
                 raise
             self._reopen_read_only(err)
         _private(self.url)
-        self._states, self._known, self._failing = self._load_states()
+        # every reading's last state, by device then reading key (the keys are interned: the same strings the
+        # readings carry), and the checks whose readings are all stale already (nothing more to mark)
+        self._states, self._failing = self._load_states()
+        self._all_stale: set[tuple[str, str]] = set()
 
     def _reopen_read_only(self, err: StoreError) -> None:
         """The disk is full: read the file as it stands (immutable: no lock, no WAL, nothing written). What the
@@ -161,16 +160,16 @@ class Store:
         return current
 
     def _load_states(self):
-        """What the last writes left: every reading's state, which readings each check gave, which checks fail."""
-        states, known, failing = {}, {}, {}
+        """What the last writes left: every reading's state, and which checks fail."""
+        states: dict[str, dict[str, State]] = {}
+        failing = {}
         with self.engine.connect() as conn:
-            for r in conn.execute(select(latest_readings)):
-                states[(r.device, r.reading)] = State(r.state)
-                known.setdefault((r.device, r.check_name), {})[r.reading] = Reading(
-                    r.name, None, State.UNKNOWN, r.unit, tuple(tuple(x) for x in json.loads(r.labels)))
+            for r in conn.execute(select(latest_readings.c.device, latest_readings.c.reading,
+                                         latest_readings.c.state)):
+                states.setdefault(r.device, {})[sys.intern(r.reading)] = State(r.state)
             for r in conn.execute(select(check_status).where(check_status.c.up.is_(False))):
                 failing[(r.device, r.check_name)] = _aware(r.failing_since or r.last_run)
-        return states, known, failing
+        return states, failing
 
     def record(self, results: list[CheckResult], now: datetime | None = None) -> list[StateChange]:
         """Store a batch of results; return the state changes they caused.
@@ -188,10 +187,13 @@ class Store:
                 statuses.append(dict(device=res.device, check_name=res.check, up=res.up, error=res.error,
                                      error_kind=res.error_kind, duration_s=res.duration_s, last_run=now,
                                      failing_since=since))
-                readings = res.readings if res.up else [*res.readings, *self._stale(res)]
-                found = [StateChange(res.device, r.key, res.check, self._states.get((res.device, r.key)), r.state,
+                states = self._states.get(res.device, {})
+                if res.up:
+                    self._all_stale.discard(key)
+                readings = res.readings if res.up else [*res.readings, *self._stale(res, states)]
+                found = [StateChange(res.device, r.key, res.check, states.get(r.key), r.state,
                                      r.value, r.text, r.message or None, now)
-                         for r in readings if self._states.get((res.device, r.key)) != r.state]
+                         for r in readings if states.get(r.key) != r.state]
                 changes += found
                 due = stamp - self._written.get(key, float("-inf")) >= self.latest_every_s
                 if due:               # every reading's value, once per latest_every
@@ -204,9 +206,6 @@ class Store:
                     changed = {c.reading for c in found}
                     rows = [r for r in readings if r.key in changed]
                 if rows:
-                    # what a silent check's readings will be shown as: their shape, not the poll's values
-                    self._known.setdefault(key, {}).update(
-                        {r.key: r if r.value is None and not r.text else _shape(r) for r in rows})
                     latest += [dict(device=res.device, reading=r.key, check_name=res.check, name=r.name,
                                     labels=json.dumps(r.labels), value=r.value, text=r.text, state=int(r.state),
                                     unit=r.unit, message=r.message or None, updated_at=now) for r in rows]
@@ -216,16 +215,27 @@ class Store:
             except SQLAlchemyError as err:
                 raise StoreError(f"store {self.where}: write failed: {library_text(err)}") from None
             for c in changes:
-                self._states[(c.device, c.reading)] = c.to_state
+                self._states.setdefault(c.device, {})[c.reading] = c.to_state
         return changes
 
-    def _stale(self, res: CheckResult) -> list[Reading]:
-        """The readings a silent check gave last time, now UNKNOWN: nobody may read them as still OK."""
+    def _stale(self, res: CheckResult, states: dict[str, State]) -> list[Reading]:
+        """The readings a silent check gave last time, now UNKNOWN: nobody may read them as still OK.
+
+        Their shapes come from the store (a device falls silent rarely; keeping every reading of a thousand
+        devices in memory for that cost more than the daemon's whole working set)."""
+        key = (res.device, res.check)
+        if key in self._all_stale:
+            return []
         fresh = {r.key for r in res.readings}
-        return [Reading(r.name, None, State.UNKNOWN, r.unit, r.labels, kind=r.kind,
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(latest_readings.c.reading, latest_readings.c.name, latest_readings.c.unit,
+                                       latest_readings.c.labels)
+                                .where(latest_readings.c.device == res.device,
+                                       latest_readings.c.check_name == res.check)).all()
+        self._all_stale.add(key)
+        return [Reading(r.name, None, State.UNKNOWN, r.unit, tuple(tuple(x) for x in json.loads(r.labels)),
                         message="sin dato: el equipo no responde")
-                for k, r in self._known.get((res.device, res.check), {}).items()
-                if k not in fresh and self._states.get((res.device, k)) != State.UNKNOWN]
+                for r in rows if r.reading not in fresh and states.get(r.reading) != State.UNKNOWN]
 
     def _write(self, conn, latest, changes, statuses) -> None:
         if statuses:       # each run counts toward its device's availability of the day (monthly report)

@@ -33,7 +33,12 @@ class DeviceMemory:
     silent: list = field(default_factory=list)
     detected_at: float = float("-inf")
     ports_up: set[str] = field(default_factory=set)
-    counters: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # counters' values by reading key: this poll's, and the last poll's with its time (one time per poll, not
+    # per counter: a thousand switches' counters are a hundred thousand values)
+    counters: dict[str, int] = field(default_factory=dict)
+    counters_at: float = float("-inf")
+    counters_before: dict[str, int] = field(default_factory=dict)
+    before_at: float = float("-inf")
     nominal: dict[str, float] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)        # readings that have had a value (their absence matters)
 
@@ -166,6 +171,10 @@ class SnmpCheck(Check):
     def evaluate(self, raw: SnmpRaw, device: Device, previous: Mapping[str, State]) -> list[Reading]:
         # two profiles naming one reading (a vendor MIB and UPS-MIB): the first with a value gives it
         chosen: dict[str, tuple[Reading, str]] = {}
+        memory = raw.memory
+        if raw.at > memory.counters_at:           # a new poll: its counters are compared with the last one's
+            memory.counters_before, memory.before_at = memory.counters, memory.counters_at
+            memory.counters, memory.counters_at = {}, raw.at
         for profile in raw.profiles:
             for r in judge_profile(profile, raw, device, previous):
                 had = chosen.get(r.key)

@@ -324,26 +324,24 @@ def _rate(m: MetricDef, counter: Reading, tag, value, raw, labels, values, index
     """The per-second rate of a counter since the last poll; over another reading of the row: a ratio."""
     rate = m.rate
     key_labels = tuple(labels)
-    store = raw.memory.counters
-    key = counter.key
-    before = store.get(key)
+    memory = raw.memory
+    before = memory.counters_before.get(counter.key)
     if not isinstance(value, int) or tag in codec.EXCEPTIONS:
-        store.pop(key, None)
         return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, DERIVED, rate.help,
                        "sin dato: el contador no se leyó")
-    store[key] = (raw.at, value)
-    if before is None or raw.at <= before[0]:
+    memory.counters[counter.key] = value
+    if before is None or raw.at <= memory.before_at:
         return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, DERIVED, rate.help,
                        "primera lectura del contador: la tasa se calcula en la siguiente")
-    delta = value - before[1]
+    delta = value - before
     if delta < 0:
-        if tag == codec.COUNTER32 and before[1] - value > COUNTER32_WRAP // 2:
+        if tag == codec.COUNTER32 and before - value > COUNTER32_WRAP // 2:
             delta += COUNTER32_WRAP                           # the 32-bit counter went round
         else:
             return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, DERIVED, rate.help,
                            "el contador se reinició (el equipo o el puerto se reiniciaron): la tasa sigue en la "
                            "próxima lectura")
-    per_s = delta * m.scale / (raw.at - before[0])
+    per_s = delta * m.scale / (raw.at - memory.before_at)
     if rate.of is not None:
         other = next((t for t in table.metrics if t.name == rate.of), None)
         got = values.get(rate.of, {}).get(index) if other else None
