@@ -212,7 +212,8 @@ def test_a_walk_that_goes_back_or_repeats_stops_at_once(site, tmp_path, hostile,
     res = _poll(site)["walker"]
     assert not res.up and res.error_kind == "unavailable"
     assert f"{COLUMN}.{after} after {COLUMN}.{before}" in res.error and "not increasing" in res.error, res.error
-    assert hostile.requests[mode] == 1
+    # the first GETBULK asks two rows of each column, the second meets the jump: nothing is asked after it
+    assert hostile.requests[mode] == 2
 
 
 # ---------------------------------------------------------------- 23: the socket and the request-ids

@@ -42,18 +42,31 @@ class Reading:
     help: str = ""
     message: str = ""
     # a stable identity such as `if_oper_status{ifname="Gi1/0/1"}`, made once: the runner, the store and the
-    # snapshot all look readings up by it (a thousand switches' readings, every poll)
-    key: str = field(init=False, repr=False, compare=False)
+    # snapshot all look readings up by it (a thousand switches' readings, every poll). A probe that has it
+    # already (one label text per table row) passes it; it must be reading_key(name, labels).
+    key: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", reading_key(self.name, self.labels))
+        if not self.key:
+            object.__setattr__(self, "key", reading_key(self.name, self.labels))
 
 
 def reading_key(name: str, labels: tuple[tuple[str, str], ...]) -> str:
     """Return the identity of a reading: its name and labels, as Prometheus would print them."""
     if not labels:
         return name
-    inner = ",".join(f'{k}="{v}"' for k, v in labels)
+    return keyed(name, label_text(labels))
+
+
+def label_text(labels: tuple[tuple[str, str], ...]) -> str:
+    """The inside of a reading key's braces (one per table row, shared by the row's readings)."""
+    return ",".join(f'{k}="{v}"' for k, v in labels)
+
+
+def keyed(name: str, inner: str) -> str:
+    """A reading key from its name and label text."""
+    if not inner:
+        return name
     # interned: the store's states, the runner's and the device's memories keep these keys between polls;
     # one string per reading, not one per poll and holder (a thousand switches: tens of MB)
     return sys.intern(f"{name}{{{inner}}}")

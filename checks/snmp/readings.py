@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 
 from agent.core.inventory import Device
-from agent.core.results import Reading, State, reading_key
+from agent.core.results import Reading, State, keyed, label_text
 from agent.core.thresholds import Thresholds, evaluate, nearest_nominal, times
 from agent.transports.snmp import codec
 from checks.snmp.profiles import MetricDef, Profile, TableDef
@@ -127,6 +127,7 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
     rows = _rows_in_use(table, list(order), values, raw.scalars)
     row_labels_of = {i: ((table.index_label, ".".join(map(str, codec.decode_arcs(i)))), *labels.get(i, ()))
                      for i in rows}                       # once per row, not once per metric and row
+    row_text = {i: label_text(ls) for i, ls in row_labels_of.items()}
     gates: dict[bytes, dict] = {}
     out = []
     for m in table.metrics:
@@ -136,13 +137,15 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
             gate = gates.setdefault(gcol, {i: v for i, (_t, v) in _rows_of(columns, gcol).items()})
         scales = _row_scales(m, columns)
         combined = _combine(m, columns)
+        per_row = values[m.name]
         for index in rows:
-            if index not in values[m.name]:
+            got = per_row.get(index)
+            if got is None:
                 continue
             gated = gate is not None and gate.get(index) not in m.only_when.equals
             if gated and m.only_when.otherwise == "skip":
                 continue
-            tag, value, scale = values[m.name][index]
+            tag, value, scale = got
             if value in m.skip_values:
                 continue
             row_labels = row_labels_of[index]
@@ -157,14 +160,16 @@ def _table_readings(table: TableDef, raw, device: Device, previous, nominal) -> 
                     tag, value = None, None            # the other column is missing: no value
                 else:
                     scale *= factor
-            reading = _reading(m, tag, value, scale, row_labels, device, previous, nominal)
+            reading = _reading(m, tag, value, scale, row_labels, device, previous, nominal,
+                               keyed(m.name, row_text[index]))
             if gated:
                 reading = replace(reading, state=State.OK)   # e.g. an admin-down port: intentional
             elif m.ports == "ever_up":
                 reading = _port(reading, raw.memory, device)
             out.append(reading)
             if m.rate is not None:
-                out.append(_rate(m, reading, tag, value, raw, row_labels, values, index, table, device, previous))
+                out.append(_rate(m, reading, tag, value, raw, row_labels, values, index, table, device, previous,
+                                 keyed(m.rate.name, row_text[index])))
     return out
 
 
@@ -265,10 +270,11 @@ def _first_value(profile: Profile, name: str, raw) -> float | None:
 
 
 def _limits(m: MetricDef, device: Device, nominal: float | None, labels=()) -> Thresholds | None:
-    own = device.thresholds.get(m.name)
+    own = device.thresholds.get(m.name) if device.thresholds else None
     mine = m.thresholds
-    for label, value in labels:
-        mine = m.thresholds_by.get(label, {}).get(value, mine)
+    if m.thresholds_by:
+        for label, value in labels:
+            mine = m.thresholds_by.get(label, {}).get(value, mine)
     if own is not None or mine is None or m.relative_to is None:
         return own if own is not None else mine
     if nominal is None:
@@ -277,29 +283,30 @@ def _limits(m: MetricDef, device: Device, nominal: float | None, labels=()) -> T
 
 
 def _reading(m: MetricDef, tag: int | None, value, scale: float, labels, device: Device, previous,
-             nominal: float | None) -> Reading:
-    """Scale and judge one raw value."""
+             nominal: float | None, key: str = "") -> Reading:
+    """Scale and judge one raw value (`key`: its reading key when the caller has it)."""
     key_labels = tuple(labels)
+    key = key or keyed(m.name, label_text(key_labels))
     if tag is None or tag in codec.EXCEPTIONS or value is None:
-        return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help, ABSENT)
+        return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help, ABSENT, key)
     if m.type == "info":
-        return Reading(m.name, None, State.OK, m.unit, key_labels, _text(value), "info", m.help)
+        return Reading(m.name, None, State.OK, m.unit, key_labels, _text(value), "info", m.help, "", key)
     if not isinstance(value, int):     # text, an OID or an address where the profile expects a number
         return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
                        f"tipo inesperado: el equipo envía {_NOT_A_NUMBER.get(tag, 'otro tipo')} donde se espera "
-                       "un número")
+                       "un número", key)
     if value in m.invalid:
         return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
-                       f"sin dato: el equipo informa {value} (no disponible)")
+                       f"sin dato: el equipo informa {value} (no disponible)", key)
     scaled = round(value * scale, 6) if scale != 1.0 else float(value)
     sane = m.sane_range if m.type == "gauge" and not m.enum else None
     if sane is not None and not sane[0] <= scaled <= sane[1]:
         return Reading(m.name, None, State.UNKNOWN, m.unit, key_labels, None, m.type, m.help,
                        f"valor imposible: el equipo informa {scaled:g} {m.unit} (un valor real está entre "
-                       f"{sane[0]:g} y {sane[1]:g}); revise el perfil o el firmware")
-    state, label = m.state_of(value, scaled, previous.get(reading_key(m.name, key_labels)),
+                       f"{sane[0]:g} y {sane[1]:g}); revise el perfil o el firmware", key)
+    state, label = m.state_of(value, scaled, previous.get(key) if previous else None,
                               _limits(m, device, nominal, key_labels))
-    return Reading(m.name, scaled, state, m.unit, key_labels, label, m.type, m.help)
+    return Reading(m.name, scaled, state, m.unit, key_labels, label, m.type, m.help, "", key)
 
 
 def _port(reading: Reading, memory, device: Device) -> Reading:
@@ -320,7 +327,7 @@ def _important(reading: Reading, device: Device) -> bool:
 
 
 def _rate(m: MetricDef, counter: Reading, tag, value, raw, labels, values, index, table: TableDef,
-          device: Device, previous) -> Reading:
+          device: Device, previous, key: str) -> Reading:
     """The per-second rate of a counter since the last poll; over another reading of the row: a ratio."""
     rate = m.rate
     key_labels = tuple(labels)
@@ -328,11 +335,11 @@ def _rate(m: MetricDef, counter: Reading, tag, value, raw, labels, values, index
     before = memory.counters_before.get(counter.key)
     if not isinstance(value, int) or tag in codec.EXCEPTIONS:
         return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, DERIVED, rate.help,
-                       "sin dato: el contador no se leyó")
+                       "sin dato: el contador no se leyó", key)
     memory.counters[counter.key] = value
     if before is None or raw.at <= memory.before_at:
         return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, DERIVED, rate.help,
-                       "primera lectura del contador: la tasa se calcula en la siguiente")
+                       "primera lectura del contador: la tasa se calcula en la siguiente", key)
     delta = value - before
     if delta < 0:
         if tag == codec.COUNTER32 and before - value > COUNTER32_WRAP // 2:
@@ -340,19 +347,19 @@ def _rate(m: MetricDef, counter: Reading, tag, value, raw, labels, values, index
         else:
             return Reading(rate.name, None, State.OK, rate.unit, key_labels, None, DERIVED, rate.help,
                            "el contador se reinició (el equipo o el puerto se reiniciaron): la tasa sigue en la "
-                           "próxima lectura")
+                           "próxima lectura", key)
     per_s = delta * m.scale / (raw.at - memory.before_at)
     if rate.of is not None:
         other = next((t for t in table.metrics if t.name == rate.of), None)
         got = values.get(rate.of, {}).get(index) if other else None
         if not got or not isinstance(got[1], int) or got[1] <= 0:
             return Reading(rate.name, None, State.UNKNOWN, rate.unit, key_labels, None, DERIVED, rate.help,
-                           f"sin dato: falta {rate.of} para calcular la proporción")
+                           f"sin dato: falta {rate.of} para calcular la proporción", key)
         per_s = per_s / (got[1] * got[2])
     per_s = round(per_s, 6)
     limits = device.thresholds.get(rate.name) or rate.thresholds
-    state = evaluate(per_s, limits, previous.get(reading_key(rate.name, key_labels)))
-    return Reading(rate.name, per_s, state, rate.unit, key_labels, None, DERIVED, rate.help)
+    state = evaluate(per_s, limits, previous.get(key) if previous else None)
+    return Reading(rate.name, per_s, state, rate.unit, key_labels, None, DERIVED, rate.help, "", key)
 
 
 def _text(value) -> str:

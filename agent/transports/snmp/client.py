@@ -251,7 +251,9 @@ class BulkWalker:
         for _round in range(len(roots) * (self.ep.max_rows + 1) + 1):
             if not active:
                 return found
-            reps = max(1, min(self.max_repetitions, MAX_VARBINDS_PER_REQUEST // len(active)))
+            # the first round asks two rows of each column: a one-row table (a UPS's input line, most of a
+            # UPS's tables) ends there, without fetching a full repetition count past its end
+            reps = max(1, min(2 if _round == 0 else self.max_repetitions, MAX_VARBINDS_PER_REQUEST // len(active)))
             varbinds, nbytes = await self._bulk([cursor[r] for r in active], reps)
             if not varbinds:
                 raise ProbeUnavailable(f"snmp {self.ep}: empty GETBULK response")
