@@ -12,6 +12,7 @@ import yaml
 from openpyxl import load_workbook
 
 from agent.backups.service import BackupService
+from agent.core.calendar import Periodicity
 from agent.core.settings import load_all
 from agent.errors import ConfigError
 from agent.store import Store
@@ -67,6 +68,44 @@ def test_bad_asset_matrix_is_refused_with_file_and_line(site, tmp_path):
     assert settings_file is None
 
 
+@pytest.mark.parametrize(("written", "days"), [
+    ("L M M J V", "lunes, martes, miércoles, jueves, viernes"),       # the manual's own heading, by position
+    ("L M M J V S D", "lunes, martes, miércoles, jueves, viernes, sábado, domingo"),
+    ("L M X J V", "lunes, martes, miércoles, jueves, viernes"),
+    ("M M", "martes, miércoles"),
+    ("lunes, Miércoles", "lunes, miércoles"),
+    ("J L", "lunes, jueves")])
+def test_the_manuals_weekday_letters_mean_the_manuals_days(written, days):
+    assert Periodicity.parse(written).describe() == days.capitalize()
+
+
+def test_a_day_list_read_two_ways_is_refused_naming_the_asset_and_line(site, tmp_path):
+    asset = {"owner": "o", "name": "n", "type": "carpeta", "server": "fs-01", "resources": ["/srv"],
+             "time": "01:00", "level": "completo", "criticality": "critico", "backend": "vtl", "job": "J"}
+    with pytest.raises(ConfigError) as err:
+        _site(site, tmp_path, assets=[{"id": "ok", **asset, "periodicity": "diario"},
+                                      {"id": "ambigua", **asset, "periodicity": "L M J V"}])
+    text = str(err.value)
+    assert "matriz.yaml:" in text and "assets.1.periodicity" in text, text
+    assert "lunes, martes, jueves, viernes or lunes, miércoles, jueves, viernes" in text, text
+    line = next(i for i, t in enumerate((tmp_path / "matriz.yaml").read_text().splitlines(), 1) if "L M J V" in t)
+    assert f"matriz.yaml:{line}" in text, text
+    with pytest.raises(ValueError, match="not in the manual's order"):
+        Periodicity.parse("J M")
+
+
+def test_critical_assets_are_started_first(site, tmp_path):
+    asset = {"owner": "o", "name": "n", "type": "carpeta", "server": "fs-01", "resources": ["/srv"],
+             "periodicity": "diario", "level": "completo", "backend": "vtl", "job": "J"}
+    settings = _site(site, tmp_path, assets=[
+        {"id": "a-no-critico", **asset, "time": "01:00", "criticality": "no_critico"},
+        {"id": "b-critico", **asset, "time": "01:30", "criticality": "critico"},
+        {"id": "c-critico", **asset, "time": "01:00", "criticality": "critico"}])
+    svc = BackupService(settings, Store(settings.config.store.url, settings.config.base_dir))
+    due = svc.due(datetime(2026, 11, 23, 2, 0, tzinfo=LIMA))
+    assert [a.id for a, _slot in due] == ["c-critico", "b-critico", "a-no-critico"]
+
+
 def test_calendar_runs_each_slot_once_and_only_the_latest_missed(site, tmp_path):
     settings = _site(site, tmp_path)
     store = Store(settings.config.store.url, settings.config.base_dir)
@@ -117,8 +156,10 @@ def test_backups_on_calendar_then_a_failure_retried_and_alerted(site, tmp_path, 
     assert [r["attempt"] for r in attempts] == [1, 2]
     assert any("Unable to connect to Client" in e for e in attempts[-1]["errors"])
     alerts = [c for c in store.changes(device="fs-01") if c["reading"] == 'backup_last_run_ok{asset="docs"}']
-    assert [c["to_state"] for c in alerts][-2:] == [0, 2]           # OK, then CRITICAL
+    assert [c["to_state"] for c in alerts][-2:] == [0, 1]           # OK, then WARNING: docs is "no crítico"
     assert "Unable to connect to Client" in alerts[-1]["message"]
+    db = [c for c in store.changes(device="ora-prod") if c["reading"] == 'backup_last_run_ok{asset="bd-prod"}']
+    assert db[-1]["to_state"] == 2                                   # a critical asset's failure is CRITICAL
 
     # what the daemon does every morning at log_time: yesterday's bitácora and the tape inventory
     from agent.daemon import Daemon

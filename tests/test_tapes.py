@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import yaml
@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from agent.backups.service import BackupService
 from agent.backups.tapes import TapeError, TapeInventory
+from agent.core.times import utc
 from agent.store import Store
 from tests.operator import cli
 from tests.test_backups import LIMA, _site
@@ -52,7 +53,13 @@ def test_tapes_custody_and_the_documents(site, tmp_path, bacula, smtp):
     used = run["volumes"].split(",")
     assert len(used) == 2 and run["status"] == "ok"
 
-    assert "8 tapes (8 new)" in cli(config, "tapes", "sync").stdout
+    synced = cli(config, "tapes", "sync").stdout
+    assert "8 tapes (8 new)" in synced
+    # Bacula keeps a volume 30 days; the matrix keeps "docs" 4 years: said for each tape that holds it
+    keep = utc(run["ended_at"] or run["started_at"]) + timedelta(days=1461)
+    for label in used:
+        assert f"{label}: vtl may recycle it from" in synced and f"which the asset matrix keeps until " \
+            f"{keep:%Y-%m-%d}" in " ".join(synced.split()), synced
     labelled = cli(config, "tapes", "label", "9-10", "--pool", "TapePool")       # two new tapes arrive
     assert labelled.returncode == 0 and "TAPE009, TAPE010" in labelled.stdout, labelled.stdout + labelled.stderr
     assert len(TapeInventory(store).list()) == 10
@@ -95,6 +102,7 @@ def test_tapes_custody_and_the_documents(site, tmp_path, bacula, smtp):
     assert row["Ubicación"] == "Empresa de resguardo" and row["Caja"] == "CAJA-01" and row["Precinto"] == "P-0001"
     assert row["Estado"] == "Completa" and "docs" in row["Trabajos que contiene"]
     assert row["Fecha de envío"] == datetime.now(LIMA).strftime("%d/%m/%Y")
+    assert f"la matriz exige conservarla hasta {keep.astimezone(LIMA):%d/%m/%Y} (docs)" in row["Retención hasta"]
 
     # activities 13-14: requested back in an emergency, received with another seal: recorded, flagged
     assert cli(config, "tapes", "box", "request", "CAJA-01", "--reason", "restauración").returncode == 0

@@ -3,8 +3,8 @@
 Activities 2–5 of "copias de respaldo": run the backup (2), is it conforming? (3), if not review and
 run it again (4), record the final state for the bitácora (5). A failed job is retried
 `backups.retries` times, `retry_delay` apart; when the last attempt fails too, the asset's
-`backup_last_run_ok` reading turns CRITICAL with the job's own error lines — the state change the
-alerting escalates. Every attempt is a row of `backup_runs`, written before the job starts and
+`backup_last_run_ok` reading turns CRITICAL (WARNING for an asset the matrix calls no crítico) with the
+job's own error lines — the state change the alerting escalates. Critical assets are started first. Every attempt is a row of `backup_runs`, written before the job starts and
 after it ends, so the bitácora and the freshness probe read the store, never the backend.
 
 The clock is injectable: the scheduler asks `due(now)` and `tick(now)`, which is how tests run a
@@ -66,7 +66,8 @@ class BackupService:
             slots = asset.slots(now - timedelta(seconds=self.cfg.catch_up), now, self.tz)
             if slots and not self._handled(asset.id, slots[-1]):
                 out.append((asset, slots[-1]))
-        return out
+        # the critical assets first (Anexo 02): when the night's jobs queue for one tape drive, theirs go first
+        return sorted(out, key=lambda due: (due[0].criticality != "critico", due[1], due[0].id))
 
     async def tick(self, now: datetime | None = None) -> list[JobResult]:
         """Run every backup due now (each asset at most once at a time); return how they ended."""
@@ -204,7 +205,8 @@ class BackupService:
     def _verdict(self, asset: Asset, r: JobResult) -> None:
         """Record the asset's last-run reading: its state change is what alerts on a failed backup."""
         device = self.device_of(asset)
-        state = State.OK if r.good else State.CRITICAL
+        # the asset's criticality is the alert's: a non-critical asset's failed backup is a warning
+        state = State.OK if r.good else State.CRITICAL if asset.criticality == "critico" else State.WARNING
         message = "" if r.good else f"copia de respaldo de {asset.name} fallida tras {self.cfg.retries + 1} " \
                                     f"intentos: " + "; ".join(r.errors or [r.backend_status or r.status])
         changes = self.store.record([CheckResult(check=CHECK, device=device, started=self.clock(), duration_s=0.0,

@@ -16,7 +16,7 @@ from agent.backups.backend import BackupBackend
 from agent.core.times import utc
 from agent.errors import TapeError
 from agent.store import Store, queries
-from agent.store.schema import custody_movements, tape_box_items, tape_boxes, tapes
+from agent.store.schema import backup_runs, custody_movements, tape_box_items, tape_boxes, tapes
 
 __all__ = ["TapeError", "TapeInventory"]
 
@@ -62,6 +62,35 @@ class TapeInventory:
             raise TapeError(f"tape {label!r} is not in the inventory; run `oti-agent tapes sync` "
                             "if the backend has just labelled it")
         return found[0]
+
+    def keep_until(self, assets) -> dict[str, tuple[datetime, str]]:
+        """For each tape, until when the asset matrix says it must be kept, and for which asset: the latest end of
+        a good backup it holds plus that asset's retention ("4 años")."""
+        retention = {a.id: timedelta(days=a.retention_days) for a in assets.assets}
+        out: dict[str, tuple[datetime, str]] = {}
+        for r in self.store.rows(select(backup_runs).where(and_(backup_runs.c.volumes.is_not(None),
+                                                                backup_runs.c.status.in_(queries.GOOD_BACKUP)))):
+            if r["asset"] not in retention:
+                continue
+            until = _u(r["ended_at"] or r["started_at"]) + retention[r["asset"]]
+            for label in filter(None, r["volumes"].split(",")):
+                if label not in out or until > out[label][0]:
+                    out[label] = (until, r["asset"])
+        return out
+
+    def early_recycling(self, assets) -> list[str]:
+        """The tapes the backend may recycle (its own retention) before the matrix's retention of what they hold
+        ends, each said in one line: the backend's retention must be raised, or a backup would be lost early."""
+        keep = self.keep_until(assets)
+        lines = []
+        for t in self.list():
+            need = keep.get(t["label"])
+            until = _u(t["retention_until"])
+            if need is not None and until is not None and until < need[0]:
+                lines.append(f"{t['label']}: {t['backend']} may recycle it from {until:%Y-%m-%d}, but it holds "
+                             f"{need[1]}, which the asset matrix keeps until {need[0]:%Y-%m-%d}: raise the "
+                             f"retention of pool {t['pool']} in {t['backend']}")
+        return lines
 
     def jobs_by_tape(self) -> dict[str, list[str]]:
         """For each tape, the backups it holds: 'asset (dd/mm/yyyy, job N)'."""

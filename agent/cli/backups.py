@@ -130,6 +130,8 @@ def tapes_sync(config: ConfigOpt = Path("config.yaml"),
                 backend.rescan()
             counts = inv.sync(backend)
             out.print(f"{esc(name)}: {counts['tapes']} tapes ({counts['new']} new)")
+    for line in inv.early_recycling(svc.settings.assets):       # the matrix's retention against the backend's
+        out.print(f"[yellow]warning[/yellow] {esc(line)}")
 
 
 @tapes_app.command("label")

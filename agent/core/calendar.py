@@ -66,7 +66,8 @@ class Periodicity(BaseModel):
 
     @classmethod
     def parse(cls, text: str, day: str | int | None = None) -> Periodicity:
-        """Read the manual's wording: 'diario', 'L M X J V', 'lunes, jueves', 'semanal', 'quincenal', 'mensual'."""
+        """Read the manual's wording: 'diario', 'L M M J V' (positional, as the manual heads its column), 'L M X J V',
+        'lunes, jueves', 'semanal', 'quincenal', 'mensual'. A day list that can be read two ways is an error."""
         words = [w for w in re.split(r"[\s,;/-]+", plain(str(text))) if w]
         if words == ["diario"] or words == ["daily"]:
             return cls(kind="diario")
@@ -81,7 +82,7 @@ class Periodicity(BaseModel):
                 raise ValueError(f"mensual: day {day!r} must be 1..28 (every month has it)")
             return cls(kind="mensual", day=dom)
         if words and all(w in _DAYS for w in words):
-            return cls(kind="dias", weekdays=tuple(sorted({_DAYS[w] for w in words})))
+            return cls(kind="dias", weekdays=_weekdays(text, words))
         raise ValueError(f"{text!r} is not a periodicity: write diario, semanal, quincenal, mensual, or days "
                          "such as 'L M X J V' / 'lunes, jueves'")
 
@@ -115,6 +116,34 @@ class Periodicity(BaseModel):
             return f"Mensual (día {self.day})"
         names = ", ".join(DAY_NAMES[d] for d in self.weekdays)
         return f"Semanal ({names})" if self.kind == "semanal" else names.capitalize()
+
+
+# The manual heads the column "Periodicidad (L M M J V S D)": single letters by position, where the first M is
+# martes and the second miércoles. X is miércoles too (the usual way to tell them apart).
+_LETTER_DAYS = {"l": (0,), "m": (1, 2), "x": (2,), "j": (3,), "v": (4,), "s": (5,), "d": (6,)}
+
+
+def _weekdays(text: str, words: list[str]) -> tuple[int, ...]:
+    """The days a list of day words names. Names ('lunes', 'mi') are unambiguous in any order; a bare 'M'
+    is read by its place in the manual's order L M M J V S D, and must have exactly one reading."""
+    choices = [_LETTER_DAYS.get(w, (_DAYS[w],)) for w in words]
+    if all(len(c) == 1 for c in choices):
+        return tuple(sorted({c[0] for c in choices}))
+    readings = _in_order(choices, -1)
+    if len(readings) == 1:
+        return readings[0]
+    named = " or ".join(", ".join(DAY_NAMES[d] for d in r) for r in readings[:2])
+    why = (f"can be read as {named}" if readings else
+           "is not in the manual's order L M M J V S D, so its 'M' cannot be placed")
+    raise ValueError(f"{text!r} {why}: write X for miércoles (L M X J V), both M in order (L M M J V), "
+                     "or the days' names (lunes, miércoles)")
+
+
+def _in_order(choices: list[tuple[int, ...]], after: int) -> list[tuple[int, ...]]:
+    """Every strictly increasing choice of one day per word (at most a handful: seven days)."""
+    if not choices:
+        return [()]
+    return [(d, *rest) for d in choices[0] if d > after for rest in _in_order(choices[1:], d)]
 
 
 def _weekday(value: str | int) -> int:

@@ -34,6 +34,11 @@ class TapeInventory(Document):
     def build(self, ctx: DocContext) -> Page:
         day = ctx.params["day"]
         tapes, boxes, jobs = queries.tape_list(ctx.store), queries.tape_boxes_list(ctx.store), queries.jobs_by_tape(ctx.store)
+        keep = {}
+        if ctx.settings.assets is not None:         # what the matrix's retention keeps each tape for
+            from agent.backups.tapes import TapeInventory as Tapes
+
+            keep = Tapes(ctx.store).keep_until(ctx.settings.assets)
         rows = []
         for i, t in enumerate(tapes, 1):
             box = boxes.get(t["box"] or "", {})
@@ -42,7 +47,7 @@ class TapeInventory(Document):
                          "estado": (ctx.labels.get("tape_status", t["status"]), "bad" if t["status"] == "error" else ""),
                          "primera": ctx.local(t["first_written"], "%d/%m/%Y"),
                          "ultima": ctx.local(t["last_written"], "%d/%m/%Y"),
-                         "retencion": ctx.local(t["retention_until"], "%d/%m/%Y") + (" (vencida)" if expired else ""),
+                         "retencion": _retention(ctx, t, keep.get(t["label"]), expired),
                          "trabajos": "; ".join(jobs.get(t["label"], [])),
                          "ubicacion": ctx.labels.get("tape_location", t["location"]), "slot": str(t["slot"] or ""),
                          "caja": t["box"] or "", "precinto": box.get("seal") or "",
@@ -52,3 +57,12 @@ class TapeInventory(Document):
                   "responsable": ctx.config.backups.responsible, "cintas": str(len(rows)),
                   "custodia": str(sum(1 for t in tapes if t["location"] == "custodia"))}
         return ctx.page(f"inventario-cintas-{day:%Y-%m-%d}", header, {"cintas": rows})
+
+
+def _retention(ctx: DocContext, tape: dict, keep, expired: bool):
+    """The backend's retention of a tape; flagged when it ends before the matrix's retention of what it holds."""
+    text = ctx.local(tape["retention_until"], "%d/%m/%Y") + (" (vencida)" if expired else "")
+    until = tape["retention_until"]
+    if keep is None or until is None or until.astimezone(ctx.tz) >= keep[0].astimezone(ctx.tz):
+        return text
+    return (f"{text} — la matriz exige conservarla hasta {ctx.local(keep[0], '%d/%m/%Y')} ({keep[1]})", "bad")
