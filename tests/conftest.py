@@ -242,6 +242,16 @@ def bacula(tmp_path):
         peer.stop()
 
 
+@pytest.fixture
+def postgres():
+    """A real PostgreSQL on loopback with an `alfresco` database (the Alfresco recovery's)."""
+    from tests.peers.postgres import start_postgres
+
+    pg = start_postgres()
+    yield pg
+    pg.stop()
+
+
 @pytest.fixture(scope="session")
 def slapd():
     """A real OpenLDAP slapd on loopback (ldap:// with StartTLS, ldaps://), the office's small directory."""

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 
 from agent.runbook.journal import TERMINAL, Journal
@@ -38,15 +37,6 @@ case "$1 $2" in
   *) echo "usage: $0 start|stop db|index|web" >&2; exit 2 ;;
 esac
 """
-
-
-@pytest.fixture
-def postgres():
-    from tests.peers.postgres import start_postgres
-
-    pg = start_postgres()
-    yield pg
-    pg.stop()
 
 
 def _backup_set(pg, dir_root, sets, name):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -33,7 +34,10 @@ def _service(ctx: StepContext) -> BackupService:
 class FindOptions(StepOptions):
     """Which asset, and the date of the backup wanted (templates over the run's parameters)."""
     asset: str = Field("{{ params.activo }}", description="asset id of the matrix")
-    date: str = Field("{{ params.fecha }}", description="date of the backup wanted, YYYY-MM-DD")
+    date: str = Field("{{ params.fecha }}", description="date of the backup wanted, YYYY-MM-DD; empty: the latest")
+    match: Literal["day", "as_of"] = Field(
+        "day", description="day: a backup made that day (a unit asks for a day's files); as_of: the latest made "
+                           "on or before it (a service restored as it was: a fortnightly backup has few days)")
 
 
 class BackupFind(StepKind):
@@ -49,24 +53,36 @@ class BackupFind(StepKind):
     async def run(self, ctx: StepContext, target) -> str:
         svc = _service(ctx)
         asset = svc.settings.assets.get(ctx.render(ctx.options.asset))
+        written = ctx.render(ctx.options.date).strip()
         try:
-            wanted = date.fromisoformat(ctx.render(ctx.options.date))
+            wanted = date.fromisoformat(written) if written else None
         except ValueError:
-            raise StepFailed(f"fecha {ctx.render(ctx.options.date)!r} no válida (AAAA-MM-DD)") from None
+            raise StepFailed(f"fecha {written!r} no válida (AAAA-MM-DD; vacía: la más reciente)") from None
         backend = svc.backend(asset.backend)
         try:
             jobs = await asyncio.to_thread(backend.jobs_of, asset.job)
         except BackendError as err:
             raise StepFailed(str(err)) from None
-        good = [j for j in jobs if j.good and j.started]
-        on_day = [j for j in good if j.started.astimezone(svc.tz).date() == wanted]
+        good = sorted((j for j in jobs if j.good and j.started), key=lambda j: j.started)
+
+        def day_of(job) -> date:
+            return job.started.astimezone(svc.tz).date()
+
+        if wanted is None:
+            on_day = good
+        elif ctx.options.match == "as_of":
+            on_day = [j for j in good if day_of(j) <= wanted]
+        else:
+            on_day = [j for j in good if day_of(j) == wanted]
         ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"restore_asset": asset.id, "restore_server": asset.server,
                                                          "restore_found": bool(on_day)})
         if not on_day:
-            before = [j for j in good if j.started.astimezone(svc.tz).date() < wanted]
-            hint = (f"; la anterior más cercana es del {before[-1].started.astimezone(svc.tz):%d/%m/%Y}"
-                    if before else "")
-            raise StepFailed(f"no existe copia de respaldo de {asset.name} generada el {wanted:%d/%m/%Y}{hint}")
+            if wanted is None:
+                raise StepFailed(f"no existe ninguna copia de respaldo correcta de {asset.name} en {backend.name}")
+            before = [j for j in good if day_of(j) < wanted]
+            hint = (f"; la anterior más cercana es del {day_of(before[-1]):%d/%m/%Y}" if before else "")
+            made = "generada hasta" if ctx.options.match == "as_of" else "generada el"
+            raise StepFailed(f"no existe copia de respaldo de {asset.name} {made} {wanted:%d/%m/%Y}{hint}")
         chain = _chain(good, on_day[-1])
         volumes = sorted({v for j in chain for v in j.volumes})
         inv = TapeInventory(ctx.journal.store)
