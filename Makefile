@@ -11,7 +11,7 @@ DEBS   := snmpd snmp snmpsim openssh-server openssh-client prometheus prometheus
           bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console \
           postgresql postgresql-15 postgresql-client-15 postgresql-client-common \
           libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime \
-          slapd ldap-utils openssl chromium chromium-driver nut-server
+          slapd ldap-utils openssl chromium chromium-driver nut-server bsdutils
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-dates screenshots deps venv bench clean print-debs

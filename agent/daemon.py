@@ -143,6 +143,21 @@ class Daemon:
         self.snapshot.trap_stats = listener.stats
         return listener
 
+    async def _start_syslog(self):
+        """The syslog receiver, when the config enables it; None otherwise."""
+        if not self.settings.config.syslog.enabled:
+            return None
+        from agent.monitoring.syslog import SyslogListener
+
+        listener = SyslogListener(self.settings, self.store)
+        try:
+            await listener.start()
+        except OSError as err:            # the port taken, or 514 without the capability: said in one line
+            raise AgentError(f"syslog: cannot listen on {self.settings.config.syslog.listen}:"
+                             f"{self.settings.config.syslog.port}: {err.strerror or err}") from None
+        self.snapshot.syslog_stats = lambda: dict(listener.counts)
+        return listener
+
     async def _record(self, group: CheckGroup, ready: asyncio.Queue) -> None:
         """Write results to the store as they come, all that finished meanwhile in one transaction."""
         done = False
@@ -308,6 +323,7 @@ class Daemon:
                                        cfg.base_dir)
         listening = await server.start()
         traps = self._start_traps()
+        syslog = await self._start_syslog()
         if not cfg.http.public_url:                      # links in mails point where it really listens
             self.runs.asker.base_url = listening.url
         _LOGGER.info("metrics at %s/metrics", listening.url)
@@ -325,6 +341,8 @@ class Daemon:
             await self.runs.stop()
             if traps is not None:
                 await traps.close()
+            if syslog is not None:
+                await syslog.close()
             await server.stop()
             await self.ctx.aclose()
             self.ctx.ssh_pool.shutdown(wait=False, cancel_futures=True)

@@ -8,7 +8,7 @@ device's worst state is `oti_device_state` (0 OK ... 3 UNKNOWN). Each check's he
 `oti_check_duration_seconds`, `oti_check_runs_total` and `oti_check_errors_total`; datagrams from a
 device that were no usable SNMP answer are `oti_snmp_malformed_total`; traps received are
 `oti_snmp_traps_total` and datagrams on the trap port that were no notification
-`oti_snmp_traps_dropped_total`.
+`oti_snmp_traps_dropped_total`; syslog messages by outcome `oti_syslog_messages_total`.
 
 Why rendered ahead: at a thousand devices the text is tens of MB; formatting it inside the scrape took
 seconds on the daemon's loop, so scrapes that met a poll timed out. Each result is rendered once, when
@@ -107,7 +107,7 @@ def exposition(rendered: Iterable[tuple[tuple[str, str], Rendered]], health: str
 
 
 def health_text(results: list[CheckResult], counters, devices, worst: dict[str, State], malformed: dict[str, int],
-                traps: tuple[dict[tuple[str, str], int], int]) -> str:
+                traps: tuple[dict[tuple[str, str], int], int], syslog: dict[str, int] | None = None) -> str:
     """oti_up, durations, runs and errors per check; the devices' worst states; SNMP and trap counters."""
     up = ["# HELP oti_up Whether the device answered the check (1) or not (0)\n# TYPE oti_up gauge\n"]
     dur = ["# HELP oti_check_duration_seconds Duration of the last run of a check\n"
@@ -143,7 +143,13 @@ def health_text(results: list[CheckResult], counters, devices, worst: dict[str, 
     trap.append("# HELP oti_snmp_traps_dropped_total Datagrams on the trap port that gave no notification (wrong "
                 "community or user, wrong key, not SNMP)\n# TYPE oti_snmp_traps_dropped_total counter\n"
                 f"oti_snmp_traps_dropped_total {float(dropped)}\n")
-    return "".join(up + dur + state + runs + errors + bad + trap)
+    logs = []
+    if syslog:             # the syslog receiver's messages by what became of them
+        logs = ["# HELP oti_syslog_messages_total Syslog messages by outcome: received, stored (an event), "
+                "unrecognised (no pattern), unknown_sender, dropped (queue full or store failing)\n"
+                "# TYPE oti_syslog_messages_total counter\n"]
+        logs += [f'oti_syslog_messages_total{{outcome="{o}"}} {float(n)}\n' for o, n in sorted(syslog.items())]
+    return "".join(up + dur + state + runs + errors + bad + trap + logs)
 
 
 class MetricsApp:

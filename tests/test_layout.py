@@ -35,7 +35,7 @@ SCHEMA_OWNERS = {"agent/alerts/book.py", "agent/backups/service.py", "agent/back
                  "agent/backups/restores.py", "agent/runbook/journal.py", "agent/notify/outbox.py",
                  "agent/access/log.py", "agent/people/accounts.py", "agent/people/tokens.py",
                  "agent/people/auth.py", "agent/api/sessions.py", "agent/runbook/asking.py",
-                 "agent/runbook/schedules.py", "agent/runbook/policies.py"}
+                 "agent/runbook/schedules.py", "agent/runbook/policies.py", "agent/monitoring/syslog.py"}
 
 
 def _modules(root: str) -> list[Path]:

@@ -33,6 +33,7 @@ from agent.core.config_daemon import (  # noqa: F401 - re-exported: the config's
     RetentionSection,
     SchedulerSection,
     StoreSection,
+    SyslogSection,
     TrapsSection,
     _Model,
     parse_duration,
@@ -247,6 +248,7 @@ class AgentConfig(_Model):
     http: HttpSection = HttpSection()
     scheduler: SchedulerSection = SchedulerSection()
     traps: TrapsSection = TrapsSection()
+    syslog: SyslogSection = SyslogSection()
     inventory: Path = Path("inventory/example.yaml")
     profiles_dirs: list[Path] = Field([], description="extra folders of SNMP device profiles")
     credentials: Credentials = Field(default_factory=dict, validate_default=True)

@@ -56,6 +56,8 @@ class RetentionSection(_Model):
     mail_days: int = Field(90, ge=1, description="mail already sent (the outbox)")
     uptime_days: int = Field(800, ge=1, description="daily availability rows")
     runs_days: int = Field(1825, ge=1, description="finished runs with their steps, decisions and journal")
+    network_events_days: int = Field(400, ge=1, description="network equipment's syslog events (configuration, "
+                                     "ports, VPN)")
 
 
 class StoreSection(_Model):
@@ -122,3 +124,18 @@ class TrapsSection(_Model):
                                           "user (with its engine_id) traps may carry; default: all")
     min_gap: float = Field(2.0, ge=0, le=600, description="seconds: traps from one device closer than this cause "
                            "one poll, not one each (a flapping port sends dozens)")
+
+
+class SyslogSection(_Model):
+    """The daemon's syslog receiver (S.04.03.02_P flow 3): the network equipment's configuration changes, port
+    changes and VPN logins, recognised by the patterns of agent/monitoring/syslog_patterns.yaml and the files
+    named here, kept for the monthly report. Messages from an address no device of the inventory has are
+    counted and dropped; so are those that find the queue full."""
+
+    enabled: bool = False
+    listen: Annotated[str, AfterValidator(rules.listen_address)] = "0.0.0.0"
+    port: int = Field(514, ge=0, le=65535, description="UDP, and TCP when `tcp`; 514 needs root or "
+                      "CAP_NET_BIND_SERVICE (1514 is the usual unprivileged choice)")
+    tcp: bool = True
+    queue: int = Field(10000, ge=10, le=1_000_000, description="messages waiting to be classified, at most")
+    patterns: list[Path] = Field([], description="YAML files of extra patterns, relative to the config's folder")

@@ -2,8 +2,8 @@
 
 Availability of each device (the share of its check runs that were answered), the switches of the
 communications rooms, the month's alerts (events and incidents), backups (runs, failures, success
-rate), tapes sent to and received from custody, each host's compliance at the close, and the
-datacenter access log (Anexo 1 of S.04.03.02_P). Written on the month's first working day.
+rate), tapes sent to and received from custody, each host's compliance at the close, the network
+equipment's configuration, port and VPN events (flow 3, from syslog), and the datacenter access log (Anexo 1 of S.04.03.02_P). Written on the month's first working day.
 """
 
 from __future__ import annotations
@@ -88,7 +88,21 @@ def _others(ctx: DocContext, since: datetime, until: datetime) -> dict[str, list
                "entidad": e["company"], "actividad": e["activity"], "ingreso": e["time_in"],
                "salida": e["time_out"] or "", "firma": ""}
               for e in queries.access_entries(ctx.store, f"{since:%Y-%m-%d}", f"{until:%Y-%m-%d}")]
-    return {"custodia": custody, "cumplimiento": compliance, "acceso": access}
+    network = [{"n": str(i), "fecha": ctx.local(e["at"]), "equipo": e["device"],
+                "tipo": ctx.labels.get("network_event", e["category"]), "usuario": e["user"] or "",
+                "puerto": e["port"] or "", "detalle": e["detail"]}
+               for i, e in enumerate(queries.network_events(ctx.store, since, until), 1)]
+    return {"custodia": custody, "cumplimiento": compliance, "red": network, "acceso": access}
+
+
+def _network_summary(ctx: DocContext, events: list[dict]) -> str:
+    """'3 cambios de configuración, 12 de puertos, 5 conexiones VPN' (flow 3 in one line)."""
+    if not events:
+        return "sin eventos (o sin receptor de syslog)"
+    counts = {c: sum(1 for e in events if e["tipo"] == ctx.labels.get("network_event", c))
+              for c in ("configuracion", "puerto", "vpn")}
+    return (f"{counts['configuracion']} cambio(s) de configuración, {counts['puerto']} de puertos, "
+            f"{counts['vpn']} conexión(es) VPN")
 
 
 class MonthlyReport(Document):
@@ -120,6 +134,7 @@ class MonthlyReport(Document):
                   "copias": f"{sum(1 for r in runs if r['asset'] in assets)} ejecuciones, "
                             f"{sum(1 for r in runs if r['status'] not in queries.GOOD_BACKUP)} fallidas",
                   "ingresos": str(len(sections["acceso"])),
+                  "red": _network_summary(ctx, sections["red"]),
                   "cumplimiento": f"{sum(1 for c in compliance if c['conforme'][0] == 'Sí')} de {len(compliance)} "
                                   "conformes" if compliance else "sin datos"}
         return ctx.page(f"informe-mensual-{month}", header, sections, facts={"month": month})

@@ -25,6 +25,7 @@ class Snapshot:
     def __init__(self, inventory: Inventory, snmp_counts: Callable[[], dict[tuple[str, int], int]] = dict):
         self.inventory = inventory
         self._snmp_counts = snmp_counts       # the SNMP client's malformed datagrams per (host, port)
+        self.syslog_stats: Callable[[], dict[str, int]] = dict             # the syslog receiver's counts
         self.trap_stats: Callable[[], tuple[dict[tuple[str, str], int], int]] = lambda: ({}, 0)   # the receiver's
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], CheckResult] = {}
@@ -70,7 +71,7 @@ class Snapshot:
         for (_check, device), r in rendered:
             worst[device] = State.worst([worst.get(device, State.OK), r.worst])
         health = health_text(results, counters, self.inventory.by_name, worst, self.snmp_malformed(),
-                             self.trap_stats())
+                             self.trap_stats(), self.syslog_stats())
         return exposition(rendered, health)
 
     def snmp_malformed(self) -> dict[str, int]:

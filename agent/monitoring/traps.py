@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from agent.core.inventory import Inventory
+from agent.monitoring.addresses import devices_by_address
 from agent.transports.snmp.traps import Notification, TrapReceiver
 
 _LOGGER = logging.getLogger(__name__)
@@ -92,17 +92,5 @@ class TrapListener:
 
 
 def _addresses(inventory: Inventory) -> dict[str, list[str]]:
-    """Device names by the IPv4 address their traps come from (a name in the inventory is resolved once)."""
-    out: dict[str, list[str]] = {}
-    for d in inventory:
-        if getattr(d, "snmp", None) is None:
-            continue
-        try:
-            infos = socket.getaddrinfo(d.address, None, socket.AF_INET, socket.SOCK_DGRAM)
-        except OSError:
-            _LOGGER.warning("traps: %s's address %s does not resolve; its traps will count as unknown", d.name,
-                            d.address)
-            continue
-        for ip in {i[4][0] for i in infos}:
-            out.setdefault(ip, []).append(d.name)
-    return out
+    """Device names by the IPv4 address their traps come from (the devices that speak SNMP)."""
+    return devices_by_address([d for d in inventory if getattr(d, "snmp", None) is not None], "traps")

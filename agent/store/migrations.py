@@ -23,6 +23,7 @@ from agent.store.schema import (
     latest_readings,
     login_failures,
     maintenance,
+    network_events,
     outbox,
     pending_updates,
     policy_episodes,
@@ -124,6 +125,11 @@ def _v10(conn: Connection) -> None:
     _add_columns(conn, outbox, "claimed_by")
 
 
+def _v11(conn: Connection) -> None:
+    """The syslog receiver keeps the network equipment's configuration changes, port changes and VPN logins."""
+    network_events.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -135,4 +141,5 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (8, _v8),
     (9, _v9),
     (10, _v10),
+    (11, _v11),
 ]

@@ -344,3 +344,10 @@ def run_wait_rows(store, run_id: str | None = None) -> list[dict]:
     for r in rows:
         r["asked"] = json.loads(r["asked"]) if r["asked"] else []
     return rows
+
+
+def network_events(store, since: datetime, until: datetime) -> list[dict]:
+    """The network equipment's syslog events of a period (configuration, ports, VPN), oldest first."""
+    return store.rows(select(t.network_events).where(and_(t.network_events.c.at >= utc(since),
+                                                          t.network_events.c.at < utc(until)))
+                      .order_by(t.network_events.c.at, t.network_events.c.id))

@@ -1,7 +1,8 @@
 """What the store forgets, and when: every table that grows with time has a horizon (`store.retention`).
 
 Pruned: readings' state changes, resolved alerts with their events, mail already sent, daily availability
-rows, and finished runs with their steps, actions, decisions, journal, waits and links. Never pruned here: the
+rows, finished runs with their steps, actions, decisions, journal, waits and links, and the network
+equipment's syslog events. Never pruned here: the
 office's records that are not monitoring (backups, restores, tapes and boxes, custody movements, the access
 log, accounts) — they are small and an auditor asks for them. On SQLite the write-ahead log is then
 truncated, so the file on disk follows what was deleted.
@@ -47,6 +48,7 @@ def prune(store, retention, now: datetime) -> dict[str, int]:
                       p.approval_links):
             gone(table.name, delete(table).where(table.c.run_id.in_(old_runs)))
         gone("runs", delete(t.runs).where(t.runs.c.id.in_(old_runs)))
+        gone("network_events", delete(t.network_events).where(t.network_events.c.at < cut(retention.network_events_days)))
     if store.engine.dialect.name == "sqlite":
         with store.engine.connect() as conn:
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))

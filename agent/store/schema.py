@@ -346,6 +346,19 @@ access_log = Table(
 )
 
 
+network_events = Table(      # S.04.03.02_P flow 3: what the network equipment's syslog said that matters
+    "network_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device", String(128), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),   # the sender's time, else the arrival
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("category", String(16), nullable=False),        # configuracion | puerto | vpn
+    Column("vendor", String(32), nullable=False),
+    Column("user", String(128)),
+    Column("port", String(128)),
+    Column("detail", Text, nullable=False),                # the message text (cut at 1000 characters)
+)
+
 pending_updates = Table(
     "pending_updates", metadata,
     Column("host", String(128), primary_key=True),

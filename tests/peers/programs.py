@@ -25,6 +25,7 @@ PROGRAMS: dict[str, str | None] = {
     "snmpd": "/usr/sbin/snmpd",
     "snmpget": "/usr/bin/snmpget",
     "snmptrap": "/usr/bin/snmptrap",
+    "logger": "/usr/bin/logger",          # util-linux (bsdutils): the syslog receiver's real sender
     "snmpsimd": "/usr/bin/snmpsimd",
     # OpenSSH
     "sshd": "/usr/sbin/sshd",
