@@ -25,6 +25,7 @@ SAMPLE_PARAMS = {
                           "activo=bd-oracle-prod", "fecha=2026-11-20", "motivo=borrado", "destino=/srv/r"],
     "alfresco-restore": ["ticket=GLPI-1"],
     "antivirus-agent-repair": ["equipo=app-web-01"],
+    "disaster-recovery": ["tipo=cataclismo", "descripcion=sismo de magnitud 7"],
 }
 
 

@@ -21,10 +21,12 @@ from agent.core.thresholds import Thresholds
 from agent.core.yamlfile import line_of, load_located, problems_from
 from agent.errors import InventoryError, Problem
 
+# electrical_panel and generator: the tableros eléctricos and the grupo electrógeno the team watches (disaster
+# procedure, activity 3), read by a profile where they speak SNMP or by a person's confirmation
 KINDS = ("ups", "ac", "switch", "server_physical", "server_virtual", "db", "storage", "backup",
-         "tape_library", "pbx", "fire", "antiflood", "firewall", "router")
+         "tape_library", "pbx", "fire", "antiflood", "firewall", "router", "electrical_panel", "generator")
 Kind = Literal["ups", "ac", "switch", "server_physical", "server_virtual", "db", "storage", "backup",
-               "tape_library", "pbx", "fire", "antiflood", "firewall", "router"]
+               "tape_library", "pbx", "fire", "antiflood", "firewall", "router", "electrical_panel", "generator"]
 Criticality = Literal["critico", "no_critico"]
 
 

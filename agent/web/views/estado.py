@@ -23,7 +23,7 @@ CHARGE = "ups_battery_charge_ratio"
 SOURCE = "ups_output_source"
 ROOM_SENSORS = ("return", "inlet", "control", "supply")
 # how the console groups kinds (the groups), in the inventory's order
-GROUPS = (("UPS", ("ups",)), ("Aires de precisión", ("ac",)),
+GROUPS = (("UPS", ("ups",)), ("Energía", ("electrical_panel", "generator")), ("Aires de precisión", ("ac",)),
           ("Switches y red", ("switch", "router", "firewall")),
           ("Servidores", ("server_physical", "server_virtual")), ("Bases de datos", ("db",)),
           ("Almacenamiento", ("storage",)), ("Respaldo", ("backup", "tape_library")),
