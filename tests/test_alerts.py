@@ -143,7 +143,7 @@ def test_escalation_acknowledgement_vendor_and_resolution(plant, monkeypatch):
                    day=now.astimezone(ZoneInfo("America/Lima")).date())
     xlsx = [p for p in done.paths if p.suffix == ".xlsx"][0]
     book_x = load_workbook(xlsx)
-    assert book_x.sheetnames == ["Equipos", "Alertas"]
+    assert book_x.sheetnames == ["Equipos", "Alertas", "Firmas"]
     rows = [[c.value for c in r] for r in book_x.worksheets[1].iter_rows()]
     head = next(i for i, r in enumerate(rows) if r[0] == "N°")
     lines = [dict(zip(rows[head], r, strict=True)) for r in rows[head + 1:]]

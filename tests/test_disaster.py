@@ -94,3 +94,8 @@ def test_an_earthquake_worked_through_its_anexo_09_list_and_closed_by_the_jefa(d
     text = " ".join(str(v) for r in rows for v in r if v)
     for line in ("Verificar el estado del UPS", "Levantar la llave general", "Gabinete 2 sin energía"):
         assert line in text, text[:3000]
+    signatures = [[c.value for c in r] for r in load_workbook(sheet)["Firmas"].iter_rows()]
+    signed = {r[0]: r[1] for r in signatures if r and r[0] in ("Elaborado por", "Revisado por", "Aprobado por")}
+    assert signed == {"Elaborado por": "Rosa Vega — Especialista en Base de Datos",
+                      "Revisado por": "Luis Quispe — Especialista en Infraestructura y Soporte",
+                      "Aprobado por": "Mariella Paredes — Jefa de la OTI"}, signed

@@ -45,7 +45,9 @@ class DocContext:
         return when.astimezone(self.tz).strftime(fmt) if when else ""
 
     def page(self, name: str, header: dict[str, str], sections: dict[str, list[dict]], **extra) -> Page:
-        """A Page with the office's name from the config."""
+        """A Page with the office's name from the config; "Elaborado por" is the reports' responsible unless the
+        document knows who (a run's checklist: its people)."""
+        extra.setdefault("signers", {"Elaborado por": self.settings.config.reports.responsible})
         return Page(name, header, sections, office=self.settings.config.reports.office, **extra)
 
 

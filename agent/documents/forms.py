@@ -52,6 +52,8 @@ class Form(_Model):
     header: dict[str, str] = Field({}, description="header field id -> its label, in order")
     sections: list[SectionForm] = Field(min_length=1)
     footer: str = "Documento generado por oti-agent a partir de su registro; no se digita a mano."
+    signatures: list[str] = Field(["Elaborado por", "Revisado por", "Aprobado por"],
+                                  description="the signature lines the office signs the form with")
 
     def section(self, section_id: str) -> SectionForm:
         for s in self.sections:

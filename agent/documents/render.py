@@ -1,8 +1,9 @@
 """Render a document through its form: HTML, XLSX and PDF side by side, from the same rows.
 
 Every document carries the manual's header block (the office, the title, the procedure code and
-annex, the form's version, "Página N de M"), then its header fields and one table per section in
-the form's columns. A cell is text, or (text, class): the class (`ok`, `bad` or '') colours it in
+annex, the form's version, "Página N de M"), then its header fields, one table per section in
+the form's columns, and the signature lines the office signs it with (Elaborado por, Revisado por,
+Aprobado por), with the names and roles the agent knows. A cell is text, or (text, class): the class (`ok`, `bad` or '') colours it in
 every file. Files are written to a temporary name and renamed, so a reader never sees half a
 document and a failure leaves the previous one whole. Text from devices and people is escaped.
 """
@@ -33,6 +34,7 @@ class Page:
     extra_header: dict[str, str] = field(default_factory=dict)   # fields the form does not name (run parameters)
     title: str | None = None                    # instead of the form's (a runbook names its checklist)
     facts: dict = field(default_factory=dict)   # what the document found, for its mail
+    signers: dict[str, str] = field(default_factory=dict)   # signature line -> the name and role the agent knows
 
 
 def cell(value) -> Cell:
@@ -68,13 +70,14 @@ def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readabl
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "j2"]))
     title = page.title or form.title
+    signatures = [(label, page.signers.get(label, "")) for label in form.signatures]
     html = env.get_template("table.html.j2").render(form=form, title=title, office=page.office, header=header,
-                                                    sections=tables)
+                                                    sections=tables, signatures=signatures)
     html_path, xlsx_path, pdf_path = (folder / f"{page.name}{ext}" for ext in (".html", ".xlsx", ".pdf"))
     temps = [html_path.with_suffix(".html.tmp"), xlsx_path.with_suffix(".xlsx.tmp"), pdf_path.with_suffix(".pdf.tmp")]
     try:
         temps[0].write_text(html, encoding="utf-8")
-        _workbook(form, title, page.office, header, tables).save(temps[1])
+        _workbook(form, title, page.office, header, tables, signatures).save(temps[1])
         if pdf:
             html_to_pdf(html, temps[2])
     except Exception:
@@ -88,7 +91,8 @@ def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readabl
     return finals
 
 
-def _workbook(form: Form, title: str, office: str, header: dict[str, str], tables: list[dict]):
+def _workbook(form: Form, title: str, office: str, header: dict[str, str], tables: list[dict],
+              signatures: list[tuple[str, str]]):
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -120,6 +124,19 @@ def _workbook(form: Form, title: str, office: str, header: dict[str, str], table
                     c.font = Font(bold=True, color=_COLOUR[cls])
         for i, width in enumerate(sec["widths"], 1):
             ws.column_dimensions[get_column_letter(i)].width = width
+    if signatures:     # the office signs the printed form; a sheet of its own keeps the tables only tables
+        ws = wb.create_sheet("Firmas")
+        ws.append([office.upper()])
+        ws.append([title])
+        ws.append([])
+        ws.append(["Firma", "Nombre y cargo", "Firma", "Fecha"])
+        for c in ws[ws.max_row]:
+            c.font = Font(bold=True)
+        for label, who in signatures:
+            ws.append([label, who, "", ""])
+            ws.row_dimensions[ws.max_row].height = 40
+        for col, width in zip("ABCD", (16, 48, 28, 14), strict=True):
+            ws.column_dimensions[col].width = width
     return wb
 
 

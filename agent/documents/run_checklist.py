@@ -48,6 +48,32 @@ def lines(ctx: DocContext, book, run_id: str, activities: list[int] | None, writ
     return out
 
 
+def _signers(ctx: DocContext, run: dict, starter, by_step: dict[str, str] | None) -> dict[str, str]:
+    """Who signs a run's checklist: who started it made it ("Elaborado por"); each other line is the person who
+    decided the step the runbook names for it (`signers`), else the last approval's holder approved it and an
+    earlier approver reviewed it. A line the journal cannot fill yet stays blank for a hand signature."""
+    people = getattr(ctx.settings, "people", None)
+    made = starter.name + (f" — {people.title(starter.roles[0])}" if people is not None and starter.roles else "") \
+        if starter else run["started_by"]
+    decided = [d for d in queries.run_decision_rows(ctx.store, run["id"])
+               if d["kind"] in ("approval", "confirm") and d["decision"] in ("approved", "confirmed")
+               and not d.get("superseded")]
+    out = {"Elaborado por": made}
+    if by_step:
+        for label, step in by_step.items():
+            mine = [d for d in decided if d["step_id"] == step]
+            if mine:
+                out[label] = responsible(ctx, mine[-1])
+        return out
+    approvals = [d for d in decided if d["kind"] == "approval"]
+    if approvals:
+        out["Aprobado por"] = responsible(ctx, approvals[-1])
+        earlier = [d for d in approvals[:-1] if d["by"] != approvals[-1]["by"]]
+        if earlier:
+            out["Revisado por"] = responsible(ctx, earlier[-1])
+    return out
+
+
 def responsible(ctx: DocContext, decision: dict) -> str:
     """The checklists' Responsable: the person's name and the manual's role ('María Rojas — Jefa de la OTI,
     encargada'), or the login for someone the registry no longer knows; the agent for what it decided."""
@@ -107,7 +133,7 @@ class RunChecklist(Document):
 
     folder = "{run_id}"
     pdf = False
-    params = ("run_id", "file", "title", "form", "activities", "writer")
+    params = ("run_id", "file", "title", "form", "activities", "writer", "signers")
 
     def form_for(self, params: dict) -> str:
         return f"checklist-{params.get('form', 'actividades')}"
@@ -125,4 +151,4 @@ class RunChecklist(Document):
         extra = {f"Parámetro {k}": str(v) for k, v in run["params"].items()}
         rows = [_row(p.get("form", "actividades"), i, r) for i, r in enumerate(found, 1)]
         return ctx.page(p["file"], header, {"lineas": rows}, extra_header=extra, title=p.get("title"),
-                        facts={"lines": len(rows)})
+                        facts={"lines": len(rows)}, signers=_signers(ctx, run, starter, p.get("signers")))

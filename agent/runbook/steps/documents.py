@@ -22,6 +22,8 @@ class ChecklistOptions(StepOptions):
     form: Literal["actividades", "servicios"] = Field(
         "actividades", description="actividades: the apagado-encendido checklist; servicios: Ítem, Actividades, "
                                    "Sí, No, Observación (the validation checklist)")
+    signers: dict[str, str] = Field({}, description="signature line -> the step whose approver or confirmer signs "
+                                    "it (\"Aprobado por\": supervision-jefa); default: the run's last approvals")
 
 
 class Checklist(StepKind):
@@ -38,7 +40,7 @@ class Checklist(StepKind):
         o = ctx.options
         done = await asyncio.to_thread(compose, "checklist-ejecucion", ctx.settings, ctx.journal.store,
                                        run_id=ctx.run_id, file=o.file, title=o.title, form=o.form,
-                                       activities=o.activities, writer=ctx.step.id)
+                                       activities=o.activities, writer=ctx.step.id, signers=o.signers)
         return f"{o.title}: {done.page.facts['lines']} líneas en {', '.join(str(p) for p in done.paths)}"
 
 
