@@ -170,6 +170,15 @@ def test_restore_by_date_with_the_box_away_then_a_date_without_backup(site, tmp_
     assert log[0]["Estado"] == "Completado" and log[0]["Servidor"] == "fs-01"
     assert log[0]["Files"] == 3 and log[0]["Directorios"] >= 1
     assert log[0]["Fecha de backup"] == backup.started.astimezone(LIMA).strftime("%d/%m/%Y")
+    # Anexo 05: the request itself, with who authorised it and how it ended, kept beside the bitácora
+    book = load_workbook(tmp_path / "docs-out" / "bitacoras" / f"solicitud-restauracion-{run_id}.xlsx")
+    request = {r[0].value: r[1].value for r in book["Solicitud"].iter_rows() if r[0].value and r[1].value}
+    assert request["Unidad orgánica solicitante"] == "Dirección de Estadística e Informática"
+    assert request["Solicitante"] == "Ana Ruiz" and request["Motivo"] == "borrado accidental"
+    assert request["Autorización"].startswith("Autorizado por Director DEIN") and "autorizado" in request["Autorización"]
+    assert request["Resultado"] == "Completado" and request["Archivos y directorios"].startswith("3 archivos")
+    signed = {r[0].value: r[1].value for r in book["Firmas"].iter_rows()}
+    assert signed["Solicitado por"] == "Ana Ruiz" and signed["Autorizado por"].startswith("Director DEIN")
 
     # activity 12: a date without a backup is a clear answer, recorded as not possible, and notified
     proc = _start(daemon, "unidad=oti", "solicitante=Luis", "correo_solicitante=luis@entidad.example",

@@ -286,5 +286,10 @@ class RestoreLog(StepKind):
                    at=utc(datetime.now().astimezone()))
         await asyncio.to_thread(restores.record, ctx.journal.store, row)
         done = await asyncio.to_thread(compose, "bitacora-restauracion", ctx.settings, ctx.journal.store)
+        paths = list(done.paths)
+        if "unidad" in ctx.params:          # a unit's request (activity 8): its Anexo 05, with who authorised it
+            request = await asyncio.to_thread(compose, "solicitud-restauracion", ctx.settings, ctx.journal.store,
+                                              run_id=ctx.run_id)
+            paths += request.paths
         ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"restore_logged": status})
-        return f"bitácora de restauración: {status} ({', '.join(str(p) for p in done.paths)})"
+        return f"bitácora de restauración: {status} ({', '.join(str(p) for p in paths)})"
