@@ -26,6 +26,7 @@ SAMPLE_PARAMS = {
     "alfresco-restore": ["ticket=GLPI-1"],
     "antivirus-agent-repair": ["equipo=app-web-01"],
     "disaster-recovery": ["tipo=cataclismo", "descripcion=sismo de magnitud 7"],
+    "monthly-report": ["mes=2026-11"],
 }
 
 

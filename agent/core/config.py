@@ -187,6 +187,15 @@ class OfficeHours(_Model):
     holidays: list[str] = Field([], description="extra non-working days, YYYY-MM-DD (Peru's national holidays "
                                                 "are known already)")
 
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: str) -> str:
+        from agent.core.calendar import Periodicity
+
+        if Periodicity.parse(v).kind != "dias":          # an ambiguous 'L M J V' is refused here, with its line
+            raise ValueError(f"{v!r}: give the office's weekdays (L M X J V, lunes a viernes)")
+        return v
+
 
 class AlertmanagerAuth(_Model):
     """How to log in to an Alertmanager that asks for it (its web.config.file): HTTP basic auth or a bearer

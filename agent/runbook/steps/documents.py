@@ -1,4 +1,5 @@
-"""Step kinds that use what the agent already knows: `checklist` (documents from the journal) and
+"""Step kinds that use what the agent already knows: `checklist` (documents from the journal), `document` (one
+of the office's documents, written and mailed: the monthly report sent to the jefa for her conformity) and
 `checks` (the monitoring probes, run now on the step's targets)."""
 
 from __future__ import annotations
@@ -42,6 +43,37 @@ class Checklist(StepKind):
                                        run_id=ctx.run_id, file=o.file, title=o.title, form=o.form,
                                        activities=o.activities, writer=ctx.step.id, signers=o.signers)
         return f"{o.title}: {done.page.facts['lines']} líneas en {', '.join(str(p) for p in done.paths)}"
+
+
+class DocumentOptions(StepOptions):
+    """Which document, for what (its parameters are templates over the run's), and whether it is mailed."""
+    name: str = Field(description="a document of the agent: informe-mensual, reporte-monitoreo, ...")
+    params: dict[str, str] = Field({}, description="the document's parameters (month: \"{{ params.mes }}\")")
+    send: bool = Field(True, description="mail it to its recipients (reports.daily_to) through the outbox")
+
+
+class WriteDocument(StepKind):
+    """Write one of the office's documents now (and mail it): what a person elaborates and sends for a decision."""
+
+    Options = DocumentOptions
+    idempotent = True
+    estimate_s = 5.0
+
+    def describe(self, options: DocumentOptions) -> str:
+        return f"elabora el documento {options.name}" + (" y lo envía" if options.send else "")
+
+    async def run(self, ctx: StepContext, target) -> str:
+        from agent.errors import AgentError
+
+        params = {k: ctx.render(v) for k, v in ctx.options.params.items()}
+        try:
+            done = await asyncio.to_thread(compose, ctx.options.name, ctx.settings, ctx.journal.store,
+                                           send=ctx.options.send, **params)
+        except AgentError as err:
+            raise StepFailed(f"{ctx.options.name}: {err}") from None
+        ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"document": [str(p) for p in done.paths]})
+        sent = " (enviado)" if ctx.options.send else ""
+        return f"{ctx.options.name}{sent}: {', '.join(str(p) for p in done.paths)}"
 
 
 class ChecksOptions(StepOptions):
