@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from agent.alerts import AlertBook
+from agent.alerts.installed import tell_installed
 from agent.api import server as http_server
 from agent.api.app import create_app
 from agent.api.context import ApiContext
@@ -40,6 +41,7 @@ from agent.log import Episodes
 from agent.monitoring.jobs import group_jobs
 from agent.monitoring.memory import release_freed_memory
 from agent.monitoring.once import probe_context
+from agent.monitoring.receivers import start_syslog, start_traps
 from agent.monitoring.runner import Job, Runner
 from agent.monitoring.snapshot import Snapshot
 from agent.people.auth import Authenticator
@@ -120,6 +122,12 @@ class Daemon:
             return
         _LOGGER.info("group=%s checks=%d failed=%d duration=%.2fs", group.name, counts["checks"], counts["failed"],
                      time.perf_counter() - t0)
+        first = self.store.take_first_answers({(j.device.name, j.check.name) for j in jobs})
+        if first:                          # monitoring newly installed and answering: the jefa is told
+            try:
+                await asyncio.to_thread(tell_installed, self.settings, self.store, first)
+            except AgentError as err:
+                _LOGGER.error("monitoring installed on %d device(s), not told by mail: %s", len(first), err)
         release_freed_memory()
 
     async def poll_device(self, device: str) -> None:
@@ -128,35 +136,6 @@ class Daemon:
             mine = [j for j in self.jobs.get(group.name, []) if j.device.name == device]
             if mine:
                 await self.run_group(group, mine)
-
-    def _start_traps(self):
-        """The trap receiver, when the config enables it; None otherwise."""
-        if not self.settings.config.traps.enabled:
-            return None
-        from agent.monitoring.traps import TrapListener
-
-        listener = TrapListener(self.settings, self.poll_device)
-        try:
-            listener.start()
-        except OSError as err:            # the port taken, or 162 without the capability: said in one line
-            raise AgentError(str(err)) from None
-        self.snapshot.trap_stats = listener.stats
-        return listener
-
-    async def _start_syslog(self):
-        """The syslog receiver, when the config enables it; None otherwise."""
-        if not self.settings.config.syslog.enabled:
-            return None
-        from agent.monitoring.syslog import SyslogListener
-
-        listener = SyslogListener(self.settings, self.store)
-        try:
-            await listener.start()
-        except OSError as err:            # the port taken, or 514 without the capability: said in one line
-            raise AgentError(f"syslog: cannot listen on {self.settings.config.syslog.listen}:"
-                             f"{self.settings.config.syslog.port}: {err.strerror or err}") from None
-        self.snapshot.syslog_stats = lambda: dict(listener.counts)
-        return listener
 
     async def _record(self, group: CheckGroup, ready: asyncio.Queue) -> None:
         """Write results to the store as they come, all that finished meanwhile in one transaction."""
@@ -322,8 +301,8 @@ class Daemon:
         server = http_server.ApiServer(self.app(), cfg.http, cfg.path(cfg.http.socket) if cfg.http.socket else None,
                                        cfg.base_dir)
         listening = await server.start()
-        traps = self._start_traps()
-        syslog = await self._start_syslog()
+        traps = start_traps(self.settings, self.snapshot, self.poll_device)
+        syslog = await start_syslog(self.settings, self.store, self.snapshot)
         if not cfg.http.public_url:                      # links in mails point where it really listens
             self.runs.asker.base_url = listening.url
         _LOGGER.info("metrics at %s/metrics", listening.url)

@@ -131,8 +131,9 @@ class Store:
         _private(self.url)
         # every reading's last state, by device then reading key (the keys are interned: the same strings the
         # readings carry), and the checks whose readings are all stale already (nothing more to mark)
-        self._states, self._failing = self._load_states()
+        self._states, self._failing, self._answered = self._load_states()
         self._all_stale: set[tuple[str, str]] = set()
+        self._first_answers: list[tuple[str, str]] = []    # checks that answered for the first time ever
 
     def _reopen_read_only(self, err: StoreError) -> None:
         """The disk is full: read the file as it stands (immutable: no lock, no WAL, nothing written). What the
@@ -162,14 +163,25 @@ class Store:
     def _load_states(self):
         """What the last writes left: every reading's state, and which checks fail."""
         states: dict[str, dict[str, State]] = {}
-        failing = {}
+        failing, answered = {}, set()
         with self.engine.connect() as conn:
             for r in conn.execute(select(latest_readings.c.device, latest_readings.c.reading,
                                          latest_readings.c.state)):
                 states.setdefault(r.device, {})[sys.intern(r.reading)] = State(r.state)
-            for r in conn.execute(select(check_status).where(check_status.c.up.is_(False))):
-                failing[(r.device, r.check_name)] = _aware(r.failing_since or r.last_run)
-        return states, failing
+            for r in conn.execute(select(check_status)):
+                if not r.up:
+                    failing[(r.device, r.check_name)] = _aware(r.failing_since or r.last_run)
+                if r.runs_total > r.errors_total:
+                    answered.add((r.device, r.check_name))
+        return states, failing, answered
+
+    def take_first_answers(self, wanted: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Of the `wanted` (device, check) pairs, those that answered for the first time ever since the last call
+        (monitoring newly installed: activity 6 of the monitoring procedure tells the jefa)."""
+        with self._lock:
+            out = [k for k in self._first_answers if k in wanted]
+            self._first_answers = [k for k in self._first_answers if k not in wanted]
+        return out
 
     def record(self, results: list[CheckResult], now: datetime | None = None) -> list[StateChange]:
         """Store a batch of results; return the state changes they caused.
@@ -184,6 +196,9 @@ class Store:
                 since = None if res.up else self._failing.setdefault(key, now)
                 if res.up:
                     self._failing.pop(key, None)
+                    if key not in self._answered:
+                        self._answered.add(key)
+                        self._first_answers.append(key)
                 statuses.append(dict(device=res.device, check_name=res.check, up=res.up, error=res.error,
                                      error_kind=res.error_kind, duration_s=res.duration_s, last_run=now,
                                      failing_since=since))
