@@ -158,6 +158,9 @@ class Daemon:
             except AgentError as err:
                 STORE.failed(group.name, "results of group %s kept in memory only: %s", group.name, err)
                 continue
+            except Exception:  # noqa: BLE001 - the recorder must outlive a bug: the polls wait on its queue
+                _LOGGER.exception("recording %d result(s) of group %s failed", len(batch), group.name)
+                continue
             STORE.recovered(group.name)
             for c in changes:
                 if c.from_state is not None:

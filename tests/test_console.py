@@ -60,10 +60,13 @@ def test_the_console_asks_for_a_login_opens_the_sections_of_the_roles_and_shows_
         # the UPS goes on battery: the body Estado asks for every few seconds says so, with its minutes
         site.secret("ups", "ups-onbattery")
         deadline = time.monotonic() + 30
-        while "En batería" not in (body := text_of(luis.get("/estado/cuerpo").text)):
+        # the reading is shown the moment it is polled, its alert once the store has recorded it: the page
+        # (refreshed every few seconds) shows both within a moment
+        while "En batería" not in (body := text_of(luis.get("/estado/cuerpo").text)) \
+                or "Alertas abiertas (0)" in body:
             assert time.monotonic() < deadline, body[:2000]
             time.sleep(0.3)
-        assert "ups-01" in body and "Alertas abiertas (0)" not in body
+        assert "ups-01" in body
 
         missing = luis.get("/no-existe")
         assert missing.status_code == 404 and "No existe esa página." in text_of(missing.text)

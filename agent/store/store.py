@@ -242,11 +242,15 @@ class Store:
         if key in self._all_stale:
             return []
         fresh = {r.key for r in res.readings}
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(latest_readings.c.reading, latest_readings.c.name, latest_readings.c.unit,
-                                       latest_readings.c.labels)
-                                .where(latest_readings.c.device == res.device,
-                                       latest_readings.c.check_name == res.check)).all()
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(latest_readings.c.reading, latest_readings.c.name, latest_readings.c.unit,
+                                           latest_readings.c.labels)
+                                    .where(latest_readings.c.device == res.device,
+                                           latest_readings.c.check_name == res.check)).all()
+        except SQLAlchemyError as err:
+            raise StoreError(f"store {self.where}: reading {res.device}'s last readings failed: "
+                             f"{library_text(err)}") from None
         self._all_stale.add(key)
         return [Reading(r.name, None, State.UNKNOWN, r.unit, tuple(tuple(x) for x in json.loads(r.labels)),
                         message="sin dato: el equipo no responde")
