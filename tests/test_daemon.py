@@ -182,6 +182,35 @@ def test_results_wait_for_a_slow_store_instead_of_piling_up_in_memory():
     assert most[0] == 3                                                # and never more than 3 at once
 
 
+class _FailsTwoWays(Check):
+    """A host that times out, then refuses the session: the same failure seen two ways."""
+    name = "twoways"
+    calls = 0
+
+    async def collect(self, device, ctx):
+        from agent.errors import CheckError, ProbeTimeout
+
+        type(self).calls += 1
+        if type(self).calls == 1:
+            raise ProbeTimeout("twoways d1: no answer within 1s")
+        raise CheckError("twoways d1: No existing session")
+
+
+def test_a_failure_seen_two_ways_is_one_error_line(caplog):
+    dev = device_model().model_validate({"name": "d1", "address": "127.0.0.1", "oti_kind": "ups"})
+
+    async def scenario():
+        with ThreadPoolExecutor(1) as pool:
+            runner = Runner(ProbeContext(AgentConfig(), pool), 8)
+            return [await runner.run_one(Job(_FailsTwoWays(), dev, 5)) for _ in range(3)]
+
+    with caplog.at_level("DEBUG", logger="agent.monitoring.runner"):
+        kinds = [r.error_kind for r in asyncio.run(scenario())]
+    assert kinds == ["timeout", "unavailable", "unavailable"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "failing (timeout)" in errors[0], errors
+
+
 class _BadPassword(Check):
     name = "badpass"
     calls = 0

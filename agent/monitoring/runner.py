@@ -141,9 +141,15 @@ class Runner:
         """Log an error once when a target starts failing, and once when it recovers."""
         key = job.key
         before = self.failing.get(key)
-        if not result.up and before != result.error_kind:
-            self.failing[key] = result.error_kind
+        if not result.up and (before is None or (result.error_kind == "auth" and before != "auth")):
+            self.failing[key] = result.error_kind          # a refused login is worth its own line
             _LOGGER.error("check=%s device=%s failing (%s): %s", key[0], key[1], result.error_kind, result.error)
+        elif not result.up and before != result.error_kind:
+            # the same failure seen another way (a timeout, then a refused session): not a new line at ERROR;
+            # a probe's own bug (internal) is logged with its traceback where it is caught
+            self.failing[key] = result.error_kind
+            _LOGGER.debug("check=%s device=%s still failing (%s): %s", key[0], key[1], result.error_kind,
+                          result.error)
         elif result.up and before is not None:
             del self.failing[key]
             _LOGGER.info("check=%s device=%s recovered", key[0], key[1])
