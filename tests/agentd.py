@@ -124,3 +124,15 @@ class AgentDaemon:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def assert_run_succeeded(proc, daemon, journal, run_id: str) -> None:
+    """A followed `oti-agent run` has ended (killed and said why when it has not) and its run succeeded."""
+    from agent.runbook.journal import TERMINAL
+
+    if proc.poll() is None:
+        proc.kill()
+        raise AssertionError(f"the run did not end:\n{daemon.cli('run-status', run_id).stdout}\n{daemon.tail()}")
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:] + daemon.tail()
+    assert journal.run(run_id)["status"] in TERMINAL and journal.run(run_id)["status"] == "successful"

@@ -9,9 +9,10 @@ import time
 
 from openpyxl import load_workbook
 
-from agent.runbook.journal import TERMINAL, Journal
+from agent.runbook.journal import Journal
 from agent.runbook.model import load
 from agent.store import Store
+from tests.agentd import assert_run_succeeded
 from tests.conftest import REPO
 
 BOOK = load(REPO / "runbooks" / "disaster-recovery.yaml")
@@ -60,12 +61,7 @@ def test_an_earthquake_worked_through_its_anexo_09_list_and_closed_by_the_jefa(d
             assert done.returncode == 0, (step, done.stdout + done.stderr)
             answered.append(step)
         time.sleep(0.3)
-    if proc.poll() is None:
-        proc.kill()
-        raise AssertionError(f"the run did not end:\n{daemon.cli('run-status', run_id).stdout}\n{daemon.tail()}")
-    stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:] + daemon.tail()
-    assert journal.run(run_id)["status"] in TERMINAL and journal.run(run_id)["status"] == "successful"
+    assert_run_succeeded(proc, daemon, journal, run_id)
 
     # only the roles the manual names act: GG's notice by GG, the damage by the OTI team
     assert [r.returncode for r in refused] == [1, 1, 1], [r.stderr for r in refused]

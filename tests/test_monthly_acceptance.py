@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 import time
 
-from agent.runbook.journal import TERMINAL, Journal
+from agent.runbook.journal import Journal
 from agent.store import Store
-from tests.agentd import PEOPLE
+from tests.agentd import PEOPLE, assert_run_succeeded
 from tests.conftest import REPO
 
 
@@ -44,12 +44,7 @@ def test_the_jefa_returns_the_monthly_report_once_then_accepts_it(site, smtp, ag
             assert ok.returncode == 0, ok.stdout + ok.stderr
             answered = 2
         time.sleep(0.3)
-    if proc.poll() is None:
-        proc.kill()
-        raise AssertionError(f"the run did not end:\n{daemon.cli('run-status', run_id).stdout}\n{daemon.tail()}")
-    stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:] + daemon.tail()
-    assert journal.run(run_id)["status"] in TERMINAL and journal.run(run_id)["status"] == "successful"
+    assert_run_succeeded(proc, daemon, journal, run_id)
     decisions = [(d["by"], d["decision"], d["comment"]) for d in
                  journal.decisions(run_id, "conformidad-jefa", kind="approval", superseded=True)]
     assert decisions == [("mariella", "rejected", "falta el detalle de los switches del piso 3"),
