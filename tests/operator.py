@@ -39,11 +39,12 @@ def run_ids(config: Path) -> set[str]:
 
 def operate(daemon, proc: subprocess.Popen | None, approvers: dict[str, str], values: dict[str, str] | None = None,
             timeout: float = 240.0, refusals: list | None = None, before: set[str] = frozenset(),
-            run_id: str | None = None) -> str:
+            run_id: str | None = None, hands=None) -> str:
     """Answer every wait of a run until it ends, through the real CLI against the daemon; return the run id.
 
     `approvers` maps role -> person (each acts with a token of their own); confirmations are the OS user's
-    (luis). `refusals` collects the daemon's refusals of improper approvals tried first (the starter
+    (luis); `hands(step_id)`, when given, does first what the person confirms (Datacenter.person_does).
+    `refusals` collects the daemon's refusals of improper approvals tried first (the starter
     approving; the jefa approving General Management's step too)."""
     config = daemon.config
     journal = journal_of(config)
@@ -64,6 +65,8 @@ def operate(daemon, proc: subprocess.Popen | None, approvers: dict[str, str], va
                     _approve(daemon, run, step_id, approvers, refusals)
                 elif row["status"] == "awaiting_confirmation":
                     answered.add(key)
+                    if hands is not None:
+                        hands(step_id)
                     extra = [a for k, v in (values or {}).items() for a in ("--value", f"{k}={v}")]
                     out = daemon.cli("confirm", run_id, step_id, *extra)
                     assert out.returncode == 0, out.stderr

@@ -151,6 +151,7 @@ def test_a_shutdown_from_the_browser_with_the_jefa_approving_from_her_phone(data
             time.sleep(0.3)
             continue
         done.add(href)
+        dc.person_does(href.rstrip("/").split("/")[-2])         # …/pasos/<step>/confirmar: the hands first
         luis.open(href)
         luis.wait_text("Confirmar")
         if luis.driver.find_elements(By.ID, "v_temperatura_sala_c"):

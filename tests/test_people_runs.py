@@ -148,7 +148,7 @@ def test_the_jefa_and_gg_decide_from_their_mailed_links_as_themselves(datacenter
             assert time.monotonic() < deadline, inbox.subjects()
             time.sleep(0.2)
         assert "Ana García (agarcia)" in told[0].get_payload(decode=True).decode()   # GG's answer, to the jefa
-        operate(daemon, None, {}, {"temperatura_sala_c": "23"}, run_id=run_id)
+        operate(daemon, None, {}, {"temperatura_sala_c": "23"}, run_id=run_id, hands=dc.person_does)
 
     run = journal.run(run_id)
     assert run["status"] == "successful", run

@@ -43,7 +43,8 @@ def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
                          "-p", f"comando_apagado={dc.bin('fake-poweroff')}",
                          "-p", f"comando_central={dc.bin('fake-poweroff')}", "-p", "motivo=Traslado a la sede nueva")
     refusals = []
-    run_id = operate(daemon, proc, APPROVERS, {"temperatura_sala_c": "23.5"}, refusals=refusals)
+    run_id = operate(daemon, proc, APPROVERS, {"temperatura_sala_c": "23.5"}, refusals=refusals,
+                     hands=dc.person_does)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stdout[-3000:] + stderr[-2000:] + daemon.tail()
     # the starter may not approve; General Management's approver must differ from the jefa's
@@ -79,6 +80,12 @@ def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
     assert ups.stdout.strip() == "120"                                        # activity 15, relocation only
 
     assert journal.in_maintenance() == set()                                  # the window closed with the run
+    steps = journal.steps(run_id)
+    assert steps["verificar-aires-apagados"]["status"] == "successful"        # 14: the AC reports off when polled
+    assert [a["message"] for a in journal.actions(run_id, "verificar-aires-apagados")] == \
+        ["aap-01: ac_system_state = off"]
+    assert steps["verificar-almacenamiento-y-cintas"]["status"] == "skipped"  # 10: this site has no storage
+    assert "ningún equipo del inventario" in steps["verificar-almacenamiento-y-cintas"]["message"]
     rows = _xlsx_rows(tmp_path / "var" / "documentos" / run_id / "checklist-apagado.xlsx")
     activities = {a for r in rows for a in str(r[1]).split(", ")}
     assert {str(n) for n in range(1, 16)} <= activities
@@ -105,7 +112,7 @@ def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
     proc.send_signal(signal.SIGHUP)           # the engineer's SSH session drops: the terminal dies, the run not
     proc.wait(15)
     assert proc.returncode != 0
-    run2 = operate(daemon, None, APPROVERS, {"temperatura_sala_c": "24"}, run_id=run2)
+    run2 = operate(daemon, None, APPROVERS, {"temperatura_sala_c": "24"}, run_id=run2, hands=dc.person_does)
     assert journal.run(run2)["status"] == "successful", journal.run(run2)
     assert all(b.is_on() for b in dc.bmcs.values())
     assert all(b.commands() == ["set shutdown 1", "set power 1"] for b in dc.bmcs.values())
@@ -115,6 +122,8 @@ def _shutdown_then_startup(dc, daemon, snmpsim, inbox, config, tmp_path):
     order = [a["target"] for a in journal.actions(run2, "encender-servidores-virtuales")]
     assert order == ["vm-app", "vm-alfresco", "vm-intranet"]                  # by importance
     assert dc.oracle_state("PROD")[0] == "up"
+    assert journal.steps(run2)["verificar-comunicaciones"]["status"] == "successful"   # 19: the switch answers
+    assert journal.events_named(run2, "sent_back") == []                     # 23 and 25 held the first time
     assert dc.oracle_state("PRODDG") == ("up", "on")
     # the validation checklist (activity 28) in the office's form: Ítem, Actividades, Sí, No, Observación
     validation = _xlsx_rows(tmp_path / "var" / "documentos" / run2 / "checklist-validacion.xlsx")

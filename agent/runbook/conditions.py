@@ -7,7 +7,7 @@ import time
 
 from agent.core import plugins
 from agent.core.inventory import Device
-from agent.errors import CheckError
+from agent.errors import CheckError, ProbeTimeout, ProbeUnavailable
 from agent.runbook.model import Condition
 from agent.transports.context import ProbeContext
 from agent.transports.net import http_status, tcp_open
@@ -25,6 +25,8 @@ async def holds(cond: Condition, target: Device, probes: ProbeContext) -> bool:
             from agent.transports.ipmi import power_state
 
             return await power_state(target, probes) == cond.state
+        if cond.probe == "powered":
+            return await powered(target, probes) == (cond.state == "on")
         if cond.probe in ("ssh", "oracle"):
             command = cond.command
             if cond.probe == "oracle":
@@ -36,6 +38,24 @@ async def holds(cond: Condition, target: Device, probes: ProbeContext) -> bool:
         return await _snmp_equals(cond, target, probes)
     except CheckError:
         return False
+
+
+async def powered(target: Device, probes: ProbeContext) -> bool:
+    """Whether a device is on, read the best way it offers: the BMC says so; an SNMP agent that answers
+    (a storage controller or tape library switched off stops answering); an SSH port that accepts.
+    A BMC that does not answer raises CheckError: that proves nothing either way."""
+    if getattr(target, "ipmi", None) is not None:
+        from agent.transports.ipmi import power_state
+
+        return await power_state(target, probes) == "on"
+    if getattr(target, "snmp", None) is not None:
+        check = plugins.check("snmp")()
+        try:
+            await check.collect(target, probes)
+        except (ProbeTimeout, ProbeUnavailable):          # silent or refusing; wrong credentials prove nothing
+            return False
+        return True
+    return await tcp_open(target.address, target.ssh.port if getattr(target, "ssh", None) else 22)
 
 
 async def wait_for(cond: Condition, target: Device, probes: ProbeContext) -> bool:
@@ -62,6 +82,8 @@ def describe(cond: Condition) -> str:
         return f"`{cond.command}` termina bien"
     if cond.probe == "http":
         return f"{cond.url} responde {cond.status}"
+    if cond.probe == "powered":
+        return f"equipo {'encendido' if cond.state == 'on' else 'apagado'} (IPMI, SNMP o SSH)"
     return f"{cond.reading} = {cond.equals}"
 
 

@@ -126,7 +126,7 @@ class Engine:
             tasks.pop(other).cancel()
         await self.writes.set_step(run_id, sid, "failed", str(back))
         self.progress(sid, None, "failed", str(back))
-        self.journal.send_back(run_id, back.goto, sorted(again), str(back))
+        self.journal.send_back(run_id, back.goto, sorted(again), str(back), origin=sid)
         for s in again:
             status[s] = "pending"
         self.progress(back.goto, None, "sent_back", str(back))
@@ -139,6 +139,10 @@ class Engine:
             return "skipped"
         kind = load_kind(step.kind)()
         targets = resolve_targets(book, step, self.settings.inventory, run["params"])
+        if step.targets and step.targets.optional and not targets:
+            await self.writes.set_step(run_id, step.id, "skipped", "no aplica: ningún equipo del inventario")
+            self.progress(step.id, None, "skipped", "sin equipos")
+            return "skipped"
         ctx = StepContext(run_id, book, step, kind.Options.model_validate(step.with_), run["params"],
                           run["started_by"], self.settings, self.journal, probes, cancel, targets, self.progress,
                           asking=self.asking, trigger=run.get("trigger") or {})
@@ -154,6 +158,11 @@ class Engine:
                 self.progress(step.id, None, "successful", "")
                 return "successful"
             message = "; ".join(failures)
+            rounds = self.journal.sent_back_from(run_id, step.id) if step.back_to else step.back_times
+            if rounds < step.back_times:            # "No: regresa a la actividad 8": those steps again, then this
+                goto = book.step(step.back_to)
+                raise SentBack(goto.id, f"{message}; vuelve a la actividad {goto.activities[0]} "
+                                        f"({goto.name}), vuelta {rounds + 1} de {step.back_times}")
             if step.on_failure != "ask":
                 await self.writes.set_step(run_id, step.id, "failed", message)
                 self.progress(step.id, None, "failed", message)

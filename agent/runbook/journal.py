@@ -132,9 +132,10 @@ class Journal:
         """Return decisions of the current round, oldest first (with `superseded`, those sent back too)."""
         return queries.run_decision_rows(self.store, run_id, step_id, kind, superseded)
 
-    def send_back(self, run_id: str, goto: str, step_ids: list[str], reason: str) -> None:
-        """A No that sends the run back to `goto`: those steps are pending again, their actions forgotten (kept
-        as events) and their decisions superseded — the next round asks again."""
+    def send_back(self, run_id: str, goto: str, step_ids: list[str], reason: str, origin: str | None = None) -> None:
+        """A No (or a failed check, `origin`) that sends the run back to `goto`: those steps are pending again,
+        their actions forgotten (kept as events) and their decisions superseded — the next round asks again.
+        The event names the step that sent it back in its `target`, so rounds can be counted per step."""
         now = _now()
         with self.store.transaction() as conn:
             for row in conn.execute(select(run_actions).where(run_actions.c.run_id == run_id,
@@ -147,12 +148,16 @@ class Journal:
                                                      run_decisions.c.step_id.in_(step_ids)).values(superseded=True))
             conn.execute(update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id.in_(step_ids))
                          .values(status="pending", started_at=None, ended_at=None, message=None))
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=goto, event="sent_back", detail=reason,
-                                                   at=now))
+            conn.execute(insert(run_events).values(run_id=run_id, step_id=goto, target=origin, event="sent_back",
+                                                   detail=reason, at=now))
 
     def sent_back(self, run_id: str, step_id: str) -> int:
         """How many times the run was sent back to this step."""
         return len(queries.run_event_rows(self.store, run_id, event="sent_back", step_id=step_id))
+
+    def sent_back_from(self, run_id: str, origin: str) -> int:
+        """How many times this step has sent the run back (its `back_to` rounds so far)."""
+        return sum(e["target"] == origin for e in self.events_named(run_id, "sent_back"))
 
     def events(self, run_id: str, after: int = 0) -> list[dict]:
         """Return the run's journal events, oldest first (those after event id `after`)."""
@@ -174,6 +179,17 @@ class Journal:
         for e in queries.run_event_rows(self.store, run_id, event="facts"):
             out.update(json.loads(e["detail"]))
         return out
+
+    def step_facts(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """What one step recorded as facts, in all its rounds (the latest value of each key)."""
+        out: dict[str, Any] = {}
+        for e in queries.run_event_rows(self.store, run_id, event="facts", step_id=step_id):
+            out.update(json.loads(e["detail"]))
+        return out
+
+    def events_named(self, run_id: str, event: str) -> list[dict]:
+        """The run's events of one kind, oldest first."""
+        return queries.run_event_rows(self.store, run_id, event=event)
 
     def in_maintenance(self) -> set[str]:
         """Return the devices a running shutdown or startup is touching (their alarms stay quiet)."""

@@ -75,6 +75,8 @@ class Targets(Selector):
     """Which devices a step acts on; `roles` matches the inventory's `oti_role`."""
 
     roles: list[str] = []
+    optional: bool = Field(False, description="an office without such equipment (no tape library) skips the "
+                           "step instead of refusing the run")
 
 
 class Condition(_Model):
@@ -83,9 +85,10 @@ class Condition(_Model):
     probe: ipmi_power (state on/off) · tcp (port open/closed; the device's SSH port when `port` is
     not given) · ssh (command exits 0) · oracle (the device's oti_oracle.status_command exits 0) ·
     snmp (a reading of the device's profile equals a value) · http (GET `url` answers `status`;
-    `{address}` in the url is the device's address)."""
+    `{address}` in the url is the device's address) · powered (state on/off, through whatever the device
+    has: its BMC's power state, else whether its SNMP agent answers, else its SSH port)."""
 
-    probe: Literal["ipmi_power", "tcp", "ssh", "snmp", "oracle", "http"]
+    probe: Literal["ipmi_power", "tcp", "ssh", "snmp", "oracle", "http", "powered"]
     state: Literal["on", "off", "open", "closed"] | None = None
     port: int | None = Field(None, ge=1, le=65535)
     command: str | None = None
@@ -99,7 +102,7 @@ class Condition(_Model):
     @model_validator(mode="after")
     def _complete(self) -> Condition:
         need = {"ipmi_power": ("state",), "tcp": ("state",), "ssh": ("command",), "oracle": (),
-                "snmp": ("reading", "equals"), "http": ("url",)}[self.probe]
+                "snmp": ("reading", "equals"), "http": ("url",), "powered": ("state",)}[self.probe]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"probe {self.probe} needs {', '.join(missing)}")
@@ -125,6 +128,10 @@ class Step(_Model):
     retry_delay: Duration = 2.0
     verify: Condition | None = None
     on_failure: Literal["stop", "continue", "ask"] = "stop"
+    back_to: StepId | None = Field(None, description="when it fails, send the run back to this earlier step first "
+                                   "(the manual's «No: regresa a la actividad N»), at most `back_times` times; "
+                                   "then on_failure applies")
+    back_times: int = Field(1, ge=1, le=10)
     checklist: str | None = Field(None, description="what the checklist line says was done (default: name)")
     estimate: Duration | None = Field(None, description="expected seconds per wave of targets, for the plan")
 
@@ -226,11 +233,12 @@ def _graph_problems(book: dict, file: str, lines: dict) -> list[Problem]:
         out.append(Problem(file, "steps", line_of(lines, ("steps",)), f"needs form a cycle: {' -> '.join(cycle)}"))
         return out
     for i, s in enumerate(steps):
-        goto = (s.get("with") or {}).get("on_reject") if isinstance(s.get("with"), dict) else None
-        if isinstance(goto, str) and goto not in _ancestors(graph, s.get("id")):
-            where = line_of(lines, ("steps", i, "with", "on_reject"))
-            out.append(Problem(file, f"steps[{ids[i]}].with.on_reject", where,
-                               f"on_reject must name a step this one comes after (through needs); {goto!r} is not"))
+        options = s.get("with") if isinstance(s.get("with"), dict) else {}
+        for key, goto in ((("with", "on_reject"), options.get("on_reject")), (("back_to",), s.get("back_to"))):
+            if isinstance(goto, str) and goto not in _ancestors(graph, s.get("id")):
+                out.append(Problem(file, f"steps[{ids[i]}].{'.'.join(key)}", line_of(lines, ("steps", i, *key)),
+                                   f"{key[-1]} must name a step this one comes after (through needs); "
+                                   f"{goto!r} is not"))
     return out
 
 

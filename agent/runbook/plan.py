@@ -34,6 +34,8 @@ def resolve_targets(book: Runbook, step: Step, inventory: Inventory, params: dic
                            for p in err.problems]) from None
     if t.roles:
         found = [d for d in found if d.role in t.roles]
+    if not found and t.optional:
+        return []
     if not found:
         which = f" (names: {', '.join(names)})" if names else ""
         raise ConfigError([Problem(book.source, f"steps[{step.id}].targets", None,
@@ -83,12 +85,12 @@ def make_plan(book: Runbook, params: dict, settings) -> Plan:
         options = kind.Options.model_validate(step.with_)
         found = kind.target_problems(options, targets, settings) + kind.param_problems(options, params)
         problems += [Problem(book.source, f"steps[{step.id}]", None, msg) for msg in found]
-        runs = True
-        if step.when and not any(expr.step_refs(step.when)):
+        runs = not (step.targets and step.targets.optional and not targets)
+        if runs and step.when and not any(expr.step_refs(step.when)):
             runs = expr.evaluate(step.when, params, {})
         waves = math.ceil(len(targets) / step.parallel) if targets else 1
         estimate = (step.estimate if step.estimate is not None else kind.estimate_s) * waves if runs else 0.0
-        planned[step.id] = PlannedStep(step, targets, runs, estimate, description=kind.describe(options))
+        planned[step.id] = PlannedStep(step, targets, runs, estimate, description=_describe(book, step, kind, options))
     if problems:
         raise ConfigError(problems)
     finish: dict[str, float] = {}
@@ -124,3 +126,13 @@ def _param_name(name: str, params: dict) -> str:
     if "{{" not in name:
         return name
     return templates.render(name, params=params).strip()
+
+
+def _describe(book: Runbook, step: Step, kind, options) -> str:
+    """What the step does, and where a failure sends the run (the manual's «No: regresa a la actividad N»)."""
+    text = kind.describe(options)
+    if step.back_to:
+        back = book.step(step.back_to)
+        times = "una vez" if step.back_times == 1 else f"hasta {step.back_times} veces"
+        text += f"; si falla vuelve a la actividad {back.activities[0]} ({back.id}) {times}"
+    return text

@@ -67,6 +67,20 @@ class Datacenter:
     known_hosts: Path
     bmcs: dict[str, Bmc] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    secrets: Path | None = None        # the folder of the last config written: the AC's community is there
+
+    def ac_power(self, on: bool) -> None:
+        """A person switches the precision AC on or off: its SNMP card goes on answering, with the unit's
+        state (the community of the config points at the recording of the unit on, or off)."""
+        if self.secrets is not None:
+            (self.secrets / "liebert-crac").write_text(("liebert-crac" if on else "liebert-crac-off") + "\n")
+
+    def person_does(self, step_id: str) -> None:
+        """What the person confirming a step of the shutdown or the startup does with their hands here."""
+        if step_id == "apagar-aires-incendio-aniego":          # activity 14
+            self.ac_power(False)
+        elif step_id == "encender-aires":                     # activity 18
+            self.ac_power(True)
 
     def bin(self, name: str) -> str:
         return str(self.root / "bin" / name)
@@ -106,6 +120,7 @@ class Datacenter:
             (self.root / "oracle" / f"{db}.apply").write_text("on\n")
         for log in ("power.log", "oracle.log"):
             (self.root / log).write_text("")
+        self.ac_power(True)
         _wait_ports([p for n, p in self.ports.items()])
 
     def stop(self) -> None:
@@ -157,7 +172,7 @@ class Datacenter:
         """Write inventory, secrets and config for the engine; return the config path."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "inventory.yaml").write_text(yaml.safe_dump(self.inventory(snmp_port), sort_keys=False))
-        secrets = folder / "secrets"
+        secrets = self.secrets = folder / "secrets"
         secrets.mkdir(exist_ok=True)
         for name, value in (("bmc", PASSWORD), ("smtp", "mailpw"), ("ups-rfc1628", "ups-rfc1628"),
                             ("liebert-crac", "liebert-crac"), ("switch24", "switch24")):

@@ -93,22 +93,40 @@ class BackupSetSelect(StepKind):
             raise StepFailed(f"{target.name}: no hay copias en disco en {folder} ({err.strip()})")
         sets = sorted((n for n in out.split() if _set_date(n) and (limit is None or _set_date(n) <= limit)),
                       reverse=True)
-        skipped = []
-        for name in sets:
+        failed, rounds = _failed_before(ctx)
+        skipped = [f"{name} (falló la restauración en una vuelta anterior)" for name in sets if name in failed]
+        for name in [n for n in sets if n not in failed]:
             path = f"{folder.rstrip('/')}/{name}"
             status, out, err = await _run(ctx, target, f"cd {shlex.quote(path)} && "
                                                        f"sha256sum --quiet -c {shlex.quote(ctx.options.manifest)}",
                                           timeout=3600)
             if status == 0:
                 ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"backup_set": path, "backup_set_name": name,
-                                                                 "backup_sets_skipped": skipped})
+                                                                 "backup_sets_skipped": skipped,
+                                                                 "backup_sets_failed": failed,
+                                                                 "backup_set_round": rounds})
                 return f"copia {name} verificada" + (f"; descartadas: {'; '.join(skipped)}" if skipped else "")
             bad = [ln.split(":")[0] for ln in (out + err).splitlines() if "FAILED" in ln or "No such file" in ln]
             skipped.append(f"{name} (archivos corruptos o faltantes: {', '.join(bad[:5]) or err.strip()[:200]})")
-        ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"backup_set": None, "backup_sets_skipped": skipped})
+        ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"backup_set": None, "backup_sets_skipped": skipped,
+                                                         "backup_sets_failed": failed, "backup_set_round": rounds})
         raise StepFailed(f"{target.name}: ninguna copia válida en {folder}"
                          + (f" hasta el {limit:%d/%m/%Y}" if limit else "")
                          + (f"; descartadas: {'; '.join(skipped)}" if skipped else ""))
+
+
+def _failed_before(ctx: StepContext) -> tuple[list[str], int]:
+    """The sets an earlier round picked and then sent back (activity 12: «si la restauración falla por
+    archivos corruptos, se reintentará solicitando nuevamente el mismo backup u otro – actividad 8»), and
+    how many times the run has been sent back so far. A pick counts as failed only when the run was sent
+    back after it: a step repeated on resume, with no send-back between, picks the same set again."""
+    rounds = len(ctx.journal.events_named(ctx.run_id, "sent_back"))
+    facts = ctx.journal.step_facts(ctx.run_id, ctx.step.id)
+    failed = list(facts.get("backup_sets_failed", []))
+    picked = facts.get("backup_set_name")
+    if picked and rounds > facts.get("backup_set_round", 0) and picked not in failed:
+        failed.append(picked)
+    return failed, rounds
 
 
 def _set_date(name: str) -> date | None:

@@ -23,8 +23,10 @@ class WaitUntil(StepKind):
 
     async def run(self, ctx: StepContext, target: Device) -> str:
         cond = ctx.options
-        if cond.url and "{{" in cond.url:          # a URL from the run's parameters
-            cond = cond.model_copy(update={"url": ctx.render(cond.url, target)})
+        for key in ("url", "command"):             # a URL or a command from the run's parameters
+            value = getattr(cond, key)
+            if value and "{{" in value:
+                cond = cond.model_copy(update={key: ctx.render(value, target)})
         if await conditions.wait_for(cond, target, ctx.probes):
             return f"{target.name}: {conditions.describe(cond)}"
         raise StepFailed(f"{target.name}: no se cumplió «{conditions.describe(cond)}» en {cond.within:g} s")
