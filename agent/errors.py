@@ -19,7 +19,9 @@
      │    └── ResumeConflict    the runbook changed since the run started, or it runs elsewhere
      ├── AlertError           an alert that does not exist or cannot be acknowledged/resolved as asked
      ├── NotifyError          a message could not leave
-     │    └── MailError         the SMTP server refused or could not be reached (`server` tells whose fault)
+     │    ├── MailError         the SMTP server refused or could not be reached (`server` tells whose fault)
+     │    └── HelpdeskError     GLPI refused a ticket call or could not be reached (`server` as for mail)
+     │         └── HelpdeskAuthFailed  GLPI refused the app token or the user token (a person must fix it)
      ├── BackupError          backups, tapes and custody
      │    ├── BackendError      the backup backend could not be asked, or answered nonsense
      │    │    └── TapeWait       a job waited for a tape longer than allowed and was canceled
@@ -153,6 +155,19 @@ class MailError(NotifyError):
     def __init__(self, message: str, *, server: bool = True):
         super().__init__(message)
         self.server = server
+
+
+class HelpdeskError(NotifyError):
+    """GLPI refused a ticket call or could not be reached; `server` as for MailError (True: every call
+    would fail the same way, so the queue waits; False: this call's own fault)."""
+
+    def __init__(self, message: str, *, server: bool = True):
+        super().__init__(message)
+        self.server = server
+
+
+class HelpdeskAuthFailed(HelpdeskError):
+    """GLPI refused the App-Token or the user token: nothing goes until a person fixes the config."""
 
 
 class BackupError(AgentError):

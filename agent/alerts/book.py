@@ -27,6 +27,7 @@ from agent.core.settings import Settings
 from agent.errors import AlertError
 from agent.monitoring.silence import NAME as SILENCE
 from agent.notify import alertmanager
+from agent.notify.glpi_tickets import Helpdesk
 from agent.notify.outbox import Outbox
 from agent.store import Store, queries
 from agent.store.queries import OPEN
@@ -46,6 +47,7 @@ class AlertBook:
         self.cfg = settings.config.alerts
         self.clock = clock or (lambda: datetime.now(UTC))
         self.outbox = Outbox(store, settings.config, self.clock)
+        self.helpdesk = Helpdesk(store, settings.config, self.clock)       # GLPI tickets (off by default)
 
     # ------------------------------------------------------------------ from state changes
     def process(self, changes) -> list[int]:
@@ -107,6 +109,8 @@ class AlertBook:
         notified = self._escalate(now)
         sent, pending = self.outbox.flush()
         counts = {"resolved": resolved, "notified": notified, "sent": sent, "pending": pending}
+        if self.helpdesk.enabled:
+            counts["tickets"] = self.helpdesk.flush()[0]
         if self.cfg.alertmanager:
             counts["forwarded"] = self._forward(now)
         return counts
@@ -129,6 +133,8 @@ class AlertBook:
                     status="resolved", resolved_at=now, resolved_by="oti-agent"))
                 self._event(conn, alert_id, "resolved", f"normal desde hace {self.cfg.resolve_after / 60:g} min",
                             by="oti-agent", now=now)
+        for (alert_id,) in rows:
+            escalation.ticket_solved(self.helpdesk, alert_id, "oti-agent", "la lectura volvió a la normalidad")
         return len(rows)
 
     def _escalate(self, now: datetime) -> int:
@@ -143,6 +149,7 @@ class AlertBook:
             steps = escalation.due(policy, row, now)
             for i in steps:
                 events = escalation.notify(self.settings, self.outbox, row, policy, i, device, now)
+                events += escalation.open_ticket(self.helpdesk, row, policy, i, device)
                 for event, detail in events:
                     self._log_event(row["id"], event, detail, now)
                 count += any("[outbox" in detail for _, detail in events)
@@ -178,7 +185,8 @@ class AlertBook:
         index = min(row["steps_sent"], len(policy.steps) - 1)
         now = self.clock().astimezone(UTC)
         self._log_event(row["id"], "escalated", f"a mano por {by}" + (f": {comment}" if comment else ""), now)
-        for event, detail in escalation.notify(self.settings, self.outbox, row, policy, index, device, now):
+        for event, detail in escalation.notify(self.settings, self.outbox, row, policy, index, device, now) + \
+                escalation.open_ticket(self.helpdesk, row, policy, index, device):
             self._log_event(row["id"], event, detail, now)
         with self.store.transaction() as conn:
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
@@ -195,6 +203,7 @@ class AlertBook:
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
                 status="resolved", resolved_by=by, resolved_at=now, comment=comment or row["comment"]))
             self._event(conn, alert_id, "resolved", comment, by=by, now=now)
+        escalation.ticket_solved(self.helpdesk, alert_id, by, comment)
         return self.get(alert_id)
 
     def silence(self, device: str, seconds: float, by: str, reason: str) -> datetime:
@@ -215,7 +224,9 @@ class AlertBook:
             raise AlertError(f"alert {alert_id}: an empty note says nothing; write what was answered or done")
         self.get(alert_id)
         with self.store.transaction() as conn:
-            self._event(conn, alert_id, event, text.strip(), by=by, now=self.clock().astimezone(UTC))
+            event_id = self._event(conn, alert_id, event, text.strip(), by=by, now=self.clock().astimezone(UTC))
+        if event == "vendor_reply":
+            escalation.ticket_note(self.helpdesk, alert_id, event_id, by, text.strip())
         return self.get(alert_id)
 
     def silenced(self) -> list[dict]:
@@ -244,6 +255,6 @@ class AlertBook:
             self._event(conn, alert_id, event, detail, now=now)
 
     @staticmethod
-    def _event(conn, alert_id: int, event: str, detail: str | None, by: str | None = None, now=None) -> None:
-        conn.execute(insert(alert_events).values(alert_id=alert_id, event=event, detail=detail, by=by,
-                                                 at=now or datetime.now(UTC)))
+    def _event(conn, alert_id: int, event: str, detail: str | None, by: str | None = None, now=None) -> int:
+        return conn.execute(insert(alert_events).values(alert_id=alert_id, event=event, detail=detail, by=by,
+                                                        at=now or datetime.now(UTC))).inserted_primary_key[0]

@@ -75,3 +75,39 @@ def notify(settings, outbox, alert: dict, policy: EscalationPolicy, index: int, 
     events.append(("notified", f"paso {index + 1} ({policy.name}): {', '.join(to)}"
                                + (f" cc {', '.join(cc)}" if cc else "") + f" [outbox {message}]"))
     return events
+
+
+# ---------------------------------------------------------------------- the helpdesk (S.04.04.02_P)
+def open_ticket(helpdesk, alert: dict, policy: EscalationPolicy, index: int, device) -> list[tuple[str, str]]:
+    """A step that writes to the vendor also opens the alert's GLPI ticket (queued once per alert: a
+    repeated step or a hand escalation finds it open); return the alert events it makes."""
+    if not helpdesk.enabled or not policy.steps[index].vendor or helpdesk.row_by_source(f"alert:{alert['id']}"):
+        return []
+    vendor = device.vendor if device is not None else None
+    severity = SEVERITY_ES.get(alert["severity"], str(alert["severity"]))
+    tz = ZoneInfo(helpdesk.config.agent.timezone)
+    value = alert["text"] or ("" if alert["value"] is None else alert["value"])
+    what = f"{alert['device']} — {alert['reading']} {value}".rstrip()
+    lines = [f"Alerta {alert['id']} de monitoreo ({severity}): {what}",
+             f"Detalle: {alert['message'] or '—'}",
+             f"Abierta: {alert['opened_at'].astimezone(tz):%d/%m/%Y %H:%M}; política {policy.name}, paso {index + 1}",
+             f"Escalada al proveedor {vendor.name}" + (f" (contrato {vendor.contract})" if vendor.contract else "")
+             if vendor else "Escalada al proveedor del equipo",
+             "S.04.04.01.03_P, actividades 8–9: el especialista no puede resolverla; se informa a la jefa."]
+    call = helpdesk.open(f"alert:{alert['id']}", f"Alerta {alert['id']}: {alert['device']} {alert['reading']}",
+                         "\n".join(lines), category=helpdesk.cfg.alert_category)
+    return [("ticket", f"ticket de mesa de ayuda en cola [helpdesk {call}]")]
+
+
+def ticket_note(helpdesk, alert_id: int, event_id: int, by: str, text: str) -> None:
+    """The vendor's reply recorded on an alert is a followup of its ticket (activity 10), when it has one."""
+    if helpdesk.enabled and helpdesk.row_by_source(f"alert:{alert_id}") is not None:
+        helpdesk.follow(f"alert:{alert_id}", f"alert:{alert_id}:reply:{event_id}",
+                        f"Respuesta del proveedor, registrada por {by}:\n{text}")
+
+
+def ticket_solved(helpdesk, alert_id: int, by: str, comment: str | None) -> None:
+    """An alert resolved solves its ticket, with who resolved it and why."""
+    if helpdesk.enabled and helpdesk.row_by_source(f"alert:{alert_id}") is not None:
+        helpdesk.solve(f"alert:{alert_id}", f"alert:{alert_id}:resolved",
+                       f"Alerta {alert_id} resuelta por {by}" + (f": {comment}" if comment else "."))
