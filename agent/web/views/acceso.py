@@ -4,7 +4,10 @@ the time each person left, and the month's list — the same rows the monthly re
 (activity 10).
 
 Anyone logged in may fill the form and record a time out; only the jefa decides, and the month's list
-(it carries identity numbers) is for the office's staff, as the archived documents are.
+(it carries identity numbers) is for the office's staff, as the archived documents are. The requests made
+before the visit (activities 5–7) and the visit's printable sheet are `acceso_solicitudes.py`; a door's form
+filled for an authorised request (`?solicitud=N`) is its visit. At the exit the specialist reviews the room's
+state (activity 9: its active alerts): «sin problemas» records the time out, a problem keeps the entry open.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from agent.access import availability
 from agent.access.log import HHMM, REQUESTED, AccessLog
 from agent.core.people import OPERATORS
 from agent.errors import AgentError
 from agent.people import authz
-from agent.store import queries
+from agent.store import queries, queries_access
 from agent.web.console import Viewer, in_thread, page, posted, section_viewer
 
 router = APIRouter(include_in_schema=False)
@@ -37,12 +41,21 @@ DOCUMENTS = {
     "ce": ("Carné de extranjería", re.compile(r"^[A-Z0-9]{8,12}$"), "CE "),
     "pasaporte": ("Pasaporte", re.compile(r"^[A-Z0-9]{6,12}$"), "Pasaporte "),
 }
-FIELDS = ("fecha", "nombre", "tipo_documento", "documento", "entidad", "actividad", "hora_ingreso")
+FIELDS = ("fecha", "nombre", "tipo_documento", "documento", "entidad", "actividad", "hora_ingreso", "solicitud")
+REQUEST_FIELDS = ("nombre", "tipo_documento", "documento", "entidad", "correo", "actividad", "sala", "fecha",
+                  "desde", "hasta")
 NOTICES = {
     "registrado": "Ingreso N° {n} registrado: espera la autorización de la jefa.",
     "autorizado": "Ingreso N° {n} autorizado.",
     "denegado": "Ingreso N° {n} denegado.",
     "salida": "Salida del ingreso N° {n} registrada.",
+    "visita": "Ingreso N° {n} registrado con su solicitud autorizada: el especialista lo acompaña (actividad 8).",
+    "problema": "Ingreso N° {n}: problema registrado; sigue abierto hasta revisar otra vez (actividad 8).",
+    "solicitud": "Solicitud de ingreso N° {n} registrada: espera la autorización de la jefa.",
+    "observada": "Solicitud N° {n} observada: el especialista coordina una nueva fecha y hora (actividad 6).",
+    "propuesta": "Nueva fecha y hora de la solicitud N° {n} registrada: vuelve a la jefa.",
+    "solicitud_autorizada": "Solicitud N° {n} autorizada; se envió la respuesta al solicitante.",
+    "solicitud_denegada": "Solicitud N° {n} denegada; se envió la respuesta al solicitante.",
 }
 STATUS_ES = {"requested": "Por autorizar", "authorised": "Autorizado", "refused": "Denegado"}
 STATUS_CLASS = {"requested": "awaiting_approval", "authorised": "OK", "refused": "CRITICAL"}
@@ -76,6 +89,25 @@ def _rows(entries: list[dict]) -> list[dict]:
     ]
 
 
+def _room(store, entry: dict) -> str:
+    """The room an entry is in: its request's, else the centro de datos (a door's form has no room)."""
+    found = queries_access.access_request(store, entry["request_id"]) if entry.get("request_id") else None
+    return found["room"] if found else availability.DATACENTER
+
+
+def _inside(request: Request, entries: list[dict]) -> list[dict]:
+    """Who has not left, each with the room's state now (activity 9) and the problems recorded so far."""
+    ctx = request.app.state.ctx
+    names = availability.rooms(ctx.settings.inventory)
+    reviews = queries_access.access_reviews(ctx.store, [e["id"] for e in entries])
+    out = []
+    for e in _rows(entries):
+        room = _room(ctx.store, e)
+        out.append(dict(e, sala=names.get(room, room), alerts=availability.room_alerts(ctx.settings, ctx.store, room),
+                        problems=[r for r in reviews[e["id"]] if r["outcome"] == "problema"]))
+    return out
+
+
 def overview(request: Request, seen: Viewer, month: tuple[int, int]) -> dict:
     """What the page shows: pending entries, entries without a time out, and the month's list."""
     store = request.app.state.ctx.store
@@ -86,9 +118,13 @@ def overview(request: Request, seen: Viewer, month: tuple[int, int]) -> dict:
         store, (today - timedelta(days=INSIDE_DAYS)).isoformat(), (today + timedelta(days=1)).isoformat()
     )
     staff = seen.may(READERS)
+    from agent.web.views import acceso_solicitudes  # it imports this module: the page's forms are one
+
     return {
+        **acceso_solicitudes.overview(request, seen),
         "pending": _rows(queries.access_pending(store)),
-        "inside": _rows([e for e in recent if e["time_out"] is None]),
+        "inside": _inside(request, [e for e in recent if e["time_out"] is None]),
+        "may_review": seen.may(OPERATORS),
         "inside_days": INSIDE_DAYS,
         "now_hhmm": _now(request).strftime("%H:%M"),
         "entries": _rows(queries.access_entries(store, first, end)) if staff else [],
@@ -112,7 +148,9 @@ async def _show(
     error: str | None = None,
     notice: str | None = None,
     decision: dict | None = None,
+    **requests: dict,
 ) -> HTMLResponse:
+    """The page; `requests`: request_form, request_errors, request_decision (acceso_solicitudes' forms)."""
     values = await in_thread(overview, request, seen, month or _month(request, None))
     now = _now(request)
     form = form or {
@@ -120,6 +158,8 @@ async def _show(
         "hora_ingreso": now.strftime("%H:%M"),
         "tipo_documento": "dni",
     }
+    asked = requests.get("request_form") or {"fecha": now.date().isoformat(), "tipo_documento": "dni",
+                                             "sala": availability.DATACENTER}
     return page(
         request,
         seen,
@@ -130,8 +170,20 @@ async def _show(
         error=error,
         notice=notice,
         decision=decision or {},
+        request_form={k: asked.get(k, "") for k in REQUEST_FIELDS},
+        request_errors=requests.get("request_errors") or {},
+        request_decision=requests.get("request_decision") or {},
         **values,
     )
+
+
+def _visit_form(found: dict, now: datetime) -> dict:
+    """The door's form filled from an authorised request (the visitor checks it and corrects what changed)."""
+    kind, number = next(((k, found["id_number"].removeprefix(prefix)) for k, (_n, _r, prefix) in DOCUMENTS.items()
+                         if prefix and found["id_number"].startswith(prefix)), ("dni", found["id_number"]))
+    return {"fecha": now.date().isoformat(), "hora_ingreso": now.strftime("%H:%M"), "nombre": found["name"],
+            "tipo_documento": kind, "documento": number, "entidad": found["company"],
+            "actividad": found["activity"], "solicitud": str(found["id"])}
 
 
 @router.get("/acceso", response_class=HTMLResponse)
@@ -141,15 +193,24 @@ async def acceso(
     mes: str | None = None,
     aviso: str | None = None,
     n: int | None = None,
+    solicitud: int | None = None,
 ) -> HTMLResponse:
-    """The form, the entries waiting for the jefa, who is still inside, the month's list."""
+    """The form (filled from an authorised request with `solicitud`), the entries waiting for the jefa, who is
+    still inside, the month's list."""
     notice = NOTICES[aviso].format(n=n or "") if aviso in NOTICES else None
     error = (
         "El mes debe tener la forma AAAA-MM; se muestra el mes en curso."
         if mes and not MONTH.match(mes)
         else None
     )
-    return await _show(request, seen, month=_month(request, mes), notice=notice, error=error)
+    form = None
+    if solicitud is not None:
+        found = await in_thread(queries_access.access_request, request.app.state.ctx.store, solicitud)
+        if found is None or found["status"] != "authorised":
+            error = f"La solicitud N° {solicitud} no está autorizada: su visitante no puede ingresar con ella."
+        else:
+            form = _visit_form(found, _now(request))
+    return await _show(request, seen, month=_month(request, mes), notice=notice, error=error, form=form)
 
 
 def _checked(form: dict) -> tuple[dict, dict]:
@@ -205,8 +266,28 @@ async def acceso_add(request: Request, seen: Annotated[Viewer, Depends(seen_here
         )
     ctx = request.app.state.ctx
     log = AccessLog(ctx.store, ctx.clock)
-    number = await in_thread(log.add, recorded_by=seen.who.describe(), time_out=None, **values)
-    return _back("registrado", number)
+    visit = None
+    if form["solicitud"]:
+        visit, problem = await in_thread(_visit_of, ctx.store, form["solicitud"], values["day"])
+        if problem:
+            return await _show(request, seen, 400, form=form, error=problem)
+    number = await in_thread(log.add, recorded_by=seen.who.describe(), time_out=None, request=visit, **values)
+    return _back("visita" if visit else "registrado", number)
+
+
+def _visit_of(store, typed: str, day: date) -> tuple[dict | None, str | None]:
+    """The authorised request a door's form is the visit of, or what is wrong (in Spanish)."""
+    found = queries_access.access_request(store, int(typed)) if typed.isdigit() else None
+    if found is None or found["status"] != "authorised":
+        return None, f"La solicitud N° {typed} no está autorizada: el ingreso no se registró."
+    if found["day"] != day.isoformat():
+        return None, (f"La solicitud N° {typed} fue autorizada para el "
+                      f"{date.fromisoformat(found['day']):%d/%m/%Y}: el ingreso no se registró.")
+    inside = [e for e in queries_access.access_request_entries(store, [found["id"]])[found["id"]]
+              if e["time_out"] is None]
+    if inside:
+        return None, f"La visita de la solicitud N° {typed} ya tiene un ingreso abierto (N° {inside[0]['id']})."
+    return found, None
 
 
 async def _entry(log: AccessLog, entry_id: int) -> dict:
