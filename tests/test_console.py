@@ -43,7 +43,8 @@ def test_the_console_asks_for_a_login_opens_the_sections_of_the_roles_and_shows_
         words = text_of(home.text)
         assert "Luis Quispe (luis)" in words and "Estado del centro de datos" in words
         assert "ups-01" in words and "Red eléctrica" in words
-        assert _menu(home.text) == "Estado Alertas Ejecuciones Documentos Copias y cintas Cumplimiento Registro de acceso Equipos"
+        assert _menu(home.text) == ("Estado Alertas Ejecuciones Documentos Copias y cintas Cumplimiento Registro de acceso "
+                                    "Equipos Licencias y garantías")
 
         csp = home.headers["content-security-policy"]
         assert "script-src 'self';" in csp and "unsafe" not in csp and "frame-ancestors 'none'" in csp
@@ -52,7 +53,7 @@ def test_the_console_asks_for_a_login_opens_the_sections_of_the_roles_and_shows_
 
         # General Management reads Estado, but the operators' sections are not hers
         gg_home = joanna.get("/")
-        assert _menu(gg_home.text) == "Estado Ejecuciones Documentos Registro de acceso"
+        assert _menu(gg_home.text) == "Estado Ejecuciones Documentos Registro de acceso Licencias y garantías"
         refused = joanna.get("/copias")
         assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
         assert "«Copias y cintas» es para" in text_of(refused.text)

@@ -97,7 +97,7 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
     paths = [p for p in done.stdout.split() if p.startswith("/")]
     book_x = load_workbook([p for p in paths if p.endswith(".xlsx")][0])
     assert book_x.sheetnames == ["Disponibilidad", "Switches", "Incidentes", "Respaldos", "Custodia", "Cumplimiento",
-                                 "Red", "Acceso", "Firmas"]
+                                 "Red", "Acceso", "Licencias", "Firmas"]
     assert _sheet(book_x, "Red") == []                    # no syslog receiver on this site: the section is empty
     compliance = {r["Equipo"]: r for r in _sheet(book_x, "Cumplimiento")}
     assert compliance["srv-app-01"]["Conforme"] == "No" and "KB5070100" in compliance["srv-app-01"]["Observaciones"]

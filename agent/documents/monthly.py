@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from agent.core.results import State
 from agent.documents.base import DocContext, Document
+from agent.documents.licences import monthly_section
 from agent.documents.render import Page
 from agent.store import queries
 
@@ -125,6 +126,7 @@ class MonthlyReport(Document):
         runs = queries.backup_runs(ctx.store, since, until)
         sections = {"disponibilidad": devices, "switches": switches, "incidentes": incidents,
                     "respaldos": _backups(ctx, runs), **_others(ctx, since, until)}
+        sections["licencias"], licences = monthly_section(ctx, since, until)     # S.04.04.01.01_P
         total_runs, total_up = sum(v[0] for v in uptime.values()), sum(v[1] for v in uptime.values())
         compliance = sections["cumplimiento"]
         header = {"oficina": ctx.config.reports.office,
@@ -135,6 +137,7 @@ class MonthlyReport(Document):
                             f"{sum(1 for r in runs if r['status'] not in queries.GOOD_BACKUP)} fallidas",
                   "ingresos": str(len(sections["acceso"])),
                   "red": _network_summary(ctx, sections["red"]),
+                  "licencias": licences,
                   "cumplimiento": f"{sum(1 for c in compliance if c['conforme'][0] == 'Sí')} de {len(compliance)} "
                                   "conformes" if compliance else "sin datos"}
         return ctx.page(f"informe-mensual-{month}", header, sections, facts={"month": month})

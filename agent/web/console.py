@@ -55,6 +55,7 @@ SECTIONS = (
     Section("/cumplimiento", "Cumplimiento", OPERATORS),
     Section("/acceso", "Registro de acceso"),
     Section("/equipos", "Equipos", OPERATORS),
+    Section("/licencias", "Licencias y garantías", frozenset(READERS)),   # S.04.04.01.01_P; edits: OPERATORS
 )
 
 

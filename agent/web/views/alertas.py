@@ -22,6 +22,7 @@ from agent.documents.forms import Labels, forms_dir
 from agent.errors import AgentError, AlertError, Forbidden
 from agent.store import queries
 from agent.web.console import Viewer, in_thread, page, posted, section_viewer
+from agent.web.views.licencias import needs_service_record
 
 router = APIRouter(include_in_schema=False)
 SECTION = "/alertas"
@@ -218,6 +219,8 @@ async def act(request: Request, alert_id: int, name: str, seen: Viewer = Depends
             problem = str(err)
     if problem is not None:
         return await _detail(request, seen, alert_id, 400, form=dict(typed, error=problem))
+    if name == "resolver" and await in_thread(needs_service_record, _ctx(request), alert_id):   # closes with its acta
+        return RedirectResponse(f"/licencias/acta?alerta={alert_id}&aviso=resuelta", status_code=303)
     return RedirectResponse(f"{SECTION}/{alert_id}?aviso={action.notice}", status_code=303)
 
 
