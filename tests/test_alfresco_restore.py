@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import yaml
+from openpyxl import load_workbook
 
 from agent.runbook.journal import TERMINAL, Journal
 from agent.store import Store
@@ -39,12 +41,17 @@ esac
 """
 
 
-def _backup_set(pg, dir_root, sets, name):
-    """What the office's backup script makes: a DB dump and the content store, with a manifest."""
+def _backup_set(pg, dir_root, sets, name, dump_broken_before_summing=False):
+    """What the office's backup script makes: a DB dump and the content store, with a manifest. With
+    `dump_broken_before_summing`, the dump was already bad when the script summed it: the checksums
+    verify, and only pg_restore finds out (activity 12's «archivos corruptos»)."""
     target = sets / name
     (target / "contentstore").mkdir(parents=True)
     subprocess.run(["pg_dump", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "alfresco", "-Fc", "-d", "alfresco",
                     "-f", str(target / "alfresco.dump")], check=True)
+    if dump_broken_before_summing:
+        dump = target / "alfresco.dump"
+        dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
     subprocess.run(["cp", "-a", f"{dir_root}/contentstore/.", str(target / "contentstore")], check=True)
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     sums = subprocess.run(["sha256sum", *files], cwd=target, capture_output=True, text=True, check=True).stdout
@@ -57,8 +64,9 @@ def _store_digest(dir_root):
             for p in sorted((dir_root / "contentstore").rglob("*.bin"))}
 
 
-def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp_path, datacenter, postgres,
-                                                                       smtp, agentd):
+def _alfresco_server(site, tmp_path, datacenter, postgres, smtp, newest_dump_broken=False):
+    """The Alfresco server and its two backup sets (the newer one corrupt), then the disaster; return
+    what the checks need: the config, the folders, the state the good set holds."""
     port, inbox = smtp
     inbox.messages.clear()
     datacenter.all_on()          # its vm-alfresco is an sshd with root logins: the Alfresco server
@@ -76,9 +84,10 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
     _backup_set(postgres, dir_root, sets, "2026-11-20_0200")
     good_nodes, good_store = postgres.psql("select count(*) from alf_node_standin"), _store_digest(dir_root)
     subprocess.run([sys.executable, str(SEED), postgres.dsn, str(dir_root), "5"], check=True, capture_output=True)
-    newest = _backup_set(postgres, dir_root, sets, "2026-11-21_0200")
+    newest = _backup_set(postgres, dir_root, sets, "2026-11-21_0200", dump_broken_before_summing=newest_dump_broken)
     victim = sorted((newest / "contentstore").rglob("*.bin"))[3]
-    victim.write_bytes(b"corrupted on the tape" + victim.read_bytes()[21:])        # same size, wrong bytes
+    if not newest_dump_broken:
+        victim.write_bytes(b"corrupted on the tape" + victim.read_bytes()[21:])        # same size, wrong bytes
 
     # the disaster: content files lost, rows deleted; the stand-in says 503
     for p in sorted((dir_root / "contentstore").rglob("*.bin"))[:6]:
@@ -99,6 +108,14 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
     params = ["ticket=GLPI-7781", "fecha=2026-11-21", f"copias={sets}", f"dir_root={dir_root}", f"ctl={ctl}",
               f"conexion_bd=-h 127.0.0.1 -p {postgres.port} -U alfresco -d alfresco",
               f"url_ready=http://127.0.0.1:{http_port}{READY}"]
+    return SimpleNamespace(config=config, params=params, ctl=ctl, state=state, dir_root=dir_root, victim=victim,
+                           good_nodes=good_nodes, good_store=good_store, http_port=http_port, inbox=inbox)
+
+
+def _recover(server, postgres, agentd):
+    """Start the recovery as luis; the jefa authorises it (after two refusals); return (run id, journal,
+    the refusals)."""
+    config, params, ctl = server.config, server.params, server.ctl
     plan = cli(config, "plan", "alfresco-restore", *[a for p in params for a in ("-p", p)])
     assert plan.returncode == 0, plan.stdout + plan.stderr
     daemon = agentd(config)
@@ -121,6 +138,15 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
             proc.kill()
         subprocess.run([str(ctl), "stop", "web"])
     assert proc.returncode == 0, stdout[-4000:] + stderr[-2000:] + daemon.tail()
+    return run_id, journal, refusals
+
+
+def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp_path, datacenter, postgres,
+                                                                       smtp, agentd):
+    server = _alfresco_server(site, tmp_path, datacenter, postgres, smtp)
+    run_id, journal, refusals = _recover(server, postgres, agentd)
+    ctl, state, dir_root, victim, inbox = server.ctl, server.state, server.dir_root, server.victim, server.inbox
+    good_nodes, good_store, http_port = server.good_nodes, server.good_store, server.http_port
     # who started the recovery cannot authorise it, nor can someone who is not the jefa
     assert [r.returncode for r in refusals] == [1, 1], [r.stderr for r in refusals]
     assert "cannot approve" in refusals[0].stderr and "Jefa de la OTI (jefa)" in refusals[1].stderr, \
@@ -159,5 +185,35 @@ def test_alfresco_recovery_skips_a_corrupt_backup_and_comes_back_ready(site, tmp
     assert [m["To"] for m in asked] == ["jefa@entidad.example"] and "/decidir/" in asked[0].get_payload(
         decode=True).decode()
     assert any("El gestor documental Alfresco está disponible" in s for s in subjects)      # activity 14
+    # Anexo 10: the helpdesk form's fields, filled from the run
+    sheet = next((server.config.parent / "var").rglob(f"registro-solicitud-alfresco-{run_id}.xlsx"))
+    rows = [[c.value for c in r] for r in load_workbook(sheet).active.iter_rows()]
+    fields = {r[0]: r[1] for r in rows if r and r[0] and r[1] is not None}
+    for field in ("Fecha de apertura", "Tiempo de respuesta", "Tiempo para resolver", "Tipo", "Categoría",
+                  "Solicitante", "Con copia a", "Asignada a", "Estado", "Duración total", "Origen de la solicitud",
+                  "Solicitud de validación", "Título", "Descripción", "Solicitudes enlazadas", "Archivo"):
+        assert field in fields, (field, fields)
+    assert fields["Solicitudes enlazadas"] == "GLPI-7781" and fields["Estado"] == "Resuelto"
+    assert fields["Solicitud de validación"].startswith("Autorizada por Mariella") and "autorizada" in \
+        fields["Solicitud de validación"]
+    assert fields["Solicitante"].startswith("Luis Quispe") and fields["Tiempo para resolver"].endswith("min")
     assert os.path.isdir(dir_root / "contentstore")
     assert journal.run(run_id)["status"] in TERMINAL
+
+
+def test_a_restore_that_fails_on_a_corrupt_dump_goes_back_to_8_and_restores_the_other_set(
+        site, tmp_path, datacenter, postgres, smtp, agentd):
+    # activity 12, No: «si la restauración falla por uno o varios archivos corruptos, se reintentará
+    # solicitando nuevamente el mismo backup u otro – continuar con la actividad 8»
+    server = _alfresco_server(site, tmp_path, datacenter, postgres, smtp, newest_dump_broken=True)
+    run_id, journal, _refusals = _recover(server, postgres, agentd)
+    assert journal.run(run_id)["status"] == "successful", journal.steps(run_id)
+    back = journal.events_named(run_id, "sent_back")
+    assert [(e["step_id"], e["target"]) for e in back] == [("evaluar-copia-disco", "restaurar-bd")]
+    assert "vuelve a la actividad 8" in back[0]["detail"] and "pg_restore" in back[0]["detail"]
+    facts = journal.facts(run_id)
+    assert facts["backup_set_name"] == "2026-11-20_0200"            # the other set, the second round
+    assert facts["backup_sets_failed"] == ["2026-11-21_0200"]
+    assert postgres.psql("select count(*) from alf_node_standin") == server.good_nodes
+    assert _store_digest(server.dir_root) == server.good_store
+    assert journal.steps(run_id)["ubicar-cinta"]["status"] == "skipped"   # a good set was still on disk

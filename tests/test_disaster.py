@@ -95,3 +95,25 @@ def test_an_earthquake_worked_through_its_anexo_09_list_and_closed_by_the_jefa(d
     assert signed == {"Elaborado por": "Rosa Vega — Especialista en Base de Datos",
                       "Revisado por": "Luis Quispe — Especialista en Infraestructura y Soporte",
                       "Aprobado por": "Mariella Paredes — Jefa de la OTI"}, signed
+
+    # Anexo 08: the three types, the declared one marked, with who and what; Anexo 09: its items as worked
+    folder = tmp_path / "var" / "documentos"
+    types = _table(next(folder.rglob(f"relacion-desastres-{run_id}.xlsx")), "N°")
+    assert [r[1] for r in types] == ["Incendio en el Centro de Datos", "Inundación en el Centro de Datos",
+                                     "Cataclismo y/o terremoto y/o vandalismo que daña la infraestructura del "
+                                     "Centro de Datos"]
+    assert [r[2] for r in types] == [None, None, "X"] and types[2][4] == "Rosa Vega"
+    assert types[2][5] == "Sismo de magnitud 7; gabinete 2 sin energía"
+    items = _table(next(folder.rglob(f"actividades-desastre-{run_id}.xlsx")), "Ítem")
+    assert [r[0] for r in items] == ["a", "b", "b", "c", "d", "e", "f", "g", "h"]     # the manual's b) is two steps
+    assert items[0][2].startswith("Luis Quispe") and items[0][4] == "Conforme"
+    assert items[1][1] == "Verificar el estado del UPS" and items[1][2] == "oti-agent" and items[1][4] == "Conforme"
+    assert all(r[3] for r in items)                                           # each with its time
+    assert next(folder.rglob(f"actividades-desastre-{run_id}.pdf")).stat().st_size > 1000
+
+
+def _table(path, first_heading: str) -> list[list]:
+    """The rows under a form's column headings in its XLSX (the heading row starts with `first_heading`)."""
+    rows = [[c.value for c in r] for r in load_workbook(path).active.iter_rows()]
+    head = next(i for i, r in enumerate(rows) if r[0] == first_heading)
+    return [r for r in rows[head + 1:] if any(r)]

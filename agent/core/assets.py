@@ -80,6 +80,7 @@ class Asset(BaseModel):
     retention_days: int = Field(1461, gt=0, description="Periodo de retención; '4 años' by default")
     backend: str = Field(description="a backend named in the config's backups.backends")
     job: str = Field(description="the backend's own name for this backup (a Bacula job, a command label)")
+    observation: str = Field("", description="Observación: what the office notes about this asset")
     full_every: Literal["", "semanal", "mensual"] = Field(
         "", description="for incremental/differential assets: also run a full backup on the first run of the "
                         "week or month")
@@ -138,6 +139,16 @@ class Asset(BaseModel):
         if self.full_every == "mensual" and (slot.year, slot.month) != (last_full.year, last_full.month):
             return "Full"
         return LEVELS[self.level]
+
+
+def retention_text(days: int) -> str:
+    """The retention as the matrix writes it: 1461 -> '4 años', 183 -> '6 meses', 30 -> '30 días'."""
+    years, months = round(days / 365.25), round(days / 30.44)
+    if years and round(years * 365.25) == days:
+        return f"{years} año" + ("s" if years > 1 else "")
+    if months and round(months * 30.44) == days:
+        return f"{months} mes" + ("es" if months > 1 else "")
+    return f"{days} día" + ("s" if days != 1 else "")
 
 
 class AssetMatrix(BaseModel):
