@@ -107,3 +107,70 @@ def test_the_demo_runs_a_shutdown_from_the_console_and_gives_its_checklist_as_pd
         except subprocess.TimeoutExpired:
             proc.kill()
     assert "demo stopped" in said + (proc.stdout.read() or "")
+
+
+def _power_state(workdir) -> tuple[str, str | None]:
+    from agent.store import Store, queries
+
+    row = queries.power_state_rows(Store("sqlite:///oti-agent.db", workdir)).get("ups-principal")
+    return (row["state"], row["run_id"]) if row else ("normal", None)
+
+
+def _until_power(workdir, wanted: set[str], said: str, timeout: float = 90) -> tuple[str, str | None]:
+    deadline = time.monotonic() + timeout
+    while (now := _power_state(workdir))[0] not in wanted:
+        assert time.monotonic() < deadline, (now, said[-2000:])
+        time.sleep(0.5)
+    return now
+
+
+def _decide(person, run_id: str, step: str) -> None:
+    decide = f"/ejecuciones/{run_id}/pasos/{step}/decidir"
+    deadline = time.monotonic() + 30
+    while "Aprobar" not in (page := person.get(decide).text):
+        assert time.monotonic() < deadline, page[:2000]
+        time.sleep(0.3)
+    done = person.post(decide, data={"csrf_token": _csrf(page), "decision": "aprobar", "comentario": "conforme"})
+    assert done.status_code in (200, 303), done.text[:1000]
+
+
+@pytest.mark.timeout(240)
+def test_the_demo_plays_a_power_failure_a_staged_shutdown_and_a_gated_return(tmp_path):
+    port, workdir = free_tcp_port(), tmp_path / "demo"
+    proc = subprocess.Popen([OTI, "demo", "--workdir", str(workdir), "--port", str(port), "--power-failure",
+                             "--power-failure-after", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    said, passwords = "", {}
+    try:
+        deadline = time.monotonic() + 90
+        while len(passwords) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None, said
+            said += proc.stdout.readline()
+            passwords = dict(re.findall(r"demo person (\w+) .*?: password (\S+)", said))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while "metrics at" not in said:
+            assert time.monotonic() < deadline, said
+            said += proc.stdout.readline()
+        jefa = _console(base, "mparedes", passwords["mparedes"])
+        # the mains fail: the UPS on battery, 9 min left, within the budget: the staged shutdown at once
+        _, run_id = _until_power(workdir, {"shutting_down"}, said)
+        assert 'oti_power_state{ups="ups-principal",state="shutting_down"} 1.0' in httpx.get(f"{base}/metrics").text
+        assert "Apagado de emergencia en curso" in jefa.get("/estado/cuerpo").text
+        _decide(jefa, run_id, "aprobacion-jefa")             # within her window (she could have said no)
+        _until_power(workdir, {"waiting_for_mains"}, said)
+        # the mains come back; stable 30 s: the startup asks her first
+        _, startup = _until_power(workdir, {"starting"}, said, 120)
+        _decide(jefa, startup, "confirmar-retorno")
+        _until_power(workdir, {"normal"}, said, 60)
+        status = subprocess.run([OTI, "run-status", startup, "-c", str(workdir / "config.yaml")], capture_output=True,
+                                text=True)
+        assert "successful" in status.stdout.splitlines()[0], status.stdout + status.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    said += proc.stdout.read() or ""
+    assert "corte de energía" in said and "vuelve la energía comercial" in said

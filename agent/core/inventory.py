@@ -69,6 +69,8 @@ class Device(_Vars):
     monitoring: MonitoringAgent | None = Field(None, alias="oti_monitoring")
     tcp_ports: tuple[int, ...] = Field((), alias="oti_tcp_ports")
     urls: tuple[str, ...] = Field((), alias="oti_urls")
+    power: tuple[str, ...] = Field((), alias="oti_power",
+                                   description="the UPS devices that feed it: a UPS's power events concern it")
     hypervisor: str | None = Field(None, alias="oti_hypervisor",
                                    description="for a virtual server: the inventory name of its host")
     thresholds: dict[str, Thresholds] = Field({}, alias="oti_thresholds",

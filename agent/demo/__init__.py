@@ -57,7 +57,28 @@ check_groups:
 """
 
 
-def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple]) -> Path:
+POWER = """\
+power:                        # --power-failure: the staged shutdown on the UPS's budget and the gated return
+  enabled: true
+  ups: [ups-principal]
+  notify: [jefa]
+  shutdown:
+    runbook: apagado-demo
+    margin: 8m                # the recording on battery says 9 min left: within the budget at once
+    battery_floor: 0.1
+    emergency:
+      approvals: {aprobacion-jefa: {expire_after: 1m, on_expiry: approve}}   # the jefa may cancel within 1 min
+      skip_approvals: [aprobacion-gg]
+  startup:
+    runbook: encendido-demo
+    mains_stable_for: 15s
+    battery_recharged: 0.8
+    ask_first: true           # the jefa confirms the return in the console
+"""
+ON_BATTERY = "ups-principal-bateria"      # the UPS's community while the demo's mains are out
+
+
+def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple], power: bool = False) -> Path:
     """Write the demo's secrets, inventory and config; return the config path."""
     secrets = workdir / "secrets"
     secrets.mkdir(parents=True, exist_ok=True)
@@ -74,7 +95,7 @@ def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple]) -
         http: {{listen: 127.0.0.1, port: {port}}}
         inventory: inventory.yaml
         runbooks_dir: {RUNBOOKS}
-        """) + _people() + "credentials:\n  snmp:\n" + creds + CHECK_GROUPS)
+        """) + _people() + "credentials:\n  snmp:\n" + creds + CHECK_GROUPS + (POWER if power else ""))
     return config
 
 
@@ -119,7 +140,7 @@ def _inventory(devices: list[tuple], sim_port: int) -> str:
     return "".join(text)
 
 
-def run_demo(workdir: Path, port: int, console: Console) -> None:
+def run_demo(workdir: Path, port: int, console: Console, power_failure_after: float | None = None) -> None:
     """Start the simulator and the daemon; stop both on Ctrl-C."""
     from agent.core.settings import load_all
     from agent.daemon import Daemon
@@ -128,6 +149,7 @@ def run_demo(workdir: Path, port: int, console: Console) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     devices = list(DEVICES)
     recordings = {d[4]: simulator.RECORDINGS / d[5] for d in devices}
+    recordings[ON_BATTERY] = simulator.RECORDINGS / "ups-onbattery.snmprec"
     if simulator.CISCO_WALK.exists():
         devices.append(CISCO)
         recordings[CISCO[4]] = simulator.CISCO_WALK
@@ -137,7 +159,7 @@ def run_demo(workdir: Path, port: int, console: Console) -> None:
     console.print(f"starting simulated datacenter (snmpsim) on udp 127.0.0.1:{sim_port} ...")
     sim = simulator.start(sim_dir, [("127.0.0.1", sim_port)], ready_community=devices[0][4])
     try:
-        config = write_files(workdir, port, sim_port, devices)
+        config = write_files(workdir, port, sim_port, devices, power=power_failure_after is not None)
         settings = load_all(config)
         passwords = demo_passwords(settings)
         rel = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
@@ -161,6 +183,10 @@ def run_demo(workdir: Path, port: int, console: Console) -> None:
         if not passwords:
             console.print("  demo people lquispe, mparedes (jefa) and jsalas (gg): their passwords were shown when the demo "
                           "first ran; set new ones with oti-agent users passwd LOGIN -c " + str(rel), soft_wrap=True)
+        if power_failure_after is not None:
+            from agent.demo.power import play
+
+            play(workdir, settings, power_failure_after, console)
         asyncio.run(Daemon.create(settings).serve())
     finally:
         sim.stop()

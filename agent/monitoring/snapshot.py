@@ -27,6 +27,7 @@ class Snapshot:
         self._snmp_counts = snmp_counts       # the SNMP client's malformed datagrams per (host, port)
         self.syslog_stats: Callable[[], dict[str, int]] = dict             # the syslog receiver's counts
         self.trap_stats: Callable[[], tuple[dict[tuple[str, str], int], int]] = lambda: ({}, 0)   # the receiver's
+        self.extra: list[Callable[[], str]] = []      # other families' exposition text (the power policy's state)
         self._lock = threading.Lock()
         self._results: dict[tuple[str, str], CheckResult] = {}
         self._rendered: dict[tuple[str, str], object] = {}      # each result's /metrics lines, made on arrival
@@ -72,7 +73,7 @@ class Snapshot:
             worst[device] = State.worst([worst.get(device, State.OK), r.worst])
         health = health_text(results, counters, self.inventory.by_name, worst, self.snmp_malformed(),
                              self.trap_stats(), self.syslog_stats())
-        return exposition(rendered, health)
+        return exposition(rendered, health + "".join(part() for part in self.extra))
 
     def snmp_malformed(self) -> dict[str, int]:
         """Return the malformed SNMP datagrams per device, for devices the v2c client has polled.

@@ -284,9 +284,12 @@ def options_of(book: Runbook, step_id: str, trigger: dict) -> ApprovalOptions:
     base = dict(book.step(step_id).with_)
     over = ((trigger.get("emergency") or {}).get("approvals") or {}).get(step_id) or {}
     if over:
-        base.update({k: v for k, v in over.items() if k in ("expire_after", "escalate_to")})
+        base.update({k: v for k, v in over.items() if k in ("expire_after", "escalate_to") and v is not None})
         if over.get("on_expiry") in ("reject", "escalate"):
             base["on_expiry"] = over["on_expiry"]
+        elif over.get("on_expiry") == "approve":       # the step's own escalation gives way; _expire approves
+            base["on_expiry"] = "reject"
+            base.pop("escalate_to", None)
     return ApprovalOptions.model_validate(base)
 
 

@@ -88,7 +88,11 @@ def describe(cond: Condition) -> str:
 
 
 async def _snmp_equals(cond: Condition, target: Device, probes: ProbeContext) -> bool:
-    check = plugins.check("snmp")()        # the device's own profile says what each reading is
+    # the device's own profile says what each reading is; a UPS managed by NUT gives the same reading names
+    name = "snmp" if getattr(target, "snmp", None) is not None else "nut" if getattr(target, "nut", None) else None
+    if name is None:
+        return False                       # nothing to read it with: the step asks a person
+    check = plugins.check(name)()
     readings = check.evaluate(await check.collect(target, probes), target, {})
     for r in readings:
         if r.name == cond.reading:

@@ -83,11 +83,14 @@ def make_plan(book: Runbook, params: dict, settings) -> Plan:
             continue
         kind = load_kind(step.kind)()
         options = kind.Options.model_validate(step.with_)
-        found = kind.target_problems(options, targets, settings) + kind.param_problems(options, params)
-        problems += [Problem(book.source, f"steps[{step.id}]", None, msg) for msg in found]
         runs = not (step.targets and step.targets.optional and not targets)
         if runs and step.when and not any(expr.step_refs(step.when)):
             runs = expr.evaluate(step.when, params, {})
+        # a step these parameters leave out is not held against the inventory: a UPS managed by NUT has no
+        # SNMP shutdown action, and only a relocation's activity 15 would need one
+        found = kind.target_problems(options, targets, settings) if runs else []
+        found += kind.param_problems(options, params)
+        problems += [Problem(book.source, f"steps[{step.id}]", None, msg) for msg in found]
         waves = math.ceil(len(targets) / step.parallel) if targets else 1
         estimate = (step.estimate if step.estimate is not None else kind.estimate_s) * waves if runs else 0.0
         planned[step.id] = PlannedStep(step, targets, runs, estimate, description=_describe(book, step, kind, options))

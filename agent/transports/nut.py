@@ -78,6 +78,32 @@ async def list_vars(host: str, access: NutAccess, user: str | None = None, passw
         raise ProbeUnavailable(f"{where}: {err.strerror or type(err).__name__}") from None
 
 
+async def set_forced_shutdown(host: str, access: NutAccess, user: str, password: str) -> str:
+    """Raise the UPS's forced-shutdown flag (FSD) through upsd, as a primary upsmon does: every upsmon
+    watching that UPS then shuts its host down and, last, the primary powers the UPS off. It needs an
+    account with `upsmon primary` in upsd.users. Returns upsd's answer."""
+    where = f"NUT {access.ups}@{host}:{access.port}"
+    try:
+        async with asyncio.timeout(access.timeout):
+            reader, writer = await asyncio.open_connection(host, access.port)
+            try:
+                for command in (f"USERNAME {user}", f"PASSWORD {password}", f"LOGIN {access.ups}",
+                                f"FSD {access.ups}"):
+                    writer.write(command.encode() + b"\n")
+                    await writer.drain()
+                    answer = await _line(reader)
+                    if not answer.startswith("OK"):
+                        raise _error(answer, where)
+                writer.write(b"LOGOUT\n")
+                return answer
+            finally:
+                writer.close()
+    except TimeoutError:
+        raise ProbeTimeout(f"{where}: sin respuesta en {access.timeout:g}s") from None
+    except OSError as err:
+        raise ProbeUnavailable(f"{where}: {err.strerror or type(err).__name__}") from None
+
+
 async def _session(reader, writer, ups: str, user, password, where: str) -> dict[str, str]:
     async def ask(command: str) -> str:
         writer.write(command.encode() + b"\n")

@@ -17,6 +17,7 @@ from tests.peers import programs
 from tests.peers.common import stop
 
 USER, PASSWORD = "oti-monitor", "nut-test-password-1"
+PRIMARY, PRIMARY_PASSWORD = "oti-primary", "nut-test-password-2"    # may raise FSD (the power policy's hand-over)
 
 
 @dataclass
@@ -25,6 +26,10 @@ class NutPeer:
     port: int
     confdir: Path
     procs: list = field(default_factory=list)
+    upsd_args: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+    log: object = None
+    names: list = field(default_factory=list)
 
     def dev(self, ups: str) -> Path:
         return self.confdir / f"{ups}.dev"
@@ -41,6 +46,23 @@ class NutPeer:
         self.dev(ups).write_text("\n".join(out) + "\n")
         later = time.time() + 2                      # a new mtime even within the same second
         os.utime(self.dev(ups), (later, later))
+
+    def status(self, ups: str) -> str | None:
+        """upsd's ups.status of a UPS now (with FSD when a primary raised it)."""
+        return _status(self.port, ups)
+
+    def restart_upsd(self, timeout: float = 20.0) -> None:
+        """Stop and start upsd on the same port (the drivers stay): what a UPS powered off by FSD and back
+        on looks like to a client — upsd forgets the forced-shutdown flag."""
+        stop(self.procs[-1])
+        self.procs[-1] = subprocess.Popen(self.upsd_args, env=self.env, stdout=self.log, stderr=self.log,
+                                          start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(_status(self.port, ups) not in (None, "WAIT") for ups in self.names):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"upsd on 127.0.0.1:{self.port} did not come back within {timeout:g}s")
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -62,7 +84,8 @@ def start_upsd(workdir: Path, dumps: dict[str, Path], timeout: float = 30.0) -> 
     port = _free_tcp_port()
     (conf / "nut.conf").write_text("MODE=standalone\n")
     (conf / "upsd.conf").write_text(f"LISTEN 127.0.0.1 {port}\nMAXAGE 15\n")
-    (conf / "upsd.users").write_text(f"[{USER}]\n  password = {PASSWORD}\n  upsmon secondary\n")
+    (conf / "upsd.users").write_text(f"[{USER}]\n  password = {PASSWORD}\n  upsmon secondary\n"
+                                     f"[{PRIMARY}]\n  password = {PRIMARY_PASSWORD}\n  upsmon primary\n")
     sections = []
     for ups, dump in dumps.items():
         (conf / f"{ups}.dev").write_text(dump.read_text(errors="replace"))
@@ -76,8 +99,8 @@ def start_upsd(workdir: Path, dumps: dict[str, Path], timeout: float = 30.0) -> 
     for ups in dumps:
         peer.procs.append(subprocess.Popen([programs.path("dummy-ups"), "-a", ups, "-u", "root", "-F"], env=env,
                                            stdout=log, stderr=log, start_new_session=True))
-    peer.procs.append(subprocess.Popen([programs.path("upsd"), "-u", "root", "-F"], env=env, stdout=log, stderr=log,
-                                       start_new_session=True))
+    peer.upsd_args, peer.env, peer.log, peer.names = [programs.path("upsd"), "-u", "root", "-F"], env, log, list(dumps)
+    peer.procs.append(subprocess.Popen(peer.upsd_args, env=env, stdout=log, stderr=log, start_new_session=True))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         dead = [p for p in peer.procs if p.poll() is not None]

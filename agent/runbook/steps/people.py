@@ -69,6 +69,9 @@ class Approval(StepKind):
         comment = f" — {decision['comment']}" if decision["comment"] else ""
         who = f"{decision['by']} ({ctx.options.role}{', encargado' if decision.get('held_as') == 'encargado' else ''})"
         if decision["decision"] != "approved":
+            if _in_emergency_rules(ctx):        # a policy's window to cancel: a No stops the run, no new round
+                raise StepFailed(f"rechazado por {who}{comment}: la ejecución de la política "
+                                 f"{ctx.trigger.get('policy', '?')} se cancela")
             if ctx.options.on_reject:
                 raise SentBack(ctx.options.on_reject, f"rechazado por {who}{comment}; vuelve a "
                                                       f"{ctx.options.on_reject}")
@@ -150,6 +153,12 @@ def _waived(ctx: StepContext) -> str | None:
     if ctx.step.id in (rules.get("skip_approvals") or []):
         return f"dispensada por la política {ctx.trigger.get('policy', '?')}: {ctx.trigger.get('reason', '')}"
     return None
+
+
+def _in_emergency_rules(ctx: StepContext) -> bool:
+    """Whether the policy that started the run names this approval (it expires by the policy's rule)."""
+    rules = (ctx.trigger or {}).get("emergency") or {}
+    return ctx.step.id in (rules.get("approvals") or {})
 
 
 async def _await_decision(ctx: StepContext, kind: str, status: str, message: str) -> dict:

@@ -22,6 +22,8 @@ RUNTIME = "ups_battery_runtime_seconds"
 CHARGE = "ups_battery_charge_ratio"
 SOURCE = "ups_output_source"
 ROOM_SENSORS = ("return", "inlet", "control", "supply")
+POLICY_LABELS = {"normal": "Normal", "on_battery": "En batería", "shutting_down": "Apagado de emergencia en curso",
+                 "waiting_for_mains": "Esperando la energía comercial", "starting": "Encendido en curso"}
 # how the console groups kinds (the groups), in the inventory's order
 GROUPS = (("UPS", ("ups",)), ("Energía", ("electrical_panel", "generator")), ("Aires de precisión", ("ac",)),
           ("Switches y red", ("switch", "router", "firewall")),
@@ -107,8 +109,10 @@ def _first(rows: list[dict], name: str) -> dict | None:
 
 def _ups(ctx, by_device, labels) -> list[dict]:
     out = []
+    policy = queries.power_state_rows(ctx.store) if ctx.settings.config.power.enabled else {}
     for d in ctx.settings.inventory.select(kinds=["ups"]):
         rows = by_device.get(d.name, [])
+        latched = policy.get(d.name)
         runtime, charge, source = _first(rows, RUNTIME), _first(rows, CHARGE), _first(rows, SOURCE)
         on_battery = _on_battery(rows)
         out.append({"name": d.name,
@@ -116,6 +120,11 @@ def _ups(ctx, by_device, labels) -> list[dict]:
                     "charge": round(charge["value"] * 100) if charge and charge["value"] is not None else None,
                     "on_battery": on_battery,
                     "source": (source["text"] if source else None),
+                    "policy": ({"label": POLICY_LABELS.get(latched["state"], latched["state"]),
+                                "state": latched["state"], "detail": latched["detail"] or "",
+                                "since": latched["since"], "run_id": latched["run_id"]} if latched else
+                               {"label": "Normal", "state": "normal", "detail": "", "since": None, "run_id": None}
+                               if ctx.settings.config.power.enabled else None),
                     "state": max((r["state"] for r in rows if r["state"] != State.UNKNOWN), default=None)})
     return out
 
