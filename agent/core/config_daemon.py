@@ -70,6 +70,9 @@ class StoreSection(_Model):
                                    "state changes are always written at once")
     retry_every: Duration = Field(30.0, description="how often `serve` tries again to open a store it cannot write "
                                   "(a full disk), before it starts")
+    lease: Duration = Field(30.0, ge=1.0, description="two agents on one PostgreSQL store: the leader's lease, "
+                         "renewed every third of it; the standby takes over this long after the leader's last "
+                         "renewal (a SQLite store has one agent, which always leads)")
     retention: RetentionSection = RetentionSection()
 
 

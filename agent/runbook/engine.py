@@ -39,6 +39,7 @@ class Engine:
         self.settings, self.store, self.journal = settings, store, Journal(store)
         self.progress = progress or (lambda *a: None)
         self.asking = asking          # the daemon's Asker: who a waiting step asks, by mail (None: nobody)
+        self.exclusive = False        # the leader lease of agents sharing the store makes this the only executor
 
     def start(self, book: Runbook, params: dict, started_by: str, trigger: dict | None = None) -> str:
         """Plan (refusing a bad runbook before anything runs) and record a new run; return its id."""
@@ -52,7 +53,8 @@ class Engine:
         if run["status"] in TERMINAL:
             return run["status"]
         pid = run.get("pid")
-        if pid and pid != os.getpid() and run["status"] != "pending" and alive(pid):
+        # a run's pid is another host's after a takeover (issue 16): the lease, not this host's pids, says who acts
+        if pid and pid != os.getpid() and run["status"] != "pending" and not self.exclusive and alive(pid):
             raise ResumeConflict(f"run {run_id} is still being executed by process {pid}")
         book = load(Path(run["runbook_path"]))
         if book.digest != run["runbook_digest"]:
@@ -139,6 +141,13 @@ class Engine:
             return "skipped"
         kind = load_kind(step.kind)()
         targets = resolve_targets(book, step, self.settings.inventory, run["params"])
+        scope = (run.get("trigger") or {}).get("scope")
+        if scope is not None and targets:          # a power event concerns the devices its UPS feeds
+            targets = [t for t in targets if t.name in scope]
+            if not targets:
+                await self.writes.set_step(run_id, step.id, "skipped", "no aplica: ningún equipo de esta UPS")
+                self.progress(step.id, None, "skipped", "fuera del alcance")
+                return "skipped"
         if step.targets and step.targets.optional and not targets:
             await self.writes.set_step(run_id, step.id, "skipped", "no aplica: ningún equipo del inventario")
             self.progress(step.id, None, "skipped", "sin equipos")

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from agent.core.people import OPERATORS, Identity
 from agent.core.settings import Settings
-from agent.errors import ApprovedBefore, Forbidden, ResumeConflict, RunbookError, SelfApproval
+from agent.errors import (
+    ApprovedBefore,
+    DaemonUnavailable,
+    Forbidden,
+    ResumeConflict,
+    RunbookError,
+    SelfApproval,
+)
 from agent.people.authz import require
 from agent.runbook.asking import Asker
 from agent.runbook.engine import Engine
@@ -48,6 +55,9 @@ class RunService:
         # decisions come from the API's threads at once (a double click, two tabs, a link and the console):
         # checking and recording one is done by one at a time, so a step never gets two
         self._deciding = threading.Lock()
+        # two agents on one store (issue 16): on the standby, who leads (the daemon sets it); None: this one
+        self.standby: Callable[[], str | None] = lambda: None
+        self.exclusive = False        # ... and whether a lease makes this agent the only executor of runs
 
     # ---------------------------------------------------------------- reading
     def book(self, name: str) -> Runbook:
@@ -69,6 +79,7 @@ class RunService:
     def start(self, name: str, params: dict, who: Identity | None, trigger: dict | None = None) -> str:
         """Start a runbook; `who` is the person (None: the daemon itself, for a schedule or a policy, whose
         `trigger` says which). Returns the run id; the run goes on in the background."""
+        self._on_leader(f"start runbook {name}")
         book = self.book(name)
         if who is not None:
             require(who, self.settings.people, book.start_roles or OPERATORS, scope="operate", at=self.clock())
@@ -110,6 +121,7 @@ class RunService:
 
     def resume(self, run_id: str, who: Identity) -> str:
         """Carry on one run by hand (one that failed to start, or that an old foreground process left)."""
+        self._on_leader(f"resume run {run_id}")
         run = self.journal.run(run_id)
         require(who, self.settings.people, OPERATORS, scope="operate", at=self.clock())
         if run["status"] in TERMINAL:
@@ -120,8 +132,17 @@ class RunService:
         self._spawn(run_id, self._engine())
         return run_id
 
+    def _on_leader(self, what: str) -> None:
+        """A standby carries out no run, so it takes no action on one: it says which agent does (one executor
+        of each run, and one place where a step's decisions are checked one at a time)."""
+        leader = self.standby()
+        if leader:
+            raise DaemonUnavailable(f"this agent is the standby: {what} on the leader, {leader}")
+
     def _engine(self) -> Engine:
-        return Engine(self.settings, self.store, asking=self.asker)
+        engine = Engine(self.settings, self.store, asking=self.asker)
+        engine.exclusive = self.exclusive
+        return engine
 
     def _spawn(self, run_id: str, engine: Engine) -> None:
         task = asyncio.get_running_loop().create_task(self._carry_out(run_id, engine), name=f"run {run_id}")
@@ -172,6 +193,7 @@ class RunService:
         if not approve and not (comment or "").strip():
             raise RunbookError("a rejection needs a comment: say why (it goes to the journal and to the mail)")
         decision = "approved" if approve else "rejected"
+        self._on_leader(f"decide step {step_id} of run {run_id}")
         with self._deciding:
             held, opts = self._approver(run_id, step_id, who)
             if self.journal.decisions(run_id, step_id, kind="approval"):
@@ -186,6 +208,7 @@ class RunService:
     def confirm(self, run_id: str, step_id: str, who: Identity, *, values: dict | None = None,
                 comment: str | None = None, answer: str | None = None) -> str:
         """Confirm a physical step (with the readings it asks), or answer a step that asks what to do."""
+        self._on_leader(f"confirm step {step_id} of run {run_id}")
         run, book = self._run_book(run_id)
         row = self.journal.steps(run_id).get(step_id)
         if row is None:
@@ -212,6 +235,7 @@ class RunService:
 
     def cancel(self, run_id: str, who: Identity) -> None:
         """Ask a run to stop: by whoever started it, or the jefa."""
+        self._on_leader(f"cancel run {run_id}")
         run = self.journal.run(run_id)
         if who.login != run["started_by"]:
             require(who, self.settings.people, {"jefa", "administrador"}, scope="operate", at=self.clock())

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import and_, create_engine, delete, event, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -149,13 +149,16 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 schema_version.create(conn, checkfirst=True)
-                current = conn.scalar(select(func.max(schema_version.c.version))) or 0
+                seen = set(conn.scalars(select(schema_version.c.version)))
+            # every step not applied yet, not only those above the highest: a step numbered between two
+            # others (written at the same time on another branch) still runs on a store that has the later
             for version, step in MIGRATIONS:
-                if version > current:
+                if version not in seen:
                     with self.engine.begin() as conn:
                         step(conn)
                         conn.execute(insert(schema_version).values(version=version, applied_at=datetime.now(UTC)))
-                    current = version
+                    seen.add(version)
+            current = max(seen, default=0)
         except SQLAlchemyError as err:
             raise StoreError(f"store {self.where}: migration failed: {library_text(err)}") from None
         return current
@@ -174,6 +177,18 @@ class Store:
                 if r.runs_total > r.errors_total:
                     answered.add((r.device, r.check_name))
         return states, failing, answered
+
+    def reload_states(self) -> None:
+        """Read the readings' last states again: a standby that becomes the leader judges its first poll
+        against what the old leader wrote, not against what the store held when this agent opened it."""
+        try:
+            loaded = self._load_states()
+        except SQLAlchemyError as err:
+            raise StoreError(f"store {self.where}: reading the last states failed: {library_text(err)}") from None
+        with self._lock:
+            self._states, self._failing, self._answered = loaded
+            self._all_stale.clear()
+            self._written.clear()
 
     def take_first_answers(self, wanted: set[tuple[str, str]]) -> list[tuple[str, str]]:
         """Of the `wanted` (device, check) pairs, those that answered for the first time ever since the last call

@@ -30,6 +30,8 @@ class Health(BaseModel):
     version: str
     store: bool
     schema_version: int | None = None
+    role: str = "leader"                 # two agents on one store: "leader" acts, "standby" polls and serves
+    leader: str | None = None            # on the standby: which agent leads
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
@@ -40,4 +42,6 @@ def health(ctx: Ctx):
     except StoreError:
         return JSONResponse(Health(status="error", version=agent_version(), store=False).model_dump(),
                             status_code=503)
-    return Health(status="ok", version=agent_version(), store=True, schema_version=schema)
+    leader = ctx.runs.standby() if ctx.runs is not None else None
+    return Health(status="ok", version=agent_version(), store=True, schema_version=schema,
+                  role="standby" if leader else "leader", leader=leader)
