@@ -11,10 +11,10 @@ DEBS   := snmpd snmp snmpsim openssh-server openssh-client prometheus prometheus
           bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console \
           postgresql postgresql-15 postgresql-client-15 postgresql-client-common \
           libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils faketime \
-          slapd ldap-utils openssl chromium chromium-driver nut-server bsdutils
+          slapd ldap-utils openssl chromium chromium-driver nut-server bsdutils systemd
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-dates screenshots deps venv bench clean print-debs
+.PHONY: demo test test-dates screenshots deps venv bench clean print-debs install-service
 
 demo: deps venv
 	$(VENV)/bin/oti-agent demo
@@ -32,6 +32,25 @@ test-dates: deps venv
 # The README's screenshots of the console (docs/capturas/), made by the browser test.
 screenshots: deps venv
 	OTI_SCREENSHOTS=docs/capturas $(VENV)/bin/pytest -q tests/test_console_browser.py
+
+# The daemon as a systemd service (as root; `make test` never runs this): a venv in $(PREFIX), the unit,
+# its user oti-agent (sysusers.d) and folders (tmpfiles.d). The config is yours to write, with absolute
+# paths under /var/lib/oti-agent (README, "Running it as a service"); then `oti-agent doctor`.
+PREFIX ?= /opt/oti-agent
+install-service:
+	$(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install -q --upgrade pip
+	$(PREFIX)/bin/pip install -q .
+	install -m 0644 README.md $(PREFIX)/README.md
+	install -D -m 0644 packaging/systemd/oti-agent.sysusers /usr/lib/sysusers.d/oti-agent.conf
+	install -D -m 0644 packaging/systemd/oti-agent.tmpfiles /usr/lib/tmpfiles.d/oti-agent.conf
+	sed 's#/opt/oti-agent#$(PREFIX)#g' packaging/systemd/oti-agent.service > /etc/systemd/system/oti-agent.service
+	systemd-sysusers /usr/lib/sysusers.d/oti-agent.conf
+	systemd-tmpfiles --create /usr/lib/tmpfiles.d/oti-agent.conf
+	-systemctl daemon-reload
+	@test -e /etc/oti-agent/config.yaml || echo "next: write /etc/oti-agent/config.yaml, then" \
+	  "sudo -u oti-agent $(PREFIX)/bin/oti-agent doctor -c /etc/oti-agent/config.yaml"
+	@echo "start it with: systemctl enable --now oti-agent"
 
 print-debs:
 	@echo $(DEBS)

@@ -79,6 +79,9 @@ PROGRAMS: dict[str, str | None] = {
     # the web console in a real browser (tests/browser.py): Selenium starts chromedriver, which starts Chromium
     "chromedriver": "/usr/bin/chromedriver",
     "chromium": "/usr/bin/chromium",
+    # systemd: the unit file's check (tests/test_unit_file.py) and `oti-agent doctor`'s clock question
+    "systemd-analyze": "/usr/bin/systemd-analyze",
+    "timedatectl": "/usr/bin/timedatectl",
 }
 
 # Programs a library runs when they are there and does without otherwise: ctypes.util.find_library
