@@ -33,6 +33,7 @@ from agent.api import server as http_server
 from agent.api.app import create_app
 from agent.api.context import ApiContext
 from agent.api.routes import runs as runs_routes
+from agent.assets import expiry
 from agent.core.config import CheckGroup
 from agent.core.settings import Settings
 from agent.documents import compose
@@ -45,11 +46,13 @@ from agent.monitoring.receivers import start_syslog, start_traps
 from agent.monitoring.runner import Job, Runner
 from agent.monitoring.snapshot import Snapshot
 from agent.people.auth import Authenticator
+from agent.power import service as power_service
+from agent.power.policy import PowerPolicy
 from agent.runbook.asking import Asker
 from agent.runbook.policies import PolicyWatcher
 from agent.runbook.schedules import ScheduleKeeper
 from agent.runbook.service import RunService
-from agent.store import Store
+from agent.store import Store, leadership
 from agent.transports.context import ProbeContext
 from agent.web import console
 from agent.web import decide as decide_pages
@@ -77,6 +80,7 @@ class Daemon:
     runs: RunService
     auth: Authenticator
     policies: PolicyWatcher
+    power: PowerPolicy
     schedules: ScheduleKeeper
     jobs: dict[str, list[Job]] = field(default_factory=dict)     # check group -> its jobs (a trap polls some)
 
@@ -93,7 +97,8 @@ class Daemon:
         schedules = ScheduleKeeper(cfg.schedules, ZoneInfo(cfg.agent.timezone), store, _schedule_start(runs),
                                    runs.active)
         return cls(settings, store, Snapshot(settings.inventory, snmp_counts=ctx.snmp_malformed), runner, ctx,
-                   AlertBook(settings, store), runs, Authenticator(settings, store), policies, schedules)
+                   AlertBook(settings, store), runs, Authenticator(settings, store), policies,
+                   power_service.build(settings, store, runs), schedules)
 
     async def run_group(self, group: CheckGroup, jobs: list[Job]) -> None:
         """Run one check group once: each result is published to /metrics the moment it is ready, and
@@ -148,10 +153,11 @@ class Daemon:
                 batch.append(ready.get_nowait())
             done = batch[-1] is None
             batch = [r for r in batch if r is not None]
-            if not batch:
+            if not batch or self.runs.standby():     # a standby (issue 16) publishes its polls, records nothing
                 continue
             try:
                 self.policies.observe(batch)           # on the loop: a policy may start a run
+                self.power.observe(batch)              # a UPS on battery, its runtime, the mains back
                 changes = await asyncio.to_thread(self.store.record, batch)
                 if changes:
                     await asyncio.to_thread(self.alerts.process, changes)
@@ -229,6 +235,14 @@ class Daemon:
         scheduler.add_job(_quiet_on_stop(tick), "interval", seconds=self.settings.config.alerts.tick, id="alerts",
                           max_instances=1,
                           coalesce=True, next_run_time=datetime.now(tz))
+        glpi = self.settings.config.glpi
+        if glpi.enabled and glpi.categories:              # new helpdesk tickets start their category's runbook
+            from agent.notify.glpi_poll import TicketPoller
+
+            poller = TicketPoller(self.alerts.helpdesk,
+                                  lambda name, params, why: self.runs.start(name, params, None, why))
+            scheduler.add_job(_quiet_on_stop(poller.tick), "interval", seconds=glpi.poll_every, id="glpi",
+                              max_instances=1, coalesce=True)
 
     def _schedule_documents(self, scheduler: AsyncIOScheduler) -> None:
         """Every scheduled document of the registry, at the time its setting gives (a monthly one on the
@@ -296,11 +310,15 @@ class Daemon:
             scheduler.add_job(self.run_group, "interval", seconds=group.interval, args=[group, jobs], id=group.name,
                               max_instances=1, coalesce=True, misfire_grace_time=int(group.interval),
                               next_run_time=datetime.now(tz))
-        self._schedule_alerts(scheduler, tz)
-        self._schedule_backups(scheduler, tz)
-        self._schedule_documents(scheduler)
-        self._schedule_people(scheduler)
-        self._schedule_retention(scheduler, tz)
+        def lead() -> None:                              # what only the leader does (store/leadership.py)
+            self._schedule_alerts(scheduler, tz)
+            self._schedule_backups(scheduler, tz)
+            self._schedule_documents(scheduler)
+            self._schedule_people(scheduler)
+            self._schedule_retention(scheduler, tz)
+            expiry.schedule(scheduler, self)                 # licences and warranties about to end
+            power_service.attach(self, scheduler)            # the power policy's runs, its state on /metrics
+            self.runs.resume_all()
         server = http_server.ApiServer(self.app(), cfg.http, cfg.path(cfg.http.socket) if cfg.http.socket else None,
                                        cfg.base_dir)
         listening = await server.start()
@@ -309,7 +327,7 @@ class Daemon:
         if not cfg.http.public_url:                      # links in mails point where it really listens
             self.runs.asker.base_url = listening.url
         _LOGGER.info("metrics at %s/metrics", listening.url)
-        self.runs.resume_all()
+        leader = leadership.attach(self, lead, listening.url)     # SQLite: leads at once; PostgreSQL: the lease
         if not stop.is_set():                        # a SIGTERM during start-up: nothing is scheduled
             scheduler.start()
         try:
@@ -321,6 +339,7 @@ class Daemon:
                 await asyncio.sleep(0)               # jobs just handed to the loop start, so they end quietly
                 scheduler.shutdown(wait=False)
             await self.runs.stop()
+            leader.stop()                            # its runs stopped: the standby takes them over at once
             if traps is not None:
                 await traps.close()
             if syslog is not None:

@@ -1,7 +1,7 @@
 """The house keeps its rooms: DESIGN.md's dependency rules, read from every import statement.
 
 core <- store, transports <- checks, monitoring <- the domain folders (alerts, notify, runbook,
-backups, documents, access, people) <- api <- web <- daemon, demo <- cli. Nothing imports `agent.cli`; no `agent/` module
+backups, documents, access, people, assets) <- api <- web <- daemon, demo <- cli. Nothing imports `agent.cli`; no `agent/` module
 imports `checks/` (the plugin registry loads them by name); documents and probes read the store
 only through `agent/store/queries.py`; a table is written only by the store and its owning module.
 Function-level and TYPE_CHECKING imports count: they are imports all the same.
@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO
 
-DOMAINS = {"alerts", "notify", "runbook", "backups", "documents", "access", "people"}
+DOMAINS = {"alerts", "notify", "runbook", "backups", "documents", "access", "people", "assets", "power"}
 BASE = {"errors", "log"}                      # agent/errors.py and agent/log.py: anyone may import them
 ALLOWED = {
     "core": {"core"},
@@ -33,9 +33,13 @@ ALLOWED = {
 # the owners of the store's tables: the only modules besides agent/store/ that import its schema
 SCHEMA_OWNERS = {"agent/alerts/book.py", "agent/backups/service.py", "agent/backups/tapes.py",
                  "agent/backups/restores.py", "agent/runbook/journal.py", "agent/notify/outbox.py",
-                 "agent/access/log.py", "agent/people/accounts.py", "agent/people/tokens.py",
+                 "agent/access/log.py", "agent/access/requests.py", "agent/people/accounts.py", "agent/people/tokens.py",
                  "agent/people/auth.py", "agent/api/sessions.py", "agent/runbook/asking.py",
-                 "agent/runbook/schedules.py", "agent/runbook/policies.py", "agent/monitoring/syslog.py"}
+                 "agent/runbook/schedules.py", "agent/runbook/policies.py", "agent/monitoring/syslog.py",
+                 "agent/power/state.py",
+                 "agent/notify/glpi_tickets.py",
+                 "agent/assets/licences.py", "agent/assets/warranties.py", "agent/assets/renewals.py",
+                 "agent/assets/maintenance.py", "agent/assets/service_records.py", "agent/assets/expiry.py"}
 
 
 def _modules(root: str) -> list[Path]:

@@ -233,23 +233,27 @@ def profiles(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def demo(workdir: Annotated[Path, typer.Option(help="where the demo writes its config and store")] = Path("var/demo"),
-         port: Annotated[int, typer.Option(help="port of /metrics")] = 9877) -> None:
+         port: Annotated[int, typer.Option(help="port of /metrics")] = 9877,
+         power_failure: Annotated[bool, typer.Option(help="play a power failure: the UPS goes on battery, the "
+                                                          "staged shutdown, the mains back, the gated startup")] = False,
+         power_failure_after: Annotated[float, typer.Option(help="seconds before the mains fail")] = 60.0) -> None:
     """Start a simulated datacenter on loopback and the daemon on it; Ctrl-C stops everything."""
     from agent import log
     from agent.demo import run_demo
 
     log.setup("INFO")
-    run_demo(workdir, port, out)
+    run_demo(workdir, port, out, power_failure_after if power_failure else None)
 
 
 from agent.cli import alerts as _alerts  # noqa: E402 - the command families, added once the app exists
 from agent.cli import backups as _backups  # noqa: E402
 from agent.cli import discover as _discover  # noqa: E402
+from agent.cli import doctor as _doctor  # noqa: E402
 from agent.cli import reports as _reports  # noqa: E402
 from agent.cli import runbooks as _runbooks  # noqa: E402
 from agent.cli import users as _users  # noqa: E402
 
-for _family in (_runbooks, _backups, _alerts, _reports, _users, _discover):
+for _family in (_runbooks, _backups, _alerts, _reports, _users, _discover, _doctor):
     _family.register(app)
 
 

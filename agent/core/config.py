@@ -23,6 +23,7 @@ from agent.core import config_rules as rules
 from agent.core import yamlfile
 from agent.core.automation import PolicySpec, ScheduleSpec
 from agent.core.compliance import CompliancePolicy
+from agent.core.config_assets import RenewalsSection
 from agent.core.config_daemon import (  # noqa: F401 - re-exported: the config's sections are imported from here
     DEFAULT_HTTP_PORT,
     DEFAULT_TIMEZONE,
@@ -38,6 +39,8 @@ from agent.core.config_daemon import (  # noqa: F401 - re-exported: the config's
     _Model,
     parse_duration,
 )
+from agent.core.config_glpi import GlpiSection
+from agent.core.config_power import PowerSection
 from agent.core.inventory import Kind
 from agent.core.people import PeopleSection
 from agent.core.secrets import SecretRef
@@ -274,9 +277,14 @@ class AgentConfig(_Model):
     reports: ReportsSection = ReportsSection()
     compliance: CompliancePolicy = CompliancePolicy()
     people: PeopleSection = PeopleSection()
+    glpi: GlpiSection = Field(GlpiSection(), description="the helpdesk (GLPI's REST API); off by default")
+    renewals: RenewalsSection = Field(RenewalsSection(), description="expiry notices of licences and "
+                                      "warranties (S.04.04.01.01_P)")
     schedules: list[ScheduleSpec] = Field([], description="runbooks the daemon starts on a calendar")
     policies: list[PolicySpec] = Field([], description="runbooks the daemon starts when a condition on "
                                        "readings holds")
+    power: PowerSection = Field(PowerSection(), description="the staged shutdown on the UPS's budget and the "
+                                "gated return (off by default)")
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)

@@ -130,6 +130,52 @@ def _v11(conn: Connection) -> None:
     network_events.create(conn)
 
 
+def _v12(conn: Connection) -> None:
+    """Flow 1 of S.04.03.02_P before and after the door: requests to enter on a date and time (activity 5), the
+    new date coordinated (6), the jefa's decision (7); the entry made at the door names the request it is the
+    visit of; the room's state reviewed at the exit (9)."""
+    from agent.store.schema_access import access_requests, access_reviews
+
+    for table in (access_requests, access_reviews):
+        table.create(conn)
+    _add_columns(conn, access_log, "request_id")
+
+
+def _v13(conn: Connection) -> None:
+    """The helpdesk (S.04.04.02_P): every call to GLPI, stored before it goes out; which ticket belongs to
+    which alert or run."""
+    from agent.store.schema_helpdesk import helpdesk_calls
+
+    helpdesk_calls.create(conn)
+
+
+def _v14(conn: Connection) -> None:
+    """IT asset management (S.04.04.01.01_P): the licensing master (Anexo 1), each device's warranty, the
+    maintenance control sheet (Anexo 2), the service records (Anexo 3), renewals and expiry notices."""
+    from agent.store import schema_assets as a
+
+    for table in (a.licences, a.warranties, a.maintenance_records, a.service_records, a.asset_renewals,
+                  a.expiry_notices):
+        table.create(conn)
+
+
+def _v15(conn: Connection) -> None:
+    """Two agents on one PostgreSQL store: the leader lease (who runs schedules, backups, documents and runs);
+    text columns as long as SQLite lets them be (agent/store/postgres.py)."""
+    from agent.store.postgres import widen_columns
+    from agent.store.schema_lease import leases
+
+    leases.create(conn, checkfirst=True)       # checkfirst: a store that saw 16 before 15 existed
+    widen_columns(conn)
+
+
+def _v16(conn: Connection) -> None:
+    """The power policy's state per UPS, latched so a restart of the agent finds where it was."""
+    from agent.store.schema_power import power_states
+
+    power_states.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -142,4 +188,9 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (9, _v9),
     (10, _v10),
     (11, _v11),
+    (12, _v12),
+    (13, _v13),
+    (14, _v14),
+    (15, _v15),
+    (16, _v16),
 ]

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from agent.core.results import State
 from agent.core.times import utc
 from agent.store import schema as t
+from agent.store import schema_assets as a
 
 OPEN = ("open", "acknowledged")
 GOOD_BACKUP = ("ok", "warning")
@@ -351,3 +352,26 @@ def network_events(store, since: datetime, until: datetime) -> list[dict]:
     return store.rows(select(t.network_events).where(and_(t.network_events.c.at >= utc(since),
                                                           t.network_events.c.at < utc(until)))
                       .order_by(t.network_events.c.at, t.network_events.c.id))
+
+
+
+# ---------------------------------------------------------------- IT assets (S.04.04.01.01_P)
+def asset_rows(store, table: str, ids: list | None = None) -> list[dict]:
+    """The rows of an asset table by key: 'licences' (Anexo 1), 'warranties', 'maintenance_records' (Anexo 2),
+    'service_records' (Anexo 3); or those of some keys (ITEM, device, N.º)."""
+    found = {t.name: t for t in (a.licences, a.warranties, a.maintenance_records, a.service_records)}[table]
+    key = found.primary_key.columns.values()[0]
+    return store.rows(select(found).order_by(key) if ids is None else select(found).where(key.in_(ids)).order_by(key))
+
+
+def renewal_rows(store, since: datetime, until: datetime) -> list[dict]:
+    """Licences and warranties renewed in [since, until), oldest first."""
+    c = a.asset_renewals.c
+    return store.rows(select(a.asset_renewals).where(c.at >= utc(since), c.at < utc(until)).order_by(c.at, c.id))
+
+
+def power_state_rows(store) -> dict[str, dict]:
+    """The power policy's latched state per UPS (agent/power/state.py writes it)."""
+    from agent.store.schema_power import power_states
+
+    return {r["ups"]: r for r in store.rows(select(power_states))}

@@ -343,6 +343,7 @@ access_log = Table(
     Column("decided_as", String(16)),
     Column("decided_at", DateTime(timezone=True)),
     Column("decision_comment", Text),
+    Column("request_id", Integer),                         # the authorised request it is the visit of (v12)
 )
 
 
