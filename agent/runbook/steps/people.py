@@ -89,6 +89,8 @@ class ConfirmOptions(StepOptions):
     values: list[str] = Field([], description="readings the person must enter (e.g. temperatura_sala)")
     roles: list[str] = Field([], description="who may confirm it (activity 28: coordinador, especialista_sid); "
                              "empty: any operator (especialistas, coordinador, jefa)")
+    evidence: bool = Field(False, description="the console lets the person attach files (photos, a report), kept "
+                           "with their SHA-256 and cited in the value `evidencias`")
 
 
 class Confirm(StepKind):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from agent.core.people import OPERATORS
+from agent.documents import evidence
 from agent.errors import AgentError, Forbidden, RunbookError
 from agent.runbook.model import Step, load
 from agent.runbook.report import run_detail
@@ -111,6 +112,7 @@ def _confirm_view(request: Request, seen: Viewer, run_id: str, step_id: str) -> 
     names = spec.with_.get("values") or ([spec.with_["param"]] if spec.kind == "program" else [])
     roles = OPERATORS if asks_what else (spec.with_.get("roles") or OPERATORS)
     return {**_question(request, detail, step, spec), "waiting": waiting, "asks_what": asks_what,
+            "evidence": bool(spec.kind == "confirm" and spec.with_.get("evidence")) and not asks_what,
             "prompt": (step["message"] or spec.with_.get("prompt", spec.name)).split(CLI_HINT)[0],
             "readings": [] if asks_what else [reading(n) for n in names], "answers": ANSWERS,
             "may": seen.may(roles),
@@ -155,6 +157,16 @@ async def confirm(request: Request, run_id: str, step_id: str, seen: Seen):
     error, status = None, 400
     if view["asks_what"] and answer not in dict(ANSWERS):
         errors["respuesta"] = "Elija qué hacer con el paso"
+    if not errors and view["evidence"]:
+        files = [(f.filename, await f.read()) for f in form.getlist("evidencias")
+                 if hasattr(f, "filename") and f.filename]
+        if files:
+            try:
+                kept = await in_thread(evidence.keep, request.app.state.ctx.settings.config, run_id, step_id, files)
+            except AgentError as err:
+                errors["evidencias"] = str(err)
+            else:
+                values["evidencias"] = "; ".join(e.line() for e in kept)
     if not errors:
         try:
             await in_thread(service(request).confirm, run_id, step_id, acting(request, seen),
