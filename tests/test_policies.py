@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -168,6 +168,26 @@ def test_numeric_and_state_conditions(store):
     assert spec.condition.holds(Reading("ups_output_source", None, State.UNKNOWN)) is None
     assert policy(ON_BATTERY).condition.holds(Reading("ups_output_source", None, text="Battery ")) is True
     assert policy(ON_BATTERY).condition.holds(Reading("ups_output_source", None)) is None
+
+
+def test_a_room_heating_faster_than_a_rate_starts_the_heat_rule(store):
+    # issue 16's heat rule: the return air rising more than 1 °C a minute between two polls
+    starter = PolicyStarter()
+    heat = ON_BATTERY.replace("{reading: ups_output_source, equals: battery}",
+                              "{reading: ac_return_air_temperature_celsius, rises_faster_than: 1.0}")
+    w = watcher(store, starter, heat.replace("for: 5m", "for: 0").replace("{kinds: [ups]}", "{kinds: [ac]}"))
+    t0 = lima(2026, 3, 2, 10, 0)
+
+    def poll(minutes: float, celsius: float):
+        at = t0 + timedelta(minutes=minutes)
+        reading = Reading("ac_return_air_temperature_celsius", celsius, State.OK, "celsius")
+        return w.observe([CheckResult("snmp", "ac-01", at, 0.1, [reading])], at)
+
+    assert poll(0, 22.0) == []                      # one value: no rate yet
+    assert poll(1, 22.6) == []                      # 0.6 °C/min: a warm room, not a failure
+    assert poll(2, 23.1) == []
+    assert poll(2.5, 24.0)[0][2] == "started"        # 1.8 °C/min
+    assert "(sube más de 1 por minuto)" in starter.calls[0][2]["reason"]
 
 
 def test_a_start_that_fails_is_recorded_once_in_the_episode(store):

@@ -253,7 +253,7 @@ class DeviceSelection(_Model):
     sites: list[str] = []
 
 
-_COMPARISONS = ("equals", "not_equals", "below", "above", "state")
+_COMPARISONS = ("equals", "not_equals", "below", "above", "state", "rises_faster_than")
 
 
 class PolicyCondition(_Model):
@@ -266,6 +266,8 @@ class PolicyCondition(_Model):
     below: float | None = None
     above: float | None = None
     state: Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"] | None = None
+    rises_faster_than: float | None = Field(None, gt=0, description="the value rises more than this per minute "
+                                            "between two polls (a room heating up after an AC failed)")
 
     @field_validator("state", mode="before")
     @classmethod
@@ -284,8 +286,14 @@ class PolicyCondition(_Model):
         """Whether this condition is about that reading."""
         return reading.name == self.reading or reading.key == self.reading
 
-    def holds(self, reading: Reading) -> bool | None:
-        """Whether the condition holds on the reading; None when the reading has no data to judge."""
+    def holds(self, reading: Reading, before: tuple[float, float] | None = None, at: float | None = None) -> bool | None:
+        """Whether the condition holds on the reading; None when the reading has no data to judge. A rate
+        needs the value before and when (`before`: (value, epoch seconds); `at`: this reading's epoch)."""
+        if self.rises_faster_than is not None:
+            number = _number(reading.value)
+            if number is None or before is None or at is None or at - before[1] <= 0:
+                return None
+            return (number - before[0]) / ((at - before[1]) / 60.0) > self.rises_faster_than
         if self.state is not None:
             if reading.state == State.UNKNOWN and self.state != "UNKNOWN":
                 return None                 # no data: evidence neither way
@@ -305,7 +313,8 @@ class PolicyCondition(_Model):
             else f"{reading.value:g}"
         if self.state is not None:
             return f"{reading.key} en estado {reading.state.name}"
-        extra = (f" (menor que {self.below:g})" if self.below is not None
+        extra = (f" (sube más de {self.rises_faster_than:g} por minuto)" if self.rises_faster_than is not None
+                 else f" (menor que {self.below:g})" if self.below is not None
                  else f" (mayor que {self.above:g})" if self.above is not None
                  else f" (distinto de {self.not_equals})" if self.not_equals is not None else "")
         return f"{reading.key} = {shown}{extra}"

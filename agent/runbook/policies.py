@@ -94,6 +94,7 @@ class PolicyWatcher:
         self.tz = tz or store.tz
         self.devices = {s.name: _select(s, inventory) for s in self.specs}
         self._open: dict[tuple[str, str], _Episode] = self._load()
+        self._before: dict[tuple[str, str, str], tuple[float, float]] = {}    # a rate's last (value, time)
 
     def observe(self, results: list[CheckResult], now: datetime | None = None) -> list[tuple[str, str, str]]:
         """Look at a batch of results (any checks, any devices) at `now` (default: the clock)."""
@@ -105,7 +106,7 @@ class PolicyWatcher:
             for spec in self.specs:
                 if not spec.enabled or res.device not in self.devices[spec.name]:
                     continue
-                judged = _judge(spec, res)
+                judged = _judge(spec, res, self._before)
                 if judged is None:
                     continue
                 outcome = self._step(spec, res.device, judged[0], judged[1], now)
@@ -216,10 +217,18 @@ def _select(spec: PolicySpec, inventory: Inventory) -> set[str]:
     return {d.name for d in devices}
 
 
-def _judge(spec: PolicySpec, result: CheckResult) -> tuple[bool, Reading] | None:
+def _judge(spec: PolicySpec, result: CheckResult, before: dict) -> tuple[bool, Reading] | None:
     """Whether the policy's condition holds on a result, and on which reading (the first that holds, else
-    the first judged); None when the result has no reading of it with data."""
-    judged = [(r, spec.condition.holds(r)) for r in result.readings if spec.condition.matches(r)]
+    the first judged); None when the result has no reading of it with data. `before` keeps each reading's
+    last value and time, for a rate."""
+    at = result.started.timestamp()
+    judged = []
+    for r in result.readings:
+        if spec.condition.matches(r):
+            key = (spec.name, result.device, r.key)
+            judged.append((r, spec.condition.holds(r, before.get(key), at)))
+            if r.value is not None:
+                before[key] = (float(r.value), at)
     judged = [(r, v) for r, v in judged if v is not None]
     if not judged:
         return None
