@@ -60,11 +60,12 @@ def operate(daemon, proc: subprocess.Popen | None, approvers: dict[str, str], va
                 key = (step_id, len(journal.decisions(run_id, step_id)))
                 if key in answered:
                     continue
+                if row["status"] in ("awaiting_approval", "awaiting_confirmation"):
+                    # our own answer is one more decision while the step may still show it waits: not again
+                    answered |= {key, (step_id, key[1] + 1)}
                 if row["status"] == "awaiting_approval":
-                    answered.add(key)
                     _approve(daemon, run, step_id, approvers, refusals)
                 elif row["status"] == "awaiting_confirmation":
-                    answered.add(key)
                     if hands is not None:
                         hands(step_id)
                     extra = [a for k, v in (values or {}).items() for a in ("--value", f"{k}={v}")]

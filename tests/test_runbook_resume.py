@@ -90,19 +90,21 @@ def test_kill9_of_the_daemon_at_random_points_never_repeats_a_power_command(data
         dc.all_on()
         operator = FastOperator(config, dc, run_ids(config))
         operator.start()
-        daemon = AgentDaemon(config).start()
-        run_id = _shutdown(daemon, dc)
-        time.sleep(rng.uniform(0.0, 8.0))            # a random point of the run, from its start
-        daemon.kill()                                # kill -9: no clean stop, no journal flush beyond what is
-        steps_at_kill = journal.steps(run_id)
-        if any(steps_at_kill[s]["status"] not in ("pending", "successful")
-               for s in ("apagar-servidores-virtuales", "apagar-servidores-fisicos")):
-            kills_during_power += 1
-        daemon.start()                               # it resumes the run by itself
-        try:
+        daemon = AgentDaemon(config)
+        try:                     # the operator stops with the trial, whatever fails (it acts on the shared dc)
+            daemon.start()
+            run_id = _shutdown(daemon, dc)
+            time.sleep(rng.uniform(0.0, 8.0))        # a random point of the run, from its start
+            daemon.kill()                            # kill -9: no clean stop, no journal flush beyond what is
+            steps_at_kill = journal.steps(run_id)
+            if any(steps_at_kill[s]["status"] not in ("pending", "successful")
+                   for s in ("apagar-servidores-virtuales", "apagar-servidores-fisicos")):
+                kills_during_power += 1
+            daemon.start()                           # it resumes the run by itself
             run = _until_ended(journal, run_id, 240)
         finally:
             operator.stop.set()
+            operator.join(5)
             daemon.stop()
         assert run["status"] == "successful", (trial, run, daemon.tail())
         for name, bmc in dc.bmcs.items():

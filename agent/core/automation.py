@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from agent.core.calendar import Periodicity, plain
+from agent.core.emergency import Emergency, ExpiryRule  # noqa: F401 - re-exported: policies are configured here
 from agent.core.inventory import Kind
 from agent.core.results import Reading, State
 
@@ -332,40 +333,6 @@ def _same(reading: Reading, want: float | str) -> bool | None:
         return None if reading.text is None else reading.text.strip().casefold() == want.strip().casefold()
     number = _number(reading.value if reading.value is not None else reading.text)
     return None if number is None else number == float(want)
-
-
-class ExpiryRule(_Model):
-    """What becomes of an approval of a run started by a policy when nobody answers in time."""
-
-    expire_after: Duration
-    on_expiry: Literal["approve", "reject", "escalate"]
-    escalate_to: str | None = Field(None, description="the role asked next, for on_expiry: escalate")
-
-    @model_validator(mode="after")
-    def _escalation(self) -> ExpiryRule:
-        if self.on_expiry == "escalate" and not self.escalate_to:
-            raise ValueError("on_expiry: escalate needs escalate_to (the role asked next)")
-        if self.on_expiry != "escalate" and self.escalate_to:
-            raise ValueError(f"escalate_to is only for on_expiry: escalate (this one is {self.on_expiry})")
-        return self
-
-
-class Emergency(_Model):
-    """The rules of a run a policy starts, written here, never implied: approvals that expire (step id ->
-    rule) and approvals this policy waives (each recorded as waived by the policy)."""
-
-    approvals: dict[str, ExpiryRule] = {}
-    skip_approvals: list[str] = []
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> Emergency:
-        both = sorted(set(self.approvals) & set(self.skip_approvals))
-        if both:
-            raise ValueError(f"skip_approvals: {', '.join(both)} also in approvals; a step is waived or "
-                             "expires, not both")
-        if len(set(self.skip_approvals)) != len(self.skip_approvals):
-            raise ValueError("skip_approvals: a step id is repeated")
-        return self
 
 
 class PolicySpec(_Model):

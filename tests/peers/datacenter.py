@@ -72,8 +72,10 @@ class Datacenter:
     def ac_power(self, on: bool) -> None:
         """A person switches the precision AC on or off: its SNMP card goes on answering, with the unit's
         state (the community of the config points at the recording of the unit on, or off)."""
-        if self.secrets is not None:
-            (self.secrets / "liebert-crac").write_text(("liebert-crac" if on else "liebert-crac-off") + "\n")
+        if self.secrets is not None:            # replaced whole: a daemon starting meanwhile never reads it empty
+            tmp = self.secrets / ".liebert-crac.tmp"
+            tmp.write_text(("liebert-crac" if on else "liebert-crac-off") + "\n")
+            tmp.replace(self.secrets / "liebert-crac")
 
     def person_does(self, step_id: str) -> None:
         """What the person confirming a step of the shutdown or the startup does with their hands here."""
