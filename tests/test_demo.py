@@ -118,7 +118,8 @@ def _power_state(workdir) -> tuple[str, str | None]:
 
 def _until_power(workdir, wanted: set[str], said: str, timeout: float = 90) -> tuple[str, str | None]:
     deadline = time.monotonic() + timeout
-    while (now := _power_state(workdir))[0] not in wanted:
+    # shutting_down and starting are latched before their run starts: wait for the run's id too
+    while (now := _power_state(workdir))[0] not in wanted or (now[0] in ("shutting_down", "starting") and not now[1]):
         assert time.monotonic() < deadline, (now, said[-2000:])
         time.sleep(0.5)
     return now

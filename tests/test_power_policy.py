@@ -192,3 +192,21 @@ def test_each_ups_concerns_the_devices_it_feeds_and_a_wrong_chain_is_refused(sit
     site.hosts["srv-b"]["oti_power"] = ["ups-z"]
     with pytest.raises(ConfigError, match="oti_power names no UPS of the inventory: srv-b → ups-z"):
         World(site, tmp_path, **site.hosts)
+
+
+def test_the_jefas_no_within_her_window_cancels_and_no_second_shutdown_starts_in_the_episode(site, tmp_path):
+    w = World(site, tmp_path)
+    w.ups("battery", 30, 0.9)
+    w.ups("battery", 5, 0.3)
+    run_id = w.policy.state_of("ups-01").run_id
+    w.journal.add_decision(run_id, "apagar", "approval", "mariella", "rejected", role="jefa")
+    assert w.finish(run_id, "failed") == [("ups-01", "on_battery")]
+    st = w.policy.state_of("ups-01")
+    assert "cancelado por la Jefa" in st.detail and st.run_id == run_id
+    for runtime in (4, 3, 2):                     # still on battery, below the budget: she decided
+        w.ups("battery", runtime, 0.2)
+    assert len(w.started) == 1
+    assert w.ups("normal", 2, 0.2) == [("ups-01", "normal")]      # the mains back: a new episode may start one
+    w.ups("battery", 30, 0.9)
+    w.ups("battery", 5, 0.3)
+    assert len(w.started) == 2
