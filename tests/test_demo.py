@@ -25,6 +25,21 @@ def _console(base: str, login: str, password: str) -> httpx.Client:
     return browser
 
 
+def _ready(proc, port: int) -> tuple[str, dict[str, str], str]:
+    """Read the demo's output until the daemon serves: (what it said, the passwords it printed, its URL)."""
+    said, passwords = "", {}
+    deadline = time.monotonic() + 90
+    while len(passwords) < 3:
+        assert time.monotonic() < deadline and proc.poll() is None, said
+        said += proc.stdout.readline()
+        passwords = dict(re.findall(r"demo person (\w+) .*?: password (\S+)", said))
+    deadline = time.monotonic() + 30
+    while "metrics at" not in said:
+        assert time.monotonic() < deadline, said
+        said += proc.stdout.readline()
+    return said, passwords, f"http://127.0.0.1:{port}"
+
+
 def _csrf(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
@@ -34,18 +49,9 @@ def test_the_demo_runs_a_shutdown_from_the_console_and_gives_its_checklist_as_pd
     port, workdir = free_tcp_port(), tmp_path / "demo"
     proc = subprocess.Popen([OTI, "demo", "--workdir", str(workdir), "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    said, passwords = "", {}
+    said = ""
     try:
-        deadline = time.monotonic() + 90
-        while len(passwords) < 3:
-            assert time.monotonic() < deadline and proc.poll() is None, said
-            said += proc.stdout.readline()
-            passwords = dict(re.findall(r"demo person (\w+) .*?: password (\S+)", said))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while "metrics at" not in said:
-            assert time.monotonic() < deadline, said
-            said += proc.stdout.readline()
+        said, passwords, base = _ready(proc, port)
         assert f"console:    {base}/" in said
         assert httpx.get(f"{base}/api/v1/runs").status_code == 401
         # what the README says to do: the on-call engineer starts the shutdown from the console, the jefa
@@ -141,18 +147,9 @@ def test_the_demo_plays_a_power_failure_a_staged_shutdown_and_a_gated_return(tmp
     proc = subprocess.Popen([OTI, "demo", "--workdir", str(workdir), "--port", str(port), "--power-failure",
                              "--power-failure-after", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
-    said, passwords = "", {}
+    said = ""
     try:
-        deadline = time.monotonic() + 90
-        while len(passwords) < 3:
-            assert time.monotonic() < deadline and proc.poll() is None, said
-            said += proc.stdout.readline()
-            passwords = dict(re.findall(r"demo person (\w+) .*?: password (\S+)", said))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while "metrics at" not in said:
-            assert time.monotonic() < deadline, said
-            said += proc.stdout.readline()
+        said, passwords, base = _ready(proc, port)
         jefa = _console(base, "mparedes", passwords["mparedes"])
         # the mains fail: the UPS on battery, 9 min left, within the budget: the staged shutdown at once
         _, run_id = _until_power(workdir, {"shutting_down"}, said)
