@@ -34,6 +34,7 @@ from agent.api.app import create_app
 from agent.api.context import ApiContext
 from agent.api.routes import runs as runs_routes
 from agent.assets import expiry
+from agent.backups.drills import drill_schedules
 from agent.core.config import CheckGroup
 from agent.core.settings import Settings
 from agent.documents import compose
@@ -94,7 +95,9 @@ class Daemon:
         runner = Runner(ctx, cfg.scheduler.max_concurrency, silence=True)     # a silent device is an alert
         runs = RunService(settings, store, Asker(settings, store, cfg.http.base_url()))
         policies = PolicyWatcher(cfg.policies, settings.inventory, store, _policy_start(runs))
-        schedules = ScheduleKeeper(cfg.schedules, ZoneInfo(cfg.agent.timezone), store, _schedule_start(runs),
+        # the `schedules:` and the asset matrix's restore drills (one schedule per drilled asset)
+        schedules = ScheduleKeeper([*cfg.schedules, *drill_schedules(settings)], ZoneInfo(cfg.agent.timezone),
+                                   store, _schedule_start(runs),
                                    runs.active)
         return cls(settings, store, Snapshot(settings.inventory, snmp_counts=ctx.snmp_malformed), runner, ctx,
                    AlertBook(settings, store), runs, Authenticator(settings, store), policies,
@@ -215,7 +218,7 @@ class Daemon:
 
         tick = self.settings.config.alerts.tick
         scheduler.add_job(_quiet_on_stop(ask), "interval", seconds=tick, id="asking", max_instances=1, coalesce=True)
-        if self.settings.config.schedules:
+        if self.schedules.specs:
             scheduler.add_job(_quiet_on_stop(keep_schedules), "interval", seconds=30, id="schedules", max_instances=1,
                               coalesce=True, next_run_time=datetime.now(UTC))
         scheduler.add_job(_quiet_on_stop(prune), "interval", hours=1, id="prune", max_instances=1, coalesce=True)
@@ -266,7 +269,7 @@ class Daemon:
             await asyncio.to_thread(doc.refresh, self.settings, self.store)
             params = doc.scheduled_params(_clock_context(self.settings, now))
             done = await asyncio.to_thread(compose.compose, name, self.settings, self.store, now=now,
-                                           send=doc.mail_template is not None, **params)
+                                           send=doc.mail_template is not None, origin="programado", **params)
         except AgentError as err:     # logged; it is written again at its next time, or by hand now
             _LOGGER.error("document %s not written: %s (oti-agent report writes it by hand)", name, err)
             return

@@ -106,6 +106,7 @@ def test_the_demo_runs_a_shutdown_from_the_console_and_gives_its_checklist_as_pd
         config = workdir / "config.yaml"
         status = subprocess.run([OTI, "run-status", run_id, "-c", str(config)], capture_output=True, text=True)
         assert "successful" in status.stdout.splitlines()[0], status.stdout + status.stderr
+        _drill_report(workdir, said)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -114,6 +115,18 @@ def test_the_demo_runs_a_shutdown_from_the_console_and_gives_its_checklist_as_pd
             proc.kill()
     assert "demo stopped" in said + (proc.stdout.read() or "")
 
+
+def _drill_report(workdir, said: str) -> None:
+    """The demo backs its own config up (files backend) and drills it: the report is among its documents."""
+    from agent.store import Store, queries_drills
+
+    reports = workdir / "var" / "documentos" / "simulacros"
+    deadline = time.monotonic() + 90
+    while not list(reports.glob("informe-simulacro-*.xlsx")):
+        assert time.monotonic() < deadline, said[-2000:]
+        time.sleep(0.5)
+    drills = queries_drills.drills(Store("sqlite:///oti-agent.db", workdir))
+    assert [(d["asset"], d["result"], d["cleanup"]) for d in drills] == [("agente", "ok", True)], drills
 
 def _power_state(workdir) -> tuple[str, str | None]:
     from agent.store import Store, queries

@@ -32,7 +32,7 @@ ALLOWED = {
 }
 # the owners of the store's tables: the only modules besides agent/store/ that import its schema
 SCHEMA_OWNERS = {"agent/alerts/book.py", "agent/backups/service.py", "agent/backups/tapes.py",
-                 "agent/backups/restores.py", "agent/runbook/journal.py", "agent/notify/outbox.py",
+                 "agent/backups/restores.py", "agent/backups/drills.py", "agent/runbook/journal.py", "agent/notify/outbox.py",
                  "agent/access/log.py", "agent/access/requests.py", "agent/people/accounts.py", "agent/people/tokens.py",
                  "agent/people/auth.py", "agent/api/sessions.py", "agent/runbook/asking.py",
                  "agent/runbook/schedules.py", "agent/runbook/policies.py", "agent/monitoring/syslog.py",
@@ -106,9 +106,14 @@ def test_checks_reach_devices_through_transports_and_read_the_store_through_quer
     assert not broken, "\n".join(broken)
 
 
+# documents read the store through queries; the archive of what they wrote (verification codes, hashes) is
+# the one thing they write, through its own module
+DOCUMENTS_USE = ("agent.store.queries", "agent.store.records")
+
+
 def test_documents_read_the_store_only_through_queries():
     broken = [f"{_rel(p)}:{line}: imports {name}" for p in _modules("agent/documents") for line, name in _imports(p)
-              if name.startswith("agent.store") and not name.startswith("agent.store.queries")]
+              if name.startswith("agent.store") and not name.startswith(DOCUMENTS_USE)]
     assert not broken, "\n".join(broken)
 
 

@@ -97,7 +97,7 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
     paths = [p for p in done.stdout.split() if p.startswith("/")]
     book_x = load_workbook([p for p in paths if p.endswith(".xlsx")][0])
     assert book_x.sheetnames == ["Disponibilidad", "Switches", "Incidentes", "Respaldos", "Custodia", "Cumplimiento",
-                                 "Red", "Acceso", "Licencias", "Firmas"]
+                                 "Red", "Acceso", "Licencias", "Simulacros", "Firmas"]
     assert _sheet(book_x, "Red") == []                    # no syslog receiver on this site: the section is empty
     compliance = {r["Equipo"]: r for r in _sheet(book_x, "Cumplimiento")}
     assert compliance["srv-app-01"]["Conforme"] == "No" and "KB5070100" in compliance["srv-app-01"]["Observaciones"]
@@ -111,6 +111,9 @@ def test_monthly_report_over_a_recorded_month(site, tmp_path, smtp, monkeypatch)
     backups = _sheet(book_x, "Respaldos")
     docs = [r for r in backups if r["Activo de información"] == "Carpetas de trabajo"][0]
     assert (docs["Ejecuciones"], docs["Conformes"], docs["Fallidas"], docs["Éxito"]) == (31, 29, 2, "93.55 %")
+    # no drill recorded: the critical asset (a database, drilled monthly by default) shows its drill as missing
+    drills = _sheet(book_x, "Simulacros")
+    assert [(r["Activo de información"], r["Resultado"]) for r in drills] == [("BD_Oracle_1", "Sin simulacro en el mes")]
     assert _sheet(book_x, "Custodia")[0]["Caja"] == "CAJA-03"
     access = _sheet(book_x, "Acceso")
     assert [(a["Fecha ingreso"], a["Nombre y apellidos"], a["Hora de ingreso"], a["Hora de salida"]) for a in access] \

@@ -27,6 +27,7 @@ SAMPLE_PARAMS = {
     "antivirus-agent-repair": ["equipo=app-web-01"],
     "disaster-recovery": ["tipo=cataclismo", "descripcion=sismo de magnitud 7"],
     "monthly-report": ["mes=2026-11"],
+    "simulacro-restauracion": ["activo=bd-oracle-prod"],
 }
 
 

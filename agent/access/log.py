@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import insert, update
 
 from agent.errors import AgentError
-from agent.store import queries
+from agent.store import chain, queries
 from agent.store.schema import access_log
 from agent.store.schema_access import access_reviews
 
@@ -63,20 +63,19 @@ class AccessLog:
             raise AgentError(f"access-log entry: access request {request['id']} was authorised for "
                              f"{request['day']}, not {day.isoformat()}")
         with self.store.transaction() as conn:
-            return conn.execute(
-                insert(access_log).values(
-                    day=day.isoformat(),
-                    name=name,
-                    id_number=id_number,
-                    company=company,
-                    activity=activity,
-                    time_in=time_in,
-                    time_out=time_out,
-                    recorded_by=recorded_by,
-                    created_at=self.clock().astimezone(UTC),
-                    **(_authorised_by(request) if request is not None else {"status": REQUESTED}),
-                )
-            ).inserted_primary_key[0]
+            return chain.insert(
+                conn, access_log,
+                day=day.isoformat(),
+                name=name,
+                id_number=id_number,
+                company=company,
+                activity=activity,
+                time_in=time_in,
+                time_out=time_out,
+                recorded_by=recorded_by,
+                created_at=self.clock().astimezone(UTC),
+                **(_authorised_by(request) if request is not None else {"status": REQUESTED}),
+            )
 
     def entry(self, entry_id: int) -> dict:
         """One entry; an error naming the number when there is none."""
@@ -104,6 +103,8 @@ class AccessLog:
                     decision_comment=comment or None,
                 )
             ).rowcount
+            if done:
+                chain.link(conn, "access_log", entry_id)      # the entry as decided is what the chain holds now
         found = self.entry(entry_id)
         if not done:
             raise AgentError(
@@ -157,6 +158,7 @@ def _close(conn, entry_id: int, time_out: str) -> None:
                         .values(time_out=time_out))
     if done.rowcount != 1:
         raise AgentError(f"access-log entry {entry_id} already has its time out")
+    chain.link(conn, "access_log", entry_id)
 
 
 def _authorised_by(request: dict) -> dict:

@@ -29,7 +29,7 @@ from agent.monitoring.silence import NAME as SILENCE
 from agent.notify import alertmanager
 from agent.notify.glpi_tickets import Helpdesk
 from agent.notify.outbox import Outbox
-from agent.store import Store, queries
+from agent.store import Store, chain, queries
 from agent.store.queries import OPEN
 from agent.store.schema import alert_events, alerts, silences
 
@@ -256,5 +256,5 @@ class AlertBook:
 
     @staticmethod
     def _event(conn, alert_id: int, event: str, detail: str | None, by: str | None = None, now=None) -> int:
-        return conn.execute(insert(alert_events).values(alert_id=alert_id, event=event, detail=detail, by=by,
-                                                        at=now or datetime.now(UTC))).inserted_primary_key[0]
+        return chain.insert(conn, alert_events, alert_id=alert_id, event=event, detail=detail, by=by,
+                            at=now or datetime.now(UTC))

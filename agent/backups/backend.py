@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from agent.core import plugins
 from agent.errors import BackendError
 
-__all__ = ["BackendError", "BackendOptions", "BackupBackend", "JobResult", "Volume", "backend_class"]
+__all__ = ["BackendError", "BackendOptions", "BackupBackend", "CatalogFile", "JobResult", "Volume", "backend_class"]
 
 @dataclass
 class JobResult:
@@ -55,6 +55,18 @@ class Volume:
     slot: int | None = None
     in_library: bool = False
     media_type: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    """One file a backup holds, as its catalog records it: what a restore drill checks the restored copy
+    against. `digest` is in the backend's own notation (see `BackupBackend.same_digest`); "" when the
+    backend keeps none."""
+
+    path: str                           # absolute path as backed up
+    size: int
+    algo: str = ""                      # md5 | sha1 | sha256 | sha512 | ""
+    digest: str = ""
 
 
 class BackendOptions(BaseModel):
@@ -105,6 +117,18 @@ class BackupBackend:
     def contents(self, job_ids: list[str]) -> tuple[int, int]:
         """Files and directories the backups hold, when the backend can tell; (0, 0) otherwise."""
         return 0, 0
+
+    def scratch_restore(self, job_id: str, where: str) -> JobResult:
+        """Restore a backup for a drill, where the agent can read it (Bacula: to the agent's own client)."""
+        return self.restore(job_id, where)
+
+    def catalog(self, job_ids: list[str]) -> list[CatalogFile]:
+        """The files a backup (or a chain, later jobs winning) holds, with sizes and checksums, for a drill."""
+        raise BackendError(f"{self.name}: this backend keeps no catalog of the files it backed up")
+
+    def same_digest(self, entry: CatalogFile, raw: bytes) -> bool:
+        """Whether a file's digest (raw bytes, of `entry.algo`) is the one the catalog recorded."""
+        return raw.hex() == entry.digest.lower()
 
 
 def backend_class(kind: str) -> type[BackupBackend]:

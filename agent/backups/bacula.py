@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agent.backups.backend import BackendOptions, BackupBackend, JobResult, Volume
+from agent.backups.backend import BackendOptions, BackupBackend, CatalogFile, JobResult, Volume
 from agent.errors import BackendError
 
 # JobStatus letters (Bacula's `status` table) -> the agent's verdict; every other letter is a job
@@ -44,6 +44,8 @@ class BaculaOptions(BackendOptions):
     storage: str | None = Field(None, description="the autochanger's Storage name, for `tapes sync --rescan` "
                                 "(update slots: the library reads its barcodes again)")
     timeout: float = Field(60.0, gt=0, description="seconds one bconsole call may take")
+    drill_client: str | None = Field(None, description="the Client restore drills restore to: the file daemon "
+                                     "of the agent's host, which reads what was restored (None: the backup's own)")
 
 
 class BaculaBackend(BackupBackend):
@@ -144,7 +146,39 @@ class BaculaBackend(BackupBackend):
         dirs = sum(1 for p in paths if p.endswith("/"))
         return len(paths) - dirs, dirs
 
-    def restore(self, job_id: str, where: str, files: list[str] | None = None) -> JobResult:
+    def catalog(self, job_ids: list[str]) -> list[CatalogFile]:
+        """The files of a chain of backups from the catalog's File table: size from LStat, the FileSet's
+        signature (MD5, SHA1...) as the digest; a later job's entry wins, a deletion (FileIndex 0) removes it."""
+        if not job_ids or not all(j.isdigit() for j in job_ids):
+            raise BackendError(f"bacula: {job_ids!r} are not JobIds")
+        rows = self._sql("SELECT p.Path, n.Name, f.FileIndex, f.LStat, f.MD5 FROM File f JOIN Path p ON "
+                         "p.PathId=f.PathId JOIN Filename n ON n.FilenameId=f.FilenameId WHERE f.JobId IN "
+                         f"({','.join(job_ids)}) AND n.Name <> '' ORDER BY f.JobId, f.FileIndex", 5)
+        found: dict[str, CatalogFile] = {}
+        for path, name, index, lstat, digest in rows:
+            full = path + name
+            if index == "0":
+                found.pop(full, None)
+                continue
+            fields = lstat.split()
+            if len(fields) < 8 or not _is_regular(fields[2]):
+                continue
+            algo = _DIGEST_ALGO.get(len(digest.rstrip("=")), "") if digest and digest != "0" else ""
+            found[full] = CatalogFile(full, _b64_int(fields[7]), algo, digest if algo else "")
+        return sorted(found.values(), key=lambda f: f.path)
+
+    def same_digest(self, entry: CatalogFile, raw: bytes) -> bool:
+        """Bacula writes digests in its own base64 (both of its variants are accepted: old file daemons
+        wrote the non-"compatible" one)."""
+        stored = entry.digest.rstrip("=")
+        return stored in (_b64_bin(raw, True), _b64_bin(raw, False))
+
+    def scratch_restore(self, job_id: str, where: str) -> JobResult:
+        """A drill's restore: onto `drill_client` when one is set (restoreclient=), else the backup's client."""
+        return self.restore(job_id, where, restore_client=self.options.drill_client)
+
+    def restore(self, job_id: str, where: str, files: list[str] | None = None,
+                restore_client: str | None = None) -> JobResult:
         """Restore a backup, or a chain of them ("12,15,17": a full then its incrementals, merged)."""
         if not re.fullmatch(r"\d+(,\d+)*", job_id):
             raise BackendError(f"bacula: {job_id!r} is not a JobId or a list of them")
@@ -155,9 +189,16 @@ class BaculaBackend(BackupBackend):
         if any(c in where for c in "\n\"'") or any(c in f for f in files or [] for c in "\n\"'"):
             raise BackendError("bacula: restore paths may not contain quotes or new lines")
         what = " ".join(f'file="{f}"' for f in files) if files else "all done"
-        out = self._console(f"restore jobid={job_id} client={client[0][0]} restorejob={self.options.restore_job} "
+        if restore_client:
+            _check_name(restore_client, "client")
+        onto = f" restoreclient={restore_client}" if restore_client else ""
+        out = self._console(f"restore jobid={job_id} client={client[0][0]}{onto} restorejob={self.options.restore_job} "
                             f'where="{where}" {what} yes')
         m = re.search(r"Job queued\. JobId=(\d+)", out)
+        if restore_client and f'Restore Client "{restore_client}" not found' in out:
+            if m:                              # bconsole chose another client by itself: not that one
+                self.cancel(m.group(1))
+            raise BackendError(f"bacula: the director has no client {restore_client!r} (options.drill_client)")
         if not m:
             raise BackendError(f"bacula: restore of job {job_id} was not queued: {_last_lines(out)}")
         return JobResult(job_id=m.group(1), name=self.options.restore_job, level="Restore", status="running")
@@ -246,6 +287,39 @@ def _job_result(row: list[str]) -> JobResult:
                      backend_status=f"{status} ({_WAITING.get(status, 'ended')})" if verdict == "running" else status)
 
 
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_DIGEST_ALGO = {22: "md5", 27: "sha1", 43: "sha256", 86: "sha512"}     # base64 length -> the signature
+
+
+def _b64_int(text: str) -> int:
+    """Bacula's base64 integers (LStat fields): digits of 6 bits, most significant first, '-' for negative."""
+    neg, value = text.startswith("-"), 0
+    for c in text.lstrip("-"):
+        value = (value << 6) + _B64.index(c)
+    return -value if neg else value
+
+
+def _is_regular(mode: str) -> bool:
+    return (_b64_int(mode) & 0o170000) == 0o100000
+
+
+def _b64_bin(data: bytes, compatible: bool) -> str:
+    """Bacula's bin_to_base64: with `compatible`, plain base64 without padding; without it, bytes are
+    sign-extended and the last digit is not shifted (what older file daemons stored)."""
+    out, reg, rem = [], 0, 0
+    i = 0
+    while i < len(data):
+        if rem < 6:
+            b = data[i]
+            reg = ((reg << 8) | (b if compatible or b < 128 else b - 256)) & 0xFFFFFFFF
+            i += 1
+            rem += 8
+        out.append(_B64[(reg >> (rem - 6)) & 0x3F])
+        rem -= 6
+    if rem:
+        mask = (1 << rem) - 1
+        out.append(_B64[((reg & mask) << (6 - rem)) if compatible else (reg & mask)])
+    return "".join(out)
 def _check_name(value: str, what: str) -> None:
     if not _NAME.match(value):
         raise BackendError(f"bacula: {what} name {value!r} has characters bconsole cannot take")

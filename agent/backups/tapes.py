@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from agent.backups.backend import BackupBackend
 from agent.core.times import utc
 from agent.errors import TapeError
-from agent.store import Store, queries
+from agent.store import Store, chain, queries
 from agent.store.schema import backup_runs, custody_movements, tape_box_items, tape_boxes, tapes
 
 __all__ = ["TapeError", "TapeInventory"]
@@ -145,8 +145,8 @@ class TapeInventory:
                                                                tape_box_items.c.label == lb)))
                 conn.execute(insert(tape_box_items).values(box=box, label=lb, added_at=now))
             conn.execute(update(tapes).where(tapes.c.label.in_(labels)).values(box=box))
-            conn.execute(insert(custody_movements).values(box=box, movement="preparada", tapes=",".join(tapes_now),
-                                                          seal=seal, by=by, at=now))
+            chain.insert(conn, custody_movements, box=box, movement="preparada", tapes=",".join(tapes_now),
+                         seal=seal, by=by, at=now)
         return self.box(box)
 
     def send(self, box: str, by: str, seal: str | None = None) -> dict:
@@ -157,8 +157,8 @@ class TapeInventory:
             conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="enviada", seal=seal,
                                                                                    sent_at=now, returned_at=None))
             conn.execute(update(tapes).where(tapes.c.label.in_(info["tapes"])).values(location="custodia"))
-            conn.execute(insert(custody_movements).values(box=box, movement="enviada", tapes=",".join(info["tapes"]),
-                                                          seal=seal, by=by, at=now))
+            chain.insert(conn, custody_movements, box=box, movement="enviada", tapes=",".join(info["tapes"]),
+                         seal=seal, by=by, at=now)
         return self.box(box)
 
     def check_send(self, box: str, seal: str | None = None) -> tuple[dict, str]:
@@ -183,8 +183,8 @@ class TapeInventory:
         if info["status"] != "enviada":
             raise TapeError(f"box {box} is not with the custody company (it is {info['status']})")
         with self.store.transaction() as conn:
-            conn.execute(insert(custody_movements).values(box=box, movement="solicitada", tapes=",".join(info["tapes"]),
-                                                          seal=info["seal"], by=by, at=utc(self.clock()), note=reason))
+            chain.insert(conn, custody_movements, box=box, movement="solicitada", tapes=",".join(info["tapes"]),
+                         seal=info["seal"], by=by, at=utc(self.clock()), note=reason)
         return info
 
     def receive(self, box: str, by: str, seal: str | None = None) -> dict:
@@ -201,8 +201,8 @@ class TapeInventory:
                                                                                    returned_at=now))
             conn.execute(update(tapes).where(and_(tapes.c.label.in_(info["tapes"]), tapes.c.location == "custodia"))
                          .values(location="oficina"))
-            conn.execute(insert(custody_movements).values(box=box, movement="recibida", tapes=",".join(info["tapes"]),
-                                                          seal=seal or info["seal"], by=by, at=now, note=note))
+            chain.insert(conn, custody_movements, box=box, movement="recibida", tapes=",".join(info["tapes"]),
+                         seal=seal or info["seal"], by=by, at=now, note=note)
         return self.box(box)
 
     def movements(self, box: str | None = None) -> list[dict]:

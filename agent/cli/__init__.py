@@ -252,8 +252,9 @@ from agent.cli import doctor as _doctor  # noqa: E402
 from agent.cli import reports as _reports  # noqa: E402
 from agent.cli import runbooks as _runbooks  # noqa: E402
 from agent.cli import users as _users  # noqa: E402
+from agent.cli import verify as _verify  # noqa: E402
 
-for _family in (_runbooks, _backups, _alerts, _reports, _users, _discover, _doctor):
+for _family in (_runbooks, _backups, _alerts, _reports, _users, _discover, _doctor, _verify):
     _family.register(app)
 
 

@@ -3,6 +3,7 @@ demand, through the same `compose` the daemon uses."""
 
 from __future__ import annotations
 
+import getpass
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -58,7 +59,8 @@ def _report(name: str, config: Path, send: bool, fmt: list[str] | None, **params
         params["day"] = _day(params["day"], today)
     if "month" in params:
         params["month"] = _month(params["month"], today)
-    done = compose(name, settings, store, now=now, send=send, formats=formats, **params)
+    done = compose(name, settings, store, now=now, send=send, formats=formats,
+                   origin=f"oti-agent report (usuario {getpass.getuser()})", **params)
     for p in done.files(formats):
         out.print(esc(p), soft_wrap=True, highlight=False)
 

@@ -41,6 +41,7 @@ CATEGORIES: dict[str, dict[str, str]] = {
                    "periodicity": "mensual", "criticality": "no_critico", "retention": "4 años"},
 }
 
+DRILL_EVERY = {"mensual": 1, "bimestral": 2, "trimestral": 3, "semestral": 6, "anual": 12}
 LEVELS = {"completo": "Full", "incremental": "Incremental", "diferencial": "Differential"}
 _RETENTION = re.compile(r"^\s*(\d+)\s*(años?|anos?|y|meses|mes|m|d[ií]as?|d)\s*$", re.IGNORECASE)
 
@@ -84,6 +85,13 @@ class Asset(BaseModel):
     full_every: Literal["", "semanal", "mensual"] = Field(
         "", description="for incremental/differential assets: also run a full backup on the first run of the "
                         "week or month")
+    drill: Literal["", "mensual", "bimestral", "trimestral", "semestral", "anual"] | None = Field(
+        None, validate_default=True, description="restore drill (simulacro de restauración) calendar; by "
+        "default mensual for a critical asset and none ('') otherwise")
+    rto: float | None = Field(None, gt=0, description="recovery time the office wants for this asset ('4h', "
+                              "'30m'): the objective a drill's measured time is judged against")
+    drill_query: str = Field("", description="for a database dump: a query that must return rows in the "
+                             "restored copy (default: its tables are counted)")
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +119,20 @@ class Asset(BaseModel):
     def _retention(cls, v):
         return retention_days(v)
 
+    @field_validator("rto", mode="before")
+    @classmethod
+    def _rto(cls, v):
+        from agent.core.config_daemon import parse_duration
+
+        return parse_duration(v)
+
+    @field_validator("drill")
+    @classmethod
+    def _drill(cls, v, info):
+        if v is not None:
+            return v
+        return "mensual" if info.data.get("criticality") == "critico" else ""
+
     @field_validator("periodicity", "criticality")
     @classmethod
     def _required(cls, v, info):
@@ -129,6 +151,11 @@ class Asset(BaseModel):
                     out.append(at)
             d += timedelta(days=1)
         return out
+
+    def drill_months(self) -> tuple[int, ...]:
+        """The months a drill is due in (empty: the asset is not drilled)."""
+        every = DRILL_EVERY.get(self.drill or "", 0)
+        return tuple(range(1, 13, every)) if every else ()
 
     def level_for(self, slot: datetime, last_full: datetime | None) -> str:
         """Return the backend level (Full, Incremental, Differential) for a run at `slot`."""

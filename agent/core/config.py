@@ -39,7 +39,9 @@ from agent.core.config_daemon import (  # noqa: F401 - re-exported: the config's
     _Model,
     parse_duration,
 )
+from agent.core.config_drills import DrillsSection
 from agent.core.config_glpi import GlpiSection
+from agent.core.config_integrity import IntegritySection
 from agent.core.config_power import PowerSection
 from agent.core.inventory import Kind
 from agent.core.people import PeopleSection
@@ -151,6 +153,7 @@ class BackupsSection(_Model):
     responsible: str = Field("Especialista en IS", description="who signs the bitácoras (Responsable)")
     log_time: str = Field("07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                           description="when the daemon writes the previous day's bitácora (Anexo 03)")
+    drills: DrillsSection = DrillsSection()
 
 
 class EscalationStep(_Model):
@@ -285,6 +288,8 @@ class AgentConfig(_Model):
                                        "readings holds")
     power: PowerSection = Field(PowerSection(), description="the staged shutdown on the UPS's budget and the "
                                 "gated return (off by default)")
+    integrity: IntegritySection = Field(IntegritySection(), description="the key the journals' daily anchors are "
+                                        "signed with (optional)")
 
     # set by load(): the folder relative paths are resolved against
     base_dir: Path = Field(Path("."), exclude=True)

@@ -26,6 +26,9 @@ DEVICES = [  # (device, inventory group, kind, profile, community, recording, cr
      "no_critico", "Switch de acceso, piso 1"),
 ]
 RUNBOOKS = Path(__file__).resolve().parent / "runbooks"
+# the shipped runbooks the demo runs besides its own: the restore drill of its one backed-up asset
+SHIPPED = Path(__file__).resolve().parents[2] / "runbooks"
+FROM_SHIPPED = ("simulacro-restauracion.yaml",)
 # the on-call engineer who logs in to the console, the two people the demo's approvals ask (local passwords,
 # printed once), and whoever runs the demo (its OS user, for the CLI)
 PEOPLE = [("lquispe", "Luis Quispe", "especialista_is"), ("mparedes", "Mariella Paredes", "jefa"),
@@ -78,6 +81,39 @@ power:                        # --power-failure: the staged shutdown on the UPS'
 ON_BATTERY = "ups-principal-bateria"      # the UPS's community while the demo's mains are out
 
 
+def _backups(workdir: Path) -> str:
+    """One asset backed up for real without Bacula: the agent's own config and the demo's runbooks, with the
+    `files` backend (tar.gz + manifest). Its daily time is a minute ago, so the daemon backs it up as it
+    starts; a one-shot schedule then drills it (simulacro-restauracion), which files its report."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from agent.core.config import DEFAULT_TIMEZONE
+
+    now = datetime.now(ZoneInfo(DEFAULT_TIMEZONE))
+    (workdir / "matriz.yaml").write_text(textwrap.dedent(f"""\
+        # Matriz de activos de la demo (Anexo 01), escrita por `oti-agent demo`.
+        assets:
+          - {{id: agente, owner: Especialista en IS, name: Configuración del agente, type: carpeta,
+             server: oti-agent-host, resources: [config.yaml, inventory.yaml, runbooks],
+             periodicity: diario, time: "{now - timedelta(minutes=1):%H:%M}", level: completo,
+             criticality: critico, retention: 30 días, backend: local, job: agente, rto: 15m}}
+        """))
+    return textwrap.dedent(f"""\
+        backups:
+          matrix: matriz.yaml
+          check_every: 10s
+          poll_every: 1s
+          backends:
+            local: {{type: files, options: {{dest: var/copias, keep_days: 30,
+                                            jobs: {{agente: [config.yaml, inventory.yaml, runbooks]}}}}}}
+          drills: {{scratch: var/simulacros}}
+        schedules:
+          - {{name: simulacro-demo, runbook: simulacro-restauracion, params: {{activo: agente}},
+             at: "{now + timedelta(seconds=20):%Y-%m-%d %H:%M:%S}", holidays: allow}}
+        """)
+
+
 def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple], power: bool = False) -> Path:
     """Write the demo's secrets, inventory and config; return the config path."""
     secrets = workdir / "secrets"
@@ -94,10 +130,20 @@ def write_files(workdir: Path, port: int, sim_port: int, devices: list[tuple], p
         store: {{url: "sqlite:///oti-agent.db"}}
         http: {{listen: 127.0.0.1, port: {port}}}
         inventory: inventory.yaml
-        runbooks_dir: {RUNBOOKS}
-        """) + _people() + "credentials:\n  snmp:\n" + creds + CHECK_GROUPS + (POWER if power else ""))
+        runbooks_dir: {_runbooks(workdir)}
+        """) + _people() + "credentials:\n  snmp:\n" + creds + CHECK_GROUPS + (POWER if power else "")
+        + _backups(workdir))
     return config
 
+
+def _runbooks(workdir: Path) -> Path:
+    """The demo's runbooks folder: its own runbooks and the shipped restore drill, copied (a runbook must be
+    a file of the folder itself, not a link out of it)."""
+    folder = workdir / "runbooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in [*RUNBOOKS.glob("*.yaml"), *(SHIPPED / n for n in FROM_SHIPPED if (SHIPPED / n).exists())]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
 
 def _people() -> str:
     """The demo's people: the jefa and GG with local passwords, and the person running the demo (its OS
@@ -163,6 +209,8 @@ def run_demo(workdir: Path, port: int, console: Console, power_failure_after: fl
         settings = load_all(config)
         passwords = demo_passwords(settings)
         rel = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
+        docs = settings.config.path(settings.config.documents_dir)
+        docs = docs.relative_to(Path.cwd()) if docs.is_relative_to(Path.cwd()) else docs
         console.print(textwrap.dedent(f"""
             [bold green]oti-agent demo is running[/bold green]: {len(settings.inventory)} devices, store {workdir}/oti-agent.db
               console:    http://127.0.0.1:{port}/   (log in as lquispe, the on-call engineer; the jefa and GG
@@ -173,6 +221,9 @@ def run_demo(workdir: Path, port: int, console: Console, power_failure_after: fl
                           .venv/bin/oti-agent run apagado-demo -c {rel}
                           curl -s http://127.0.0.1:{port}/metrics | grep ups_battery_runtime
               files:      {rel} (config), {workdir}/inventory.yaml
+              documents:  {docs}/ — in a minute the restore drill files its report there;
+                          .venv/bin/oti-agent verify {docs}/simulacros/*.pdf -c {rel}
+                          says where a PDF came from (its code: http://127.0.0.1:{port}/verificar)
             Ctrl-C stops the daemon and the simulator.
             """))
         for login, password in passwords.items():

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from agent.core import plugins
 from agent.core.calendar import Periodicity, holidays
-from agent.documents import forms, render
+from agent.documents import archive, forms, render
 from agent.documents.base import DocContext, Document
 from agent.errors import DocumentError
 from agent.notify import mail
 from agent.notify.outbox import Outbox
+from agent.store import records
 
 FORMATS = ("html", "xlsx", "pdf")
 
@@ -30,6 +31,7 @@ class Composed:
     paths: list[Path]
     page: render.Page
     message: int | None = None
+    code: str = ""                  # its verification code, as printed
 
     def files(self, formats: tuple[str, ...] = FORMATS) -> list[Path]:
         """The files of the chosen formats."""
@@ -42,16 +44,33 @@ def document(name: str) -> Document:
 
 
 def compose(name: str, settings, store, *, now: datetime | None = None, send: bool = False,
-            formats: tuple[str, ...] = FORMATS, **params) -> Composed:
-    """Build, render and archive a document; with `send`, mail it to `reports.daily_to` through the outbox."""
+            formats: tuple[str, ...] = FORMATS, origin: str | None = None, **params) -> Composed:
+    """Build, render and archive a document; with `send`, mail it to `reports.daily_to` through the outbox.
+
+    The document gets a fresh verification code; its files' hashes are archived with `origin` (what wrote
+    it: 'programado', 'ejecución RUN', 'consola (login)'…; by default its run, or 'oti-agent')."""
     doc, cfg = document(name), settings.config
     override = forms.forms_dir(cfg)
     ctx = DocContext(settings, store, (now or datetime.now(UTC)), forms.form(doc.form_for(params), override),
                      forms.Labels(override), params)
     page = doc.build(ctx)
     folder = cfg.path(cfg.documents_dir) / doc.folder.format(**params)
-    done = Composed(name, render.write(folder, ctx.form, page, pdf=doc.pdf,
-                                       group_readable=cfg.documents_group_readable), page)
+    code = archive.new_code()
+    verification = render.Verification(archive.shown(code), archive.keywords(code),
+                                       f"{cfg.http.base_url()}/verificar?codigo={archive.shown(code)}")
+    prefix = Path(doc.folder.format(**params))
+    origin = origin or (f"ejecución {params['run_id']}" if params.get("run_id") else "oti-agent")
+
+    def keep(files: dict[str, Path]) -> None:      # before the files are published under their names
+        records.keep(store, code=code, document=name, title=page.title or ctx.form.title,
+                     form=f"{render.code_of(ctx.form)}, versión {ctx.form.version}", params=params, origin=origin,
+                     signers={k: v for k, v in page.signers.items() if v}, files=files,
+                     sha256s={f: archive.sha256_of(p) for f, p in files.items()},
+                     names={f: str(prefix / f"{page.name}.{f}") for f in files}, now=ctx.now)
+
+    paths = render.write(folder, ctx.form, page, pdf=doc.pdf, group_readable=cfg.documents_group_readable,
+                         verification=verification, before_publish=keep)
+    done = Composed(name, paths, page, code=verification.code)
     if send:
         done.message = _send(doc, ctx, done, formats)
     return done

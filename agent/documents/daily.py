@@ -138,4 +138,15 @@ class DailyChecklist(Document):
                   "conformes": f"{sum(1 for _, ok, _ in found if ok)} de {len(found)}"}
         facts = {"day": day, "ok": sum(1 for _, ok, _ in found if ok), "total": len(found),
                  "bad": [(what, note) for what, ok, note in found if not ok]}
-        return ctx.page(f"checklist-diario-{day:%Y-%m-%d}", header, {"items": rows}, facts=facts)
+        anchors = anchor_rows(ctx, day)
+        facts["anchors"] = [a["ancla"] for a in anchors]
+        return ctx.page(f"checklist-diario-{day:%Y-%m-%d}", header, {"items": rows, "anclas": anchors}, facts=facts)
+
+
+def anchor_rows(ctx: DocContext, day: date) -> list[dict]:
+    """The section «Anclas de integridad de los registros»: the head of each hash-chained journal for the day, so
+    the printed or mailed checklist pins the history up to it (`oti-agent verify --journals --anchor ...`). They are
+    fixed when the day's checklist is first built (`fijada`); built again, it prints the same."""
+    return [{"registro": a["name"], "entradas": str(a["seq"]), "cabeza": a["hash"],
+             "firma": "firmada" if a["signature"] else "sin firma", "fijada": ctx.local(a["at"]), "ancla": a["text"]}
+            for a in queries.journal_anchors(ctx.store, day.isoformat(), ctx.now, ctx.config)]

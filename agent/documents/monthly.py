@@ -3,7 +3,7 @@
 Availability of each device (the share of its check runs that were answered), the switches of the
 communications rooms, the month's alerts (events and incidents), backups (runs, failures, success
 rate), tapes sent to and received from custody, each host's compliance at the close, the network
-equipment's configuration, port and VPN events (flow 3, from syslog), and the datacenter access log (Anexo 1 of S.04.03.02_P). Written on the month's first working day.
+equipment's configuration, port and VPN events (flow 3, from syslog), the restore drills (assets drilled, result, measured recovery time against the objective, and those due that had none), and the datacenter access log (Anexo 1 of S.04.03.02_P). Written on the month's first working day.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from agent.core.results import State
+from agent.documents import drill_report
 from agent.documents.base import DocContext, Document
 from agent.documents.licences import monthly_section
 from agent.documents.render import Page
@@ -127,6 +128,7 @@ class MonthlyReport(Document):
         sections = {"disponibilidad": devices, "switches": switches, "incidentes": incidents,
                     "respaldos": _backups(ctx, runs), **_others(ctx, since, until)}
         sections["licencias"], licences = monthly_section(ctx, since, until)     # S.04.04.01.01_P
+        sections["simulacros"], drills = drill_report.monthly_section(ctx, since, until)   # issue 17
         total_runs, total_up = sum(v[0] for v in uptime.values()), sum(v[1] for v in uptime.values())
         compliance = sections["cumplimiento"]
         header = {"oficina": ctx.config.reports.office,
@@ -138,6 +140,7 @@ class MonthlyReport(Document):
                   "ingresos": str(len(sections["acceso"])),
                   "red": _network_summary(ctx, sections["red"]),
                   "licencias": licences,
+                  "simulacros": drills,
                   "cumplimiento": f"{sum(1 for c in compliance if c['conforme'][0] == 'Sí')} de {len(compliance)} "
                                   "conformes" if compliance else "sin datos"}
         return ctx.page(f"informe-mensual-{month}", header, sections, facts={"month": month})

@@ -6,11 +6,18 @@ the form's columns, and the signature lines the office signs it with (Elaborado 
 Aprobado por), with the names and roles the agent knows. A cell is text, or (text, class): the class (`ok`, `bad` or '') colours it in
 every file. Files are written to a temporary name and renamed, so a reader never sees half a
 document and a failure leaves the previous one whole. Text from devices and people is escaped.
+
+A document written with a verification code prints it at the top left of its header block (where the
+manual's pages print theirs), carries it in each file's metadata, and, on the PDF, as a QR code of the
+console's verification page; `before_publish` sees the files still under their temporary names, so the
+archive keeps their hashes before anyone can read them (agent/documents/archive.py).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +44,15 @@ class Page:
     signers: dict[str, str] = field(default_factory=dict)   # signature line -> the name and role the agent knows
 
 
+@dataclass(frozen=True)
+class Verification:
+    """The verification code a document is written with, and where a person checks it."""
+
+    code: str                                   # as printed: 'K7Q3D-9MX2P'
+    keywords: str                               # the metadata string each file carries
+    url: str                                    # the console's /verificar page for this code
+
+
 def cell(value) -> Cell:
     """A row value as (text, class)."""
     if isinstance(value, tuple):
@@ -59,11 +75,14 @@ def _header(form: Form, page: Page) -> dict[str, str]:
     return {**shown, **page.extra_header}
 
 
-def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readable: bool = False) -> list[Path]:
+def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readable: bool = False,
+          verification: Verification | None = None,
+          before_publish: Callable[[dict[str, Path]], None] | None = None) -> list[Path]:
     """Write `page.name`.html and .xlsx (one sheet per section), and .pdf from the same HTML; return the paths.
 
     The files are the agent's user's alone (they carry names, DNI numbers, the journal), or its group's
-    too with `group_readable` (the config's documents_group_readable)."""
+    too with `group_readable` (the config's documents_group_readable). `before_publish` gets the written
+    files by format while they are still temporary; if it raises, nothing is published."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o750 if group_readable else 0o700)
     tables, header = _tables(form, page), _header(form, page)
@@ -72,14 +91,17 @@ def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readabl
     title = page.title or form.title
     signatures = [(label, page.signers.get(label, "")) for label in form.signatures]
     html = env.get_template("table.html.j2").render(form=form, title=title, office=page.office, header=header,
-                                                    sections=tables, signatures=signatures)
+                                                    sections=tables, signatures=signatures,
+                                                    verification=verification, qr=_qr(verification))
     html_path, xlsx_path, pdf_path = (folder / f"{page.name}{ext}" for ext in (".html", ".xlsx", ".pdf"))
     temps = [html_path.with_suffix(".html.tmp"), xlsx_path.with_suffix(".xlsx.tmp"), pdf_path.with_suffix(".pdf.tmp")]
     try:
         temps[0].write_text(html, encoding="utf-8")
-        _workbook(form, title, page.office, header, tables, signatures).save(temps[1])
+        _workbook(form, title, page.office, header, tables, signatures, verification).save(temps[1])
         if pdf:
             html_to_pdf(html, temps[2])
+        if before_publish:
+            before_publish(dict(zip(("html", "xlsx", "pdf"), temps[:3 if pdf else 2], strict=False)))
     except Exception:
         for t in temps:
             t.unlink(missing_ok=True)
@@ -91,13 +113,26 @@ def write(folder: Path, form: Form, page: Page, pdf: bool = False, group_readabl
     return finals
 
 
+def _qr(verification: Verification | None) -> str:
+    """The verification page's address as a QR code, an SVG data: URL the PDF embeds (nothing is fetched)."""
+    if verification is None:
+        return ""
+    import segno
+
+    svg = segno.make(verification.url, error="m").svg_inline(scale=2, border=0, omitsize=False)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
 def _workbook(form: Form, title: str, office: str, header: dict[str, str], tables: list[dict],
-              signatures: list[tuple[str, str]]):
+              signatures: list[tuple[str, str]], verification: Verification | None = None):
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
+    if verification:
+        wb.properties.keywords = verification.keywords
+        header = {"Código de verificación": verification.code, **header}
     for n, sec in enumerate(tables):
         ws = wb.active if n == 0 else wb.create_sheet()
         ws.title = (sec["sheet"] or sec["title"] or title)[:31].replace("/", "-").replace(":", "") or f"Hoja {n + 1}"
@@ -150,11 +185,20 @@ def html_to_pdf(html: str, path: Path) -> None:
     import weasyprint
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)      # font fallbacks are not the office's concern
-    weasyprint.HTML(string=html, url_fetcher=_fetch_nothing).write_pdf(path)
+    weasyprint.HTML(string=html, url_fetcher=_fetcher()).write_pdf(path)
+
+
+def _fetcher():
+    """The documents carry everything they show (the QR code as a data: URL); a file: or http: reference in
+    one is refused, not read. WeasyPrint 68+ takes a URLFetcher; older ones a function."""
+    try:
+        from weasyprint.urls import URLFetcher
+    except ImportError:
+        return _fetch_nothing
+    return URLFetcher(allowed_protocols={"data"})
 
 
 def _fetch_nothing(url: str, *args, **kwargs):
-    """The documents carry everything they show; a file: or http: reference in one is refused, not read."""
     if url.startswith("data:"):
         import weasyprint
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, select, update
 
 from agent.errors import RunbookError
-from agent.store import Store, queries
+from agent.store import Store, chain, queries
 from agent.store.schema import maintenance, run_actions, run_decisions, run_events, run_steps, runs
 
 FAILED = {"failed", "timeout"}                    # a step that did not do what it should
@@ -55,7 +55,7 @@ class Journal:
                                              for s in step_ids])
             if devices:
                 conn.execute(insert(maintenance), [dict(device=d, run_id=run_id, since=now) for d in devices])
-            conn.execute(insert(run_events).values(run_id=run_id, event="created", detail=f"by {started_by}", at=now))
+            chain.insert(conn, run_events, run_id=run_id, event="created", detail=f"by {started_by}", at=now)
         return run_id
 
     def run(self, run_id: str) -> dict:
@@ -79,8 +79,8 @@ class Journal:
         self.run(run_id)
         with self.store.transaction() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True))
-            conn.execute(insert(run_events).values(run_id=run_id, event="cancel_requested", detail=f"by {by}",
-                                                   at=_now()))
+            chain.insert(conn, run_events, run_id=run_id, event="cancel_requested", detail=f"by {by}",
+                         at=_now())
 
     def cancel_requested(self, run_id: str) -> bool:
         """Return whether someone asked to cancel the run."""
@@ -123,9 +123,9 @@ class Journal:
                 values=json.dumps(values, ensure_ascii=False) if values else None, at=now, channel=channel,
                 address=address, held_as=held_as, superseded=False))
             via = f" via {channel}" + (f" from {address}" if address else "") if channel else ""
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"{kind}_{decision}",
-                                                   detail=f"by {by}{via}" + (f": {comment}" if comment else ""),
-                                                   at=now))
+            chain.insert(conn, run_events, run_id=run_id, step_id=step_id, event=f"{kind}_{decision}",
+                         detail=f"by {by}{via}" + (f": {comment}" if comment else ""),
+                         at=now)
 
     def decisions(self, run_id: str, step_id: str | None = None, kind: str | None = None,
                   superseded: bool = False) -> list[dict]:
@@ -140,16 +140,16 @@ class Journal:
         with self.store.transaction() as conn:
             for row in conn.execute(select(run_actions).where(run_actions.c.run_id == run_id,
                                                               run_actions.c.step_id.in_(step_ids))).mappings():
-                conn.execute(insert(run_events).values(run_id=run_id, step_id=row["step_id"], target=row["target"],
-                                                       event="action_superseded", detail=row["message"], at=now))
+                chain.insert(conn, run_events, run_id=run_id, step_id=row["step_id"], target=row["target"],
+                             event="action_superseded", detail=row["message"], at=now)
             conn.execute(delete(run_actions).where(run_actions.c.run_id == run_id,
                                                    run_actions.c.step_id.in_(step_ids)))
             conn.execute(update(run_decisions).where(run_decisions.c.run_id == run_id,
                                                      run_decisions.c.step_id.in_(step_ids)).values(superseded=True))
             conn.execute(update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id.in_(step_ids))
                          .values(status="pending", started_at=None, ended_at=None, message=None))
-            conn.execute(insert(run_events).values(run_id=run_id, step_id=goto, target=origin, event="sent_back",
-                                                   detail=reason, at=now))
+            chain.insert(conn, run_events, run_id=run_id, step_id=goto, target=origin, event="sent_back",
+                         detail=reason, at=now)
 
     def sent_back(self, run_id: str, step_id: str) -> int:
         """How many times the run was sent back to this step."""
@@ -276,7 +276,7 @@ def _set_run(conn, run_id: str, status: str, message: str | None, pid: int | Non
     if status in TERMINAL:
         values["ended_at"] = _now()
     conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-    conn.execute(insert(run_events).values(run_id=run_id, event=f"run_{status}", detail=message, at=_now()))
+    chain.insert(conn, run_events, run_id=run_id, event=f"run_{status}", detail=message, at=_now())
     if status in TERMINAL:
         conn.execute(delete(maintenance).where(maintenance.c.run_id == run_id))
 
@@ -292,8 +292,8 @@ def _set_step(conn, run_id: str, step_id: str, status: str, message: str | None)
         values["ended_at"] = now
     conn.execute(update(run_steps).where(and_(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id))
                  .values(**values))
-    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, event=f"step_{status}",
-                                           detail=message, at=now))
+    chain.insert(conn, run_events, run_id=run_id, step_id=step_id, event=f"step_{status}",
+                 detail=message, at=now)
 
 
 def _action_key(run_id: str, step_id: str, target: str):
@@ -309,18 +309,18 @@ def _action_start(conn, run_id: str, step_id: str, target: str, attempt: int) ->
     else:
         conn.execute(update(run_actions).where(key).values(status="started", attempt=attempt, started_at=now,
                                                            ended_at=None, message=None))
-    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
-                                           event="action_started", detail=f"attempt {attempt}", at=now))
+    chain.insert(conn, run_events, run_id=run_id, step_id=step_id, target=target,
+                 event="action_started", detail=f"attempt {attempt}", at=now)
 
 
 def _action_end(conn, run_id: str, step_id: str, target: str, status: str, message: str, by: str) -> None:
     now = _now()
     conn.execute(update(run_actions).where(_action_key(run_id, step_id, target))
                  .values(status=status, ended_at=now, message=message, by=by))
-    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target,
-                                           event=f"action_{status}", detail=message, at=now))
+    chain.insert(conn, run_events, run_id=run_id, step_id=step_id, target=target,
+                 event=f"action_{status}", detail=message, at=now)
 
 
 def _event(conn, run_id: str, event: str, detail: str | None, step_id: str | None, target: str | None) -> None:
-    conn.execute(insert(run_events).values(run_id=run_id, step_id=step_id, target=target, event=event, detail=detail,
-                                           at=_now()))
+    chain.insert(conn, run_events, run_id=run_id, step_id=step_id, target=target, event=event, detail=detail,
+                 at=_now())

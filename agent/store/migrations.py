@@ -176,6 +176,34 @@ def _v16(conn: Connection) -> None:
     power_states.create(conn)
 
 
+def _v17(conn: Connection) -> None:
+    """The archive of written documents: each one's verification code and its files' SHA-256."""
+    from agent.store.schema_records import document_files, document_records
+
+    document_records.create(conn)
+    document_files.create(conn)
+
+
+def _v18(conn: Connection) -> None:
+    """The journals of runs, alerts, custody and access are hash-chained (issue 17): the links, the heads and the
+    daily anchors, with every row already there linked in id order (agent/store/chain.py)."""
+    from datetime import UTC, datetime
+
+    from agent.store.chain import link_existing
+    from agent.store.schema_chain import chain_anchors, chain_heads, chain_links
+
+    for table in (chain_links, chain_heads, chain_anchors):
+        table.create(conn)
+    link_existing(conn, datetime.now(UTC))
+
+
+def _v19(conn: Connection) -> None:
+    """The restore drills' evidence (issue 17): what was restored, where, how long it took, what was checked."""
+    from agent.store.schema_drills import restore_drills
+
+    restore_drills.create(conn)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1),
     (2, _v2),
@@ -193,4 +221,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (14, _v14),
     (15, _v15),
     (16, _v16),
+    (17, _v17),
+    (18, _v18),
+    (19, _v19),
 ]

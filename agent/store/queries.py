@@ -375,3 +375,14 @@ def power_state_rows(store) -> dict[str, dict]:
     from agent.store.schema_power import power_states
 
     return {r["ups"]: r for r in store.rows(select(power_states))}
+
+
+def journal_anchors(store, day: str, now: datetime, config) -> list[dict]:
+    """The heads of the hash-chained journals for the office's `day` (the daily checklist prints them): fixed,
+    and signed with `integrity.signing_key` when there is one, the first time they are asked for — the one
+    write a reader makes, so a checklist built again prints the same anchors (agent/store/chain.py)."""
+    from agent.store import chain, chain_sign
+
+    signer = chain_sign.signer_for(config.integrity, config.base_dir)
+    return [{**a, "name": chain.NAMES_ES[a["chain"]], "text": chain.anchor_string(a["chain"], a["seq"], a["hash"])}
+            for a in chain.anchor(store, day, now, signer)]

@@ -3,9 +3,10 @@
 Pruned: readings' state changes, resolved alerts with their events, mail already sent, daily availability
 rows, finished runs with their steps, actions, decisions, journal, waits and links, and the network
 equipment's syslog events. Never pruned here: the
-office's records that are not monitoring (backups, restores, tapes and boxes, custody movements, the access
+office's records that are not monitoring (backups, restores, restore drills, tapes and boxes, custody movements, the access
 log, accounts) — they are small and an auditor asks for them. On SQLite the write-ahead log is then
-truncated, so the file on disk follows what was deleted.
+truncated, so the file on disk follows what was deleted. The hash chains' links of pruned run and alert events
+are marked `pruned` in the same transaction: the chains stay whole (`agent/store/chain.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, select, text
 
+from agent.store import chain
 from agent.store import schema as t
 from agent.store import schema_people as p
 
@@ -36,6 +38,9 @@ def prune(store, retention, now: datetime) -> dict[str, int]:
         gone("state_changes", delete(t.state_changes).where(t.state_changes.c.at < cut(retention.history_days)))
         old_alerts = select(t.alerts.c.id).where(and_(t.alerts.c.status == "resolved",
                                                       t.alerts.c.resolved_at < cut(retention.alerts_days)))
+        # the journals' links of what goes are marked pruned, not broken (agent/store/chain.py says why)
+        chain.prune(conn, "alert_events",
+                    select(t.alert_events.c.id).where(t.alert_events.c.alert_id.in_(old_alerts)))
         gone("alert_events", delete(t.alert_events).where(t.alert_events.c.alert_id.in_(old_alerts)))
         gone("alerts", delete(t.alerts).where(t.alerts.c.id.in_(old_alerts)))
         gone("outbox", delete(t.outbox).where(and_(t.outbox.c.sent_at.is_not(None),
@@ -44,6 +49,7 @@ def prune(store, retention, now: datetime) -> dict[str, int]:
         gone("uptime_days", delete(t.uptime_days).where(t.uptime_days.c.day < day))
         old_runs = select(t.runs.c.id).where(and_(t.runs.c.ended_at.is_not(None),
                                                   t.runs.c.ended_at < cut(retention.runs_days)))
+        chain.prune(conn, "run_events", select(t.run_events.c.id).where(t.run_events.c.run_id.in_(old_runs)))
         for table in (t.run_steps, t.run_actions, t.run_decisions, t.run_events, t.maintenance, p.run_waits,
                       p.approval_links):
             gone(table.name, delete(table).where(table.c.run_id.in_(old_runs)))

@@ -40,8 +40,9 @@ class Checklist(StepKind):
     async def run(self, ctx: StepContext, target) -> str:
         o = ctx.options
         done = await asyncio.to_thread(compose, "checklist-ejecucion", ctx.settings, ctx.journal.store,
-                                       run_id=ctx.run_id, file=o.file, title=o.title, form=o.form,
-                                       activities=o.activities, writer=ctx.step.id, signers=o.signers)
+                                       origin=f"ejecución {ctx.run_id}, paso {ctx.step.id}", run_id=ctx.run_id,
+                                       file=o.file, title=o.title, form=o.form, activities=o.activities,
+                                       writer=ctx.step.id, signers=o.signers)
         return f"{o.title}: {done.page.facts['lines']} líneas en {', '.join(str(p) for p in done.paths)}"
 
 
@@ -68,7 +69,8 @@ class WriteDocument(StepKind):
         params = {k: ctx.render(v) for k, v in ctx.options.params.items()}
         try:
             done = await asyncio.to_thread(compose, ctx.options.name, ctx.settings, ctx.journal.store,
-                                           send=ctx.options.send, **params)
+                                           send=ctx.options.send, origin=f"ejecución {ctx.run_id}, paso {ctx.step.id}",
+                                           **params)
         except AgentError as err:
             raise StepFailed(f"{ctx.options.name}: {err}") from None
         ctx.journal.set_facts(ctx.run_id, ctx.step.id, {"document": [str(p) for p in done.paths]})

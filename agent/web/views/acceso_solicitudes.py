@@ -225,6 +225,6 @@ async def solicitud_sheet(request: Request, request_id: int, seen: Annotated[Vie
     ctx = request.app.state.ctx
     await _request(AccessRequests(ctx.store, ctx.clock), request_id)
     done = await in_thread(compose.compose, "control-acceso", ctx.settings, ctx.store, now=ctx.clock(),
-                           formats=("pdf",), request_id=request_id)
+                           formats=("pdf",), origin=f"consola ({seen.who.login})", request_id=request_id)
     pdf = next(p for p in done.paths if p.suffix == ".pdf")
     return FileResponse(pdf, media_type="application/pdf", filename=f"control-acceso-{request_id}.pdf")

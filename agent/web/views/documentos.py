@@ -31,6 +31,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from agent.api.routes import documents as api_documents
 from agent.core.people import OPERATORS
 from agent.documents import compose, forms
+from agent.documents.verification import check_file
 from agent.errors import AgentError, Forbidden
 from agent.web.console import Viewer, in_thread, page, posted, section_viewer
 
@@ -265,6 +266,9 @@ def _viewed(ctx, key: str) -> dict | None:
         "doc": entry,
         "body": body_of(html.read_text(encoding="utf-8", errors="replace")) if html else None,
         "hashes": {fmt: _sha256(p) for fmt, p in files.items() if p is not None},
+        # each file against the archive of what the agent wrote (issue 17): authentic, altered, or older
+        # than the archive (written before verification codes)
+        "verdicts": {fmt: check_file(ctx.store, p) for fmt, p in files.items() if p is not None},
     }
 
 
@@ -362,7 +366,8 @@ async def generar(request: Request, seen: Viewer = Reader) -> RedirectResponse |
         params = _params(
             typed["tipo"], typed["fecha"], now.astimezone(ZoneInfo(ctx.settings.config.agent.timezone)).date()
         )
-        done = await in_thread(compose.compose, typed["tipo"], ctx.settings, ctx.store, now=now, **params)
+        done = await in_thread(compose.compose, typed["tipo"], ctx.settings, ctx.store, now=now,
+                               origin=f"consola ({seen.who.login})", **params)
     except (ValueError, AgentError) as err:
         message = str(err) if isinstance(err, ValueError) else f"No se pudo generar el documento: {err}"
         values = await in_thread(_listing, request, seen, None, None, None, typed=typed, error=message)

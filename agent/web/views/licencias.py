@@ -305,7 +305,8 @@ async def documento(request: Request, seen: Seen):
         raise AgentError("Documento: elija el maestro (Anexo 1), la ficha (Anexo 2) o un acta (Anexo 3) por su número.")
     ctx = _ctx(request)
     params = {"acta": int(number)} if kind == "acta" else {"por": _signer(request, seen)}
-    done = await in_thread(compose.compose, DOCUMENTS[kind], ctx.settings, ctx.store, now=ctx.clock(), **params)
+    done = await in_thread(compose.compose, DOCUMENTS[kind], ctx.settings, ctx.store, now=ctx.clock(),
+                           origin=f"consola ({seen.who.login})", **params)
     root = ctx.settings.config.path(ctx.settings.config.documents_dir).resolve()
     key = done.paths[0].resolve().relative_to(root).with_suffix("").as_posix()
     return RedirectResponse(f"/documentos?generado={quote(key, safe='')}", status_code=303)

@@ -1,0 +1,195 @@
+"""What a restore drill checks, and how it cleans up (issue 17).
+
+Files: the restored copy under the scratch folder against the backend's catalog of the backup — how
+many files came back, their total size, and the checksum of a sample (the digest the catalog recorded:
+Bacula's FileSet `signature`, the files backend's SHA-256). Database dumps (PostgreSQL custom-format
+archives found among the restored files): `pg_restore --list` reads the archive's table of contents,
+and, when `backups.drills.postgres` names a scratch server, the dump is restored into a throwaway
+database `oti_simulacro_<run>` where a query must return rows. Cleanup removes the folder and drops the
+databases, and says whether both are gone. Every check is a dict {check, expected, found, ok}.
+
+The programs (pg_restore, psql) come from Debian's postgresql-client; the password, when there is one,
+goes to them in PGPASSWORD only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from agent.backups.backend import BackupBackend, CatalogFile
+from agent.core.secrets import resolve
+from agent.errors import BackendError
+
+DUMP_MAGIC = b"PGDMP"
+MAX_DUMPS = 3
+DEFAULT_QUERY = ("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname NOT IN "
+                 "('pg_catalog', 'information_schema')")
+PG_TIMEOUT = 3600.0
+
+
+def check(what: str, expected, found, ok: bool) -> dict:
+    """One verification as the report shows it."""
+    return {"check": what, "expected": str(expected), "found": str(found), "ok": bool(ok)}
+
+
+def restored_path(where: Path, entry: CatalogFile) -> Path:
+    """Where a catalog file lands under a restore's `where` (the original path below it)."""
+    return where / entry.path.lstrip("/")
+
+
+def verify_files(backend: BackupBackend, catalog: list[CatalogFile], where: Path, sample: int,
+                 rng: random.Random) -> list[dict]:
+    """File count, total size and a sample's checksums of the restored copy against the catalog."""
+    if not catalog:
+        return [check("archivos en el catálogo de la copia", "al menos 1", 0, False)]
+    here = {e.path: restored_path(where, e) for e in catalog}
+    present = [e for e in catalog if here[e.path].is_file()]
+    size = sum(here[e.path].stat().st_size for e in present)
+    out = [check("archivos restaurados", len(catalog), len(present), len(present) == len(catalog)),
+           check("tamaño total (bytes)", sum(e.size for e in catalog), size, size == sum(e.size for e in catalog))]
+    signed = [e for e in catalog if e.algo]
+    if not signed:
+        return out + [check("sumas de verificación en el catálogo", "registradas", "el catálogo no las guarda "
+                            "(active signature en el FileSet)", False)]
+    for e in sorted(rng.sample(signed, min(sample, len(signed))), key=lambda e: e.path):
+        path = here[e.path]
+        if not path.is_file():
+            out.append(check(f"{e.algo.upper()} de {e.path}", "igual al catálogo", "no restaurado", False))
+            continue
+        raw = _digest(path, e.algo)
+        same = backend.same_digest(e, raw)
+        out.append(check(f"{e.algo.upper()} de {e.path}", "igual al catálogo", "igual" if same else
+                         f"distinta ({raw.hex()[:16]}…)", same))
+    return out
+
+
+def _digest(path: Path, algo: str) -> bytes:
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
+
+
+def dumps(catalog: list[CatalogFile], where: Path) -> list[Path]:
+    """The restored files that are PostgreSQL custom-format dumps (by their magic), at most MAX_DUMPS."""
+    out = []
+    for e in catalog:
+        path = restored_path(where, e)
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(DUMP_MAGIC)) == DUMP_MAGIC:
+                    out.append(path)
+        except OSError:
+            continue
+        if len(out) == MAX_DUMPS:
+            break
+    return out
+
+
+def database_name(run_id: str, n: int) -> str:
+    """The throwaway database of a run's n-th dump: oti_simulacro_<run> (safe characters, 63 at most)."""
+    base = re.sub(r"[^a-z0-9_]", "_", run_id.lower())
+    return f"oti_simulacro_{base}"[:60] + (f"_{n}" if n else "")
+
+
+class ScratchPostgres:
+    """The scratch PostgreSQL server of `backups.drills.postgres`, through psql and pg_restore."""
+
+    def __init__(self, cfg, base_dir: Path | None):
+        self.cfg, self.base_dir = cfg, base_dir
+
+    def _env(self) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PGCONNECT_TIMEOUT": "10"}
+        if self.cfg.password:
+            env["PGPASSWORD"] = resolve(self.cfg.password, base_dir=self.base_dir).get_secret_value()
+        return env
+
+    def _conn(self, db: str) -> list[str]:
+        return ["-h", self.cfg.host, "-p", str(self.cfg.port), "-U", self.cfg.user, "-d", db]
+
+    def run(self, args: list[str], timeout: float = PG_TIMEOUT) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=self._env())
+        except FileNotFoundError:
+            raise BackendError(f"{args[0]} is not installed (Debian's postgresql-client)") from None
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"{args[0]} did not end within {timeout:g}s") from None
+
+    def psql(self, db: str, sql: str) -> subprocess.CompletedProcess:
+        return self.run(["psql", "-X", "-Atq", *self._conn(db), "-v", "ON_ERROR_STOP=1", "-c", sql], 600)
+
+    def create(self, db: str) -> subprocess.CompletedProcess:
+        return self.psql(self.cfg.maintenance_db, f'CREATE DATABASE "{db}" TEMPLATE template0')
+
+    def restore(self, db: str, dump: Path) -> subprocess.CompletedProcess:
+        return self.run(["pg_restore", *self._conn(db), "--no-owner", "--no-acl", "--exit-on-error", str(dump)])
+
+    def drop(self, db: str) -> subprocess.CompletedProcess:
+        return self.psql(self.cfg.maintenance_db, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    def exists(self, db: str) -> bool:
+        done = self.psql(self.cfg.maintenance_db, f"SELECT 1 FROM pg_database WHERE datname = '{db}'")
+        return done.returncode == 0 and done.stdout.strip() == "1"
+
+
+def list_dump(dump: Path) -> dict:
+    """`pg_restore --list`: the archive's table of contents is readable."""
+    try:
+        done = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        return check(f"pg_restore --list {dump.name}", "índice legible", "pg_restore no está instalado", False)
+    entries = [ln for ln in done.stdout.splitlines() if ln.strip() and not ln.startswith(";")]
+    found = f"{len(entries)} objetos" if done.returncode == 0 else _tail(done.stderr)
+    return check(f"pg_restore --list {dump.name}", "índice legible", found, done.returncode == 0 and bool(entries))
+
+
+def verify_dump(pg: ScratchPostgres, db: str, dump: Path, query: str) -> list[dict]:
+    """Restore a dump into the throwaway database `db` and run the asset's query there."""
+    made = pg.create(db)
+    if made.returncode != 0:
+        return [check(f"base de datos temporal {db}", "creada", _tail(made.stderr), False)]
+    done = pg.restore(db, dump)
+    out = [check(f"pg_restore de {dump.name} en {db}", "sin errores", "sin errores" if done.returncode == 0
+                 else _tail(done.stderr), done.returncode == 0)]
+    answer = pg.psql(db, query or DEFAULT_QUERY)
+    rows = [r for r in answer.stdout.splitlines() if r.strip()]
+    if query:
+        ok, found = answer.returncode == 0 and bool(rows), f"{len(rows)} fila(s)"
+    else:
+        count = int(rows[0]) if answer.returncode == 0 and rows and rows[0].isdigit() else 0
+        ok, found = count > 0, f"{count} tabla(s)"
+    out.append(check(f"consulta en {db}: {query or 'tablas restauradas'}", "devuelve filas",
+                     found if answer.returncode == 0 else _tail(answer.stderr), ok))
+    return out
+
+
+def cleanup(where: Path, scratch_root: Path, pg: ScratchPostgres | None, databases: list[str]) -> tuple[bool, str]:
+    """Remove the restored folder and drop the throwaway databases; (everything gone?, what was done)."""
+    notes, ok = [], True
+    if where.exists():
+        if scratch_root.resolve() not in where.resolve().parents:
+            return False, f"{where} no está dentro de {scratch_root}: no se borra"
+        shutil.rmtree(where, ignore_errors=True)
+    gone = not where.exists()
+    ok &= gone
+    notes.append(f"carpeta {where} " + ("eliminada" if gone else "NO eliminada"))
+    for db in databases:
+        if pg is None:
+            continue
+        pg.drop(db)
+        dropped = not pg.exists(db)
+        ok &= dropped
+        notes.append(f"base de datos {db} " + ("eliminada" if dropped else "NO eliminada"))
+    return ok, "; ".join(notes)
+
+
+def _tail(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    return " / ".join(lines[-2:])[:300] or "falló sin mensaje"
