@@ -1,5 +1,5 @@
-"""`oti-agent verify --journals [--anchor CHAIN#SEQ:HASH ...]` and `--new-key PATH`: the hash-chained journals
-checked, against the store's own anchors and against anchors printed on daily checklists.
+"""`oti-agent verify --journals [--anchor CHAIN#SEQ:HASH ...]` and `oti-agent anchor-key PATH`: the
+hash-chained journals checked, against the store's own anchors and against anchors printed on daily checklists.
 
 `agent/cli/verify.py` owns the command and its options; these functions do the work and print to the text
 streams or rich Consoles they are given (`out` for what was found, `err` for why it could not be looked at),

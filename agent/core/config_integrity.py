@@ -2,7 +2,7 @@
 
 The private key is a secret reference like every other secret of the config (`${ENV_VAR}` or `file:PATH`),
 read when an anchor is signed and never logged; the public key is not a secret (base64 of its 32 bytes, as
-`oti-agent verify --new-key PATH` prints it) and is what `oti-agent verify --journals` checks signatures
+`oti-agent anchor-key PATH` prints it) and is what `oti-agent verify --journals` checks signatures
 with — on a machine that may hold no private key at all.
 """
 
@@ -35,5 +35,5 @@ class IntegritySection(_Model):
         except binascii.Error:
             raw = b""
         if len(raw) != 32:
-            raise ValueError("an Ed25519 public key is base64 of 32 bytes, as `oti-agent verify --new-key` prints it")
+            raise ValueError("an Ed25519 public key is base64 of 32 bytes, as `oti-agent anchor-key` prints it")
         return value

@@ -213,17 +213,22 @@ def run_demo(workdir: Path, port: int, console: Console, power_failure_after: fl
         docs = docs.relative_to(Path.cwd()) if docs.is_relative_to(Path.cwd()) else docs
         console.print(textwrap.dedent(f"""
             [bold green]oti-agent demo is running[/bold green]: {len(settings.inventory)} devices, store {workdir}/oti-agent.db
-              console:    http://127.0.0.1:{port}/   (log in as lquispe, the on-call engineer; the jefa and GG
-                          approve in a second browser session: their logins are below)
+              console:    http://127.0.0.1:{port}/   (log in as lquispe, the on-call
+                          engineer; the jefa and GG approve in a second browser
+                          session: their logins are below)
               metrics:    http://127.0.0.1:{port}/metrics
               API:        http://127.0.0.1:{port}/api/v1/docs  (401 without a login)
               try:        .venv/bin/oti-agent check -c {rel}
                           .venv/bin/oti-agent run apagado-demo -c {rel}
                           curl -s http://127.0.0.1:{port}/metrics | grep ups_battery_runtime
               files:      {rel} (config), {workdir}/inventory.yaml
-              documents:  {docs}/ — in a minute the restore drill files its report there;
-                          .venv/bin/oti-agent verify {docs}/simulacros/*.pdf -c {rel}
-                          says where a PDF came from (its code: http://127.0.0.1:{port}/verificar)
+              documents:  {docs}/
+                          a restore drill runs 20 s after start and files its report
+                          there (no mail server here: its mail to the jefa fails, and
+                          the run says so). Where a PDF came from:
+                          .venv/bin/oti-agent verify -c {rel} \\
+                              {docs}/simulacros/*.pdf
+                          or its code at http://127.0.0.1:{port}/verificar
             Ctrl-C stops the daemon and the simulator.
             """))
         for login, password in passwords.items():

@@ -44,7 +44,7 @@ class Signer:
             key = serialization.load_pem_private_key(text.encode() + b"\n", password=None)
         except (ValueError, TypeError):
             raise ConfigError(f"integrity.signing_key {ref}: not an unencrypted PEM private key; make one with "
-                              "`oti-agent verify --new-key PATH`") from None
+                              "`oti-agent anchor-key PATH`") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"integrity.signing_key {ref}: not an Ed25519 key")
         return cls(key)
@@ -69,7 +69,7 @@ def public_key(text: str) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(raw)
     except (binascii.Error, ValueError):
         raise ConfigError("integrity.public_key: not an Ed25519 public key (base64 of 32 bytes, as "
-                          "`oti-agent verify --new-key` prints it)") from None
+                          "`oti-agent anchor-key` prints it)") from None
 
 
 def valid(key: Ed25519PublicKey, anchor: dict) -> bool:
