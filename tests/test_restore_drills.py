@@ -10,6 +10,7 @@ drill report's rows, the monthly report's section, and the drill calendar with a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import subprocess
@@ -203,6 +204,46 @@ def test_files_backend_drill_the_monthly_section_and_the_report(site, tmp_path, 
                                                                 ("Activo otro", "Sin simulacro en el mes")]
     assert rows[0]["objetivo"] == "30 min" and rows[0]["tiempo"][0].endswith(" s")
     assert done.page.header["simulacros"] == "1 de 1 conforme(s); 1 activo(s) sin el simulacro previsto"
+
+
+def _alfresco_set(folder, n=4):
+    """An Alfresco backup set as the office makes them: the content store, the dump, a sha256sum manifest."""
+    store = _files(folder / "contentstore" / "2026" / "11" / "20", n, size=20_000)
+    (folder / "alfresco.sql").write_text("-- pg_dump of the repository (plain text: no scratch database here)\n")
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    (folder / "MANIFEST.sha256").write_text("".join(
+        f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names))
+    return store
+
+
+def test_an_alfresco_set_is_drilled_against_its_own_manifest(site, tmp_path, smtp):
+    """The catalog's sample proves the backup gave back what it took; the set's manifest proves the content
+    store was whole when it was taken: a file changed before the backup passes the first and fails the second."""
+    good, broken = tmp_path / "sets" / "good", tmp_path / "sets" / "broken"
+    _alfresco_set(good)
+    content = _alfresco_set(broken)
+    (content / "f1.dat").write_bytes(b"changed after the manifest was written")
+    backends = {"local": {"type": "files", "options": {"dest": "copias", "jobs": {"good": [str(good)],
+                                                                                   "broken": [str(broken)]}}}}
+    settings, store = _settings(site, tmp_path, smtp, [_asset("alf", "good", [good], backend="local"),
+                                                       _asset("alf-roto", "broken", [broken], backend="local")],
+                                backends)
+    svc = BackupService(settings, store)
+    for asset in ("alf", "alf-roto"):
+        assert asyncio.run(svc.run(settings.assets.get(asset))).good
+    run_id, status = _drill(settings, store, "alf")
+    d = queries_drills.drill(store, run_id)
+    manifest = [c for c in d["checks"] if c["check"].startswith("contenido según")]
+    assert status == "successful" and d["result"] == "ok", d
+    assert [(c["expected"], c["found"], c["ok"]) for c in manifest] == [("5 archivo(s) con su SHA-256",
+                                                                         "5 de 5 iguales", True)]
+    run_id, status = _drill(settings, store, "alf-roto")
+    d = queries_drills.drill(store, run_id)
+    manifest = [c for c in d["checks"] if c["check"].startswith("contenido según")]
+    assert d["result"] == "failed" and status != "successful"
+    assert manifest[0]["found"] == "4 de 5 iguales; contentstore/2026/11/20/f1.dat distinto" and not manifest[0]["ok"]
+    assert all(c["ok"] for c in d["checks"] if c["check"].startswith("SHA256 de "))   # the backup itself is whole
+    assert "contenido según broken/MANIFEST.sha256" in d["error"]
 
 
 def test_the_drill_calendar_starts_a_critical_asset_once_a_month(site, tmp_path, smtp):

@@ -2,7 +2,8 @@
 
 Files: the restored copy under the scratch folder against the backend's catalog of the backup — how
 many files came back, their total size, and the checksum of a sample (the digest the catalog recorded:
-Bacula's FileSet `signature`, the files backend's SHA-256). Database dumps (PostgreSQL custom-format
+Bacula's FileSet `signature`, the files backend's SHA-256). A backup set that carries its own sha256sum
+manifest (Alfresco's sets: the content store and the dump) is checked in full against it. Database dumps (PostgreSQL custom-format
 archives found among the restored files): `pg_restore --list` reads the archive's table of contents,
 and, when `backups.drills.postgres` names a scratch server, the dump is restored into a throwaway
 database `oti_simulacro_<run>` where a query must return rows. Cleanup removes the folder and drops the
@@ -75,6 +76,37 @@ def _digest(path: Path, algo: str) -> bytes:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.digest()
+
+
+def verify_manifests(catalog: list[CatalogFile], where: Path, name: str) -> list[dict]:
+    """Every restored `name` file (sha256sum format; an Alfresco backup set's manifest of its content store
+    and dump) checked in full: each file it names, below the manifest's folder, has that SHA-256. The
+    catalog's sample says the backup program gave back what it took; this says the set was whole when taken."""
+    out = []
+    for e in (e for e in catalog if Path(e.path).name == name):
+        manifest = restored_path(where, e)
+        if manifest.is_file():
+            out.append(_manifest_check(manifest))
+    return out
+
+
+def _manifest_check(manifest: Path) -> dict:
+    folder, total, bad = manifest.parent.resolve(), 0, []
+    for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        found = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line.strip())
+        total += 1
+        path = (folder / found.group(2)).resolve() if found else None
+        if path is None or folder not in path.parents:      # a line that is no entry, or one out of the set
+            bad.append(f"línea {total} no es «sha256  ruta» dentro del conjunto")
+        elif not path.is_file():
+            bad.append(f"{found.group(2)} no restaurado")
+        elif _digest(path, "sha256").hex() != found.group(1).lower():
+            bad.append(f"{found.group(2)} distinto")
+    what = f"contenido según {manifest.parent.name}/{manifest.name}"
+    found_text = f"{total - len(bad)} de {total} iguales" + (f"; {'; '.join(bad[:3])}" if bad else "")
+    return check(what, f"{total} archivo(s) con su SHA-256", found_text, total > 0 and not bad)
 
 
 def dumps(catalog: list[CatalogFile], where: Path) -> list[Path]:

@@ -36,6 +36,9 @@ class DrillsSection(_Model):
                           "subfolder per run, removed afterwards (reachable by the agent: the backup's restore "
                           "client writes there)")
     sample: int = Field(5, ge=1, le=1000, description="files whose checksum is compared with the catalog")
+    manifest: str = Field("MANIFEST.sha256", pattern=r"^[^/\\]+$",
+                          description="name of the sha256sum manifests a backup set carries (Alfresco's sets: "
+                          "the content store and the dump); every file a restored manifest names is checked")
     seed: int | None = Field(None, description="seed of the random rule and of the sample (tests); None: random")
     postgres: DrillPostgres | None = Field(None, description="where a database dump is restored; None: dumps "
                                            "are checked with pg_restore --list only")

@@ -165,6 +165,7 @@ class DrillVerify(StepKind):
             return [drill_checks.check("catálogo de la copia", "legible", str(err), False)]
         rng = drills.rng_for(cfg.seed, ctx.run_id)
         out = await asyncio.to_thread(drill_checks.verify_files, backend, catalog, where, cfg.sample, rng)
+        out += await asyncio.to_thread(drill_checks.verify_manifests, catalog, where, cfg.manifest)
         dumps = await asyncio.to_thread(drill_checks.dumps, catalog, where)
         pg = _pg(ctx)
         names = [drill_checks.database_name(ctx.run_id, i) for i in range(len(dumps))] if pg else []
