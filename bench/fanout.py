@@ -147,7 +147,7 @@ def bench_graph(root: Path, n_steps: int) -> None:
                       "with": {"seconds": secs}, "estimate": secs})
     config = write_site(root, [free_tcp_port()], steps)
     settings = load_all(config)
-    plan = make_plan(load(config.parent / "runbooks" / "bench.yaml"), {}, settings.inventory)
+    plan = make_plan(load(config.parent / "runbooks" / "bench.yaml"), {}, settings)
     status, wall = run_engine(config)
     print(f"\nsynthetic graph: {n_steps} steps, critical path {plan.critical_path_s:.2f} s "
           f"({len(plan.critical_path)} steps); run {wall:.2f} s ({status}); "
