@@ -147,6 +147,6 @@ def anchor_rows(ctx: DocContext, day: date) -> list[dict]:
     """The section «Anclas de integridad de los registros»: the head of each hash-chained journal for the day, so
     the printed or mailed checklist pins the history up to it (`oti-agent verify --journals --anchor ...`). They are
     fixed when the day's checklist is first built (`fijada`); built again, it prints the same."""
-    return [{"registro": a["name"], "entradas": str(a["seq"]), "cabeza": a["hash"],
+    return [{"registro": a["name"], "entradas": str(a["seq"]),
              "firma": "firmada" if a["signature"] else "sin firma", "fijada": ctx.local(a["at"]), "ancla": a["text"]}
             for a in queries.journal_anchors(ctx.store, day.isoformat(), ctx.now, ctx.config)]
