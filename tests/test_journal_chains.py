@@ -149,8 +149,8 @@ def test_a_clean_store_verifies_clean(office):
     out, err = io.StringIO(), io.StringIO()
     assert check_journals(settings, [], out, err) == 0, out.getvalue() + err.getvalue()
     text_ = out.getvalue()
-    assert "access_log: 6 entries checked (0 pruned by retention), 2 rows" in text_, text_
-    assert "run_events: 4 entries checked" in text_ and "4 of 4 journals intact" in text_
+    assert "access_log: OK, 6 entries checked (0 pruned by retention), 2 rows" in text_, text_
+    assert "run_events: OK, 4 entries checked" in text_ and "4 of 4 journals intact" in text_
 
 
 @pytest.mark.parametrize("how", list(TAMPERING))
@@ -203,7 +203,7 @@ def test_retention_pruning_is_not_tampering(office):
     assert verify(store) == []
     out, err = io.StringIO(), io.StringIO()
     assert check_journals(settings, [], out, err) == 0
-    assert "run_events: 4 entries checked (4 pruned by retention), 0 rows" in out.getvalue()
+    assert "run_events: OK, 4 entries checked (4 pruned by retention), 0 rows" in out.getvalue()
     _sql(store, "UPDATE chain_links SET pruned = false WHERE chain = 'run_events' AND seq = 3")
     assert [(f.chain, f.kind, f.row_id) for f in verify(store)] == [("run_events", "deleted", 3)]
 

@@ -50,8 +50,8 @@ def check_journals(settings, anchors: list[str], out: TextIO, err: TextIO) -> in
         return BROKEN
     for r in reports:
         state = "OK" if not r.findings else "BROKEN"
-        _say(out, f"{r.chain}: {r.entries} entries checked ({r.pruned} pruned by retention), {r.rows} rows, "
-              f"head {chain.anchor_string(r.chain, r.head_seq, r.head_hash)}: {state}")
+        _say(out, f"{r.chain}: {state}, {r.entries} entries checked ({r.pruned} pruned by retention), {r.rows} rows")
+        _say(out, f"  head {chain.anchor_string(r.chain, r.head_seq, r.head_hash)}")      # 80 columns: a line
         for f in r.findings:
             _say(out, f"  {f.message}")
     given = f", {len(anchors)} printed anchor(s) checked" if anchors else ""
