@@ -134,6 +134,44 @@ def test_public_page_answers_codes_and_files_without_the_document(written, tmp_p
         assert f"No coincide con el archivado ({code})" in shown and shown.count(f"Auténtico · {code}") == 2
 
 
+def test_a_visitor_cannot_learn_a_record_by_naming_a_file(written, tmp_path):
+    """A file that carries no code, sent under the name of an archived document: the visitor is told only that
+    nothing matches; a person of the office (and the CLI) is told which document that name is."""
+    daemon, files, code = written
+    nameless = f"checklist-diario-{DAY}.pdf"
+    with httpx.Client(base_url=daemon.url, timeout=15) as anyone:
+        answer = anyone.post("/verificar", files={"archivo": (nameless, b"%PDF-1.7\n% retyped\n")})
+        assert answer.status_code == 200 and "Ningún documento archivado tiene ese contenido" in answer.text
+        assert TITLE not in answer.text and code not in answer.text
+        empty = anyone.post("/verificar", data={"otro": "x"})
+        assert empty.status_code == 400 and "Elija el archivo" in empty.text
+    with Person(daemon, "luis") as luis:
+        known = luis.post("/verificar", files={"archivo": (nameless, b"%PDF-1.7\n% retyped\n")})
+        assert "El archivo no es el documento archivado" in known.text and code in known.text
+
+
+def test_reading_a_hostile_file_is_bounded(tmp_path):
+    """What the public page reads of a file it cannot match: a PDF of nothing but stream keywords, a stream
+    that inflates to 200 MB, a workbook whose properties inflate to 50 MB — each read within fixed limits."""
+    import zipfile
+    import zlib
+
+    keywords = tmp_path / "keywords.pdf"
+    keywords.write_bytes(b"%PDF-1.7\n" + b"stream\nx\nendstream\n" * 100_000)
+    assert sum(1 for _ in archive._pdf_streams(keywords.read_bytes())) == 0     # none inflates: none kept
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(b"%PDF-1.7\nstream\n" + zlib.compress(b"\0" * 200_000_000) + b"endstream\n" * 200)
+    assert [len(s) for s in archive._pdf_streams(bomb.read_bytes())] == [archive.INFLATED]
+    book = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("docProps/core.xml", b"<p>" + b" " * 50_000_000 + b"OTI-VERIFICACION: AAAAA-BBBBB</p>")
+    assert archive.claimed_code(book) is None and archive.claimed_code(bomb) is None
+    many = tmp_path / "many.pdf"
+    stream = b"stream\n" + zlib.compress(b"nothing here") + b"endstream\n"
+    many.write_bytes(b"%PDF-1.7\n" + stream * 1000)
+    assert sum(1 for _ in archive._pdf_streams(many.read_bytes())) == archive.PDF_STREAMS
+
+
 def test_rate_limit_counts_per_address_and_overall():
     now = [0.0]
     limit = RateLimit(per_address=3, overall=5, window=60, clock=lambda: now[0])
@@ -141,6 +179,18 @@ def test_rate_limit_counts_per_address_and_overall():
     assert [limit.allow("10.0.0.2") for _ in range(3)] == [True, True, False]       # 5 in all
     now[0] = 61.0
     assert limit.allow("10.0.0.1") and limit.allow("10.0.0.2")
+
+
+def test_rate_limit_forgets_addresses_that_went_quiet(monkeypatch):
+    from agent.web.views import verificar
+
+    monkeypatch.setattr(verificar, "SWEEP_AT", 10)
+    now = [0.0]
+    limit = RateLimit(per_address=3, overall=10_000, window=60, clock=lambda: now[0])
+    for i in range(50):
+        now[0] = i * 2.0                       # one address every 2 s, each asking once
+        assert limit.allow(f"2001:db8::{i:x}")
+    assert len(limit._seen) <= 40              # those quiet for over a minute were swept
 
 
 @pytest.mark.parametrize("typed, code", [("k7q3d-9mx2p", "K7Q3D9MX2P"), (" K7Q3D 9MX2P ", "K7Q3D9MX2P"),

@@ -302,10 +302,13 @@ def test_signed_anchors_verify_and_a_forged_signature_is_named(site, tmp_path):
     public = (tmp_path / "secrets" / "anclas.key.pub").read_text().strip()
     assert new_key(key, io.StringIO(), err) == 1 and "never overwritten" in err.getvalue()
     site.hosts["ups-01"] = {"ansible_host": "127.0.0.41", "oti_kind": "ups"}
+    unsigned = load_all(site.write())                       # the office ran a while before signing
+    store = Store(unsigned.config.store.url, unsigned.config.base_dir)
+    _write_journals(unsigned, store)
+    before = compose("checklist-diario", unsigned, store, now=T0 - timedelta(days=1), day=DAY - timedelta(days=1))
+    assert "sin firma" in before.paths[0].read_text(encoding="utf-8")
     site.extra["integrity"] = {"signing_key": "file:secrets/anclas.key", "public_key": public}
     settings = load_all(site.write())
-    store = Store(settings.config.store.url, settings.config.base_dir)
-    _write_journals(settings, store)
     done = compose("checklist-diario", settings, store, now=T0, day=DAY)
     assert "firmada" in done.paths[0].read_text(encoding="utf-8")
     assert check_journals(settings, [], out, err) == 0 and "signatures checked" in out.getvalue()

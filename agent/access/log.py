@@ -62,7 +62,7 @@ class AccessLog:
         if request is not None and request["day"] != day.isoformat():
             raise AgentError(f"access-log entry: access request {request['id']} was authorised for "
                              f"{request['day']}, not {day.isoformat()}")
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "access_log") as conn:
             return chain.insert(
                 conn, access_log,
                 day=day.isoformat(),
@@ -91,7 +91,7 @@ class AccessLog:
 
         `by` is the person ("Name (login)"); an entry already decided stays as it was (an error naming who
         decided it), so two people deciding at once cannot overwrite each other."""
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "access_log") as conn:
             done = conn.execute(
                 update(access_log)
                 .where(access_log.c.id == entry_id, access_log.c.status == REQUESTED)
@@ -116,7 +116,7 @@ class AccessLog:
     def leave(self, entry_id: int, time_out: str) -> None:
         """Record the time someone left (not for an entry the jefa refused, nor before the time in)."""
         _check_time_out(self.entry(entry_id), time_out)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "access_log") as conn:
             _close(conn, entry_id, time_out)
 
     def review(self, entry_id: int, by: str, *, problems: bool, observation: str | None, alerts: list[dict],
@@ -131,7 +131,7 @@ class AccessLog:
             raise AgentError(f"access-log entry {entry_id} is closed (time out {found['time_out']})")
         if not problems:
             _check_time_out(found, time_out or "")
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "access_log") as conn:
             if not problems:
                 _close(conn, entry_id, time_out)
             conn.execute(insert(access_reviews).values(

@@ -55,7 +55,7 @@ class AlertBook:
         now = self.clock().astimezone(UTC)
         quiet = queries.quiet_devices(self.store, now)
         touched = []
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             for c in changes:
                 if c.from_state is None and c.to_state == State.OK:
                     continue                                   # a reading seen for the first time, fine
@@ -125,7 +125,7 @@ class AlertBook:
 
     def _resolve_settled(self, now: datetime) -> int:
         limit = now - timedelta(seconds=self.cfg.resolve_after)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             rows = conn.execute(select(alerts.c.id).where(and_(
                 alerts.c.status.in_(OPEN), alerts.c.ok_since.is_not(None), alerts.c.ok_since <= limit))).all()
             for (alert_id,) in rows:
@@ -154,7 +154,7 @@ class AlertBook:
                     self._log_event(row["id"], event, detail, now)
                 count += any("[outbox" in detail for _, detail in events)
             if steps:
-                with self.store.transaction() as conn:
+                with chain.transaction(self.store, "alert_events") as conn:
                     conn.execute(update(alerts).where(alerts.c.id == row["id"]).values(
                         steps_sent=max(row["steps_sent"], max(steps) + 1), last_notified_at=now))
         return count
@@ -166,7 +166,7 @@ class AlertBook:
         if row["status"] != "open":
             raise AlertError(f"alert {alert_id} is {row['status']}, not open")
         now = self.clock().astimezone(UTC)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
                 status="acknowledged", acked_by=by, acked_at=now, comment=comment))
             self._event(conn, alert_id, "acknowledged", comment, by=by, now=now)
@@ -188,7 +188,7 @@ class AlertBook:
         for event, detail in escalation.notify(self.settings, self.outbox, row, policy, index, device, now) + \
                 escalation.open_ticket(self.helpdesk, row, policy, index, device):
             self._log_event(row["id"], event, detail, now)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
                 steps_sent=max(row["steps_sent"], index + 1), last_notified_at=now))
         return self.get(alert_id)
@@ -199,7 +199,7 @@ class AlertBook:
         if row["status"] == "resolved":
             raise AlertError(f"alert {alert_id} was already resolved on {row['resolved_at']:%d/%m/%Y %H:%M}")
         now = self.clock().astimezone(UTC)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(
                 status="resolved", resolved_by=by, resolved_at=now, comment=comment or row["comment"]))
             self._event(conn, alert_id, "resolved", comment, by=by, now=now)
@@ -212,7 +212,7 @@ class AlertBook:
             raise AlertError(f"no device {device!r} in the inventory")
         now = self.clock().astimezone(UTC)
         until = now + timedelta(seconds=seconds)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             conn.execute(insert(silences).values(device=device, until=until, reason=reason, by=by, created_at=now))
         return until
 
@@ -223,7 +223,7 @@ class AlertBook:
         if not text or not text.strip():
             raise AlertError(f"alert {alert_id}: an empty note says nothing; write what was answered or done")
         self.get(alert_id)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             event_id = self._event(conn, alert_id, event, text.strip(), by=by, now=self.clock().astimezone(UTC))
         if event == "vendor_reply":
             escalation.ticket_note(self.helpdesk, alert_id, event_id, by, text.strip())
@@ -251,7 +251,7 @@ class AlertBook:
         return queries.alert_events(self.store, [alert_id])[alert_id]
 
     def _log_event(self, alert_id: int, event: str, detail: str | None, now: datetime) -> None:
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "alert_events") as conn:
             self._event(conn, alert_id, event, detail, now=now)
 
     @staticmethod

@@ -32,7 +32,7 @@ class TapeInventory:
         """Bring every tape the backend knows into the inventory; custody data is kept. Return counts."""
         volumes = backend.volumes()
         now = utc(self.clock())
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "custody_movements") as conn:
             known = {r.label: r for r in conn.execute(select(tapes))}
             sent = {r.label for r in conn.execute(
                 select(tape_box_items.c.label).join(tape_boxes, tape_boxes.c.box == tape_box_items.c.box)
@@ -133,7 +133,7 @@ class TapeInventory:
         if len(tapes_now) > capacity:
             raise TapeError(f"box {box} would hold {len(tapes_now)} tapes; it takes {capacity}")
         now = utc(self.clock())
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "custody_movements") as conn:
             if existing:
                 conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(
                     status="preparada", seal=seal or existing["seal"]))
@@ -153,7 +153,7 @@ class TapeInventory:
         """Activity 7 / 19: the box leaves with the custody company."""
         info, seal = self.check_send(box, seal)
         now = utc(self.clock())
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "custody_movements") as conn:
             conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="enviada", seal=seal,
                                                                                    sent_at=now, returned_at=None))
             conn.execute(update(tapes).where(tapes.c.label.in_(info["tapes"])).values(location="custodia"))
@@ -182,7 +182,7 @@ class TapeInventory:
         info = self.box(box)
         if info["status"] != "enviada":
             raise TapeError(f"box {box} is not with the custody company (it is {info['status']})")
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "custody_movements") as conn:
             chain.insert(conn, custody_movements, box=box, movement="solicitada", tapes=",".join(info["tapes"]),
                          seal=info["seal"], by=by, at=utc(self.clock()), note=reason)
         return info
@@ -196,7 +196,7 @@ class TapeInventory:
         if seal and info["seal"] and seal != info["seal"]:
             note = f"precinto recibido {seal} distinto del enviado {info['seal']}"
         now = utc(self.clock())
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "custody_movements") as conn:
             conn.execute(update(tape_boxes).where(tape_boxes.c.box == box).values(status="en_oficina",
                                                                                    returned_at=now))
             conn.execute(update(tapes).where(and_(tapes.c.label.in_(info["tapes"]), tapes.c.location == "custodia"))

@@ -14,6 +14,7 @@ from paper (dashes, spaces, lower case, O for 0, I and L for 1).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import secrets
@@ -59,25 +60,47 @@ def sha256_of(path: Path) -> str:
 
 
 def claimed_code(path: Path) -> str | None:
-    """The code a file says it has (its metadata or text), readable even when the file was changed."""
+    """The code a file says it has (its metadata or text), readable even when the file was changed.
+
+    Anyone may send a file to the public page, so the work is bounded whatever the file: a workbook's
+    docProps larger than a document's is not inflated, and a PDF's streams are read from the end (where
+    WeasyPrint writes its Info), `PDF_STREAMS` of them at most, each inflated to `INFLATED` bytes at most."""
     data = path.read_bytes()
     found = _CLAIM.search(data)
     if found is None and data[:2] == b"PK":          # an XLSX: its keywords are inside the zip's docProps
-        try:
-            with zipfile.ZipFile(path) as z:
-                found = _CLAIM.search(z.read("docProps/core.xml"))
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError):
-            found = None
+        found = _CLAIM.search(_core_properties(path))
     if found is None and data[:5] == b"%PDF-":       # a PDF keeps its Info in a compressed object stream
         found = next(filter(None, map(_CLAIM.search, _pdf_streams(data))), None)
     return normalise(found.group(1).decode()) if found else None
 
 
+PDF_STREAMS, INFLATED, CORE_XML = 64, 64 * 1024, 256 * 1024
+
+
+def _core_properties(path: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("docProps/core.xml")
+            return z.read(info) if info.file_size <= CORE_XML else b""
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error, NotImplementedError):
+        return b""
+
+
 def _pdf_streams(data: bytes):
-    """Each Flate stream of a PDF, inflated as far as it goes (a damaged one yields what precedes the damage)."""
-    for start in re.finditer(rb"stream\r?\n", data):
-        end = data.find(b"endstream", start.end())
+    """The PDF's Flate streams, last first, each inflated as far as it goes (a damaged one yields what precedes
+    the damage). Every start and end is found in one pass each: a file of nothing but `stream` keywords costs
+    no more than reading it."""
+    ends = [m.start() for m in re.finditer(rb"endstream", data)]
+    starts = [m.end() for m in re.finditer(rb"(?<!end)stream\r?\n", data)]
+    view, pairs = memoryview(data), []
+    for start in reversed(starts):                  # each start with the first end after it
+        after = bisect.bisect_right(ends, start)
+        if after < len(ends):
+            pairs.append((start, ends[after]))
+        if len(pairs) == PDF_STREAMS:
+            break
+    for start, end in pairs:
         try:
-            yield zlib.decompressobj().decompress(data[start.end():end if end > 0 else None])
+            yield zlib.decompressobj().decompress(view[start:end], INFLATED)
         except zlib.error:
             continue

@@ -34,8 +34,10 @@ class Verdict:
         return self.status == AUTHENTIC
 
 
-def check_file(store, path: Path, name: str | None = None) -> Verdict:
-    """Check a file (as uploaded, `name` is the name it came with)."""
+def check_file(store, path: Path, name: str | None = None, by_name: bool = True) -> Verdict:
+    """Check a file (as uploaded, `name` is the name it came with). A file that names no code is matched to
+    a record by its name only with `by_name` (the CLI, a person of the office): a visitor who guesses a
+    document's name learns nothing of its record."""
     sha = archive.sha256_of(path)
     found = records.by_hash(store, sha)
     if found:
@@ -43,7 +45,7 @@ def check_file(store, path: Path, name: str | None = None) -> Verdict:
     fmt = _format(path, name)
     claimed = archive.claimed_code(path)
     record = records.by_code(store, claimed) if claimed else None
-    if record is None:
+    if record is None and by_name:
         record = records.by_name(store, name or path.name)
     if record is None:
         return Verdict(UNKNOWN, sha256=sha, format=fmt)

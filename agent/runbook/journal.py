@@ -45,7 +45,7 @@ class Journal:
         `trigger` says why it started (a person, a schedule, a policy with its emergency rules)."""
         now = _now()
         run_id = f"{now:%Y%m%d-%H%M%S}-{runbook.id}-{secrets.token_hex(2)}"
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             conn.execute(insert(runs).values(
                 id=run_id, runbook=runbook.id, runbook_path=runbook.source, runbook_digest=runbook.digest,
                 title=runbook.title, params=json.dumps(params, ensure_ascii=False), status="pending",
@@ -71,13 +71,13 @@ class Journal:
 
     def set_run(self, run_id: str, status: str, message: str | None = None, *, pid: int | None = None) -> None:
         """Change a run's status (ending it ends its maintenance window)."""
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             _set_run(conn, run_id, status, message, pid)
 
     def request_cancel(self, run_id: str, by: str) -> None:
         """Ask the running engine to stop the run."""
         self.run(run_id)
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True))
             chain.insert(conn, run_events, run_id=run_id, event="cancel_requested", detail=f"by {by}",
                          at=_now())
@@ -93,17 +93,17 @@ class Journal:
 
     def set_step(self, run_id: str, step_id: str, status: str, message: str | None = None) -> None:
         """Change a step's status, with a journal event."""
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             _set_step(conn, run_id, step_id, status, message)
 
     def action_start(self, run_id: str, step_id: str, target: str, attempt: int) -> None:
         """Record, before acting, that an action on a target is about to happen."""
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             _action_start(conn, run_id, step_id, target, attempt)
 
     def action_end(self, run_id: str, step_id: str, target: str, status: str, message: str, by: str = "agente") -> None:
         """Record, after acting, how an action ended (done or failed), and by whom."""
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             _action_end(conn, run_id, step_id, target, status, message, by)
 
     def actions(self, run_id: str, step_id: str | None = None) -> list[dict]:
@@ -117,7 +117,7 @@ class Journal:
         """Record a person's decision on a step (approval, confirmation, or how to resolve a doubt): who, how
         they held the role, through which channel and from where."""
         now = _now()
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             conn.execute(insert(run_decisions).values(
                 run_id=run_id, step_id=step_id, kind=kind, role=role, by=by, decision=decision, comment=comment,
                 values=json.dumps(values, ensure_ascii=False) if values else None, at=now, channel=channel,
@@ -137,7 +137,7 @@ class Journal:
         their actions forgotten (kept as events) and their decisions superseded — the next round asks again.
         The event names the step that sent it back in its `target`, so rounds can be counted per step."""
         now = _now()
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             for row in conn.execute(select(run_actions).where(run_actions.c.run_id == run_id,
                                                               run_actions.c.step_id.in_(step_ids))).mappings():
                 chain.insert(conn, run_events, run_id=run_id, step_id=row["step_id"], target=row["target"],
@@ -166,7 +166,7 @@ class Journal:
     def event(self, run_id: str, event: str, detail: str | None = None, step_id: str | None = None,
               target: str | None = None) -> None:
         """Append a free event to the journal."""
-        with self.store.transaction() as conn:
+        with chain.transaction(self.store, "run_events") as conn:
             _event(conn, run_id, event, detail, step_id, target)
 
     def set_facts(self, run_id: str, step_id: str, facts: dict[str, Any]) -> None:
@@ -250,12 +250,14 @@ class GroupCommit:
             batch = [(op, args, done) for op, args, done in batch if done.set_running_or_notify_cancel()]
             try:
                 with self.engine.begin() as conn:
+                    chain.lock(conn, "run_events")      # the head before any run's row (chain.transaction)
                     for op, args, _ in batch:
                         op(conn, *args)
             except Exception:                  # noqa: BLE001 - one bad write must not fail its neighbours
                 for op, args, done in batch:
                     try:
                         with self.engine.begin() as conn:
+                            chain.lock(conn, "run_events")
                             op(conn, *args)
                     except Exception as err:   # noqa: BLE001 - handed to the waiting caller
                         done.set_exception(err)

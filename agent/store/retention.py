@@ -30,6 +30,9 @@ def prune(store, retention, now: datetime) -> dict[str, int]:
 
     out: dict[str, int] = {}
     with store.transaction() as conn:
+        for journal in ("alert_events", "run_events"):     # no event is chained between marking and deleting
+            chain.lock(conn, journal)
+
         def gone(name: str, statement) -> None:
             n = conn.execute(statement).rowcount or 0
             if n:

@@ -16,8 +16,9 @@ import time
 from collections import defaultdict, deque
 from pathlib import Path
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from agent.api.deps import client_address, context
 from agent.api.routes.documents import READERS
@@ -27,7 +28,9 @@ from agent.web.pages import _current
 
 router = APIRouter(include_in_schema=False)
 PER_ADDRESS, OVERALL, WINDOW_S = 10, 120, 60.0
+SWEEP_AT = 4096                         # addresses remembered before the quiet ones are swept
 MAX_UPLOAD = 50 * 1024 * 1024          # the office's largest documents are a few MB
+TOO_BIG = "El archivo es demasiado grande para ser un documento de la oficina (más de 50 MB)."
 
 
 class RateLimit:
@@ -43,6 +46,9 @@ class RateLimit:
     def allow(self, address: str) -> bool:
         now = self.clock()
         with self._lock:
+            if len(self._seen) > SWEEP_AT:          # addresses that asked once and went away are forgotten
+                for quiet in [a for a, t in self._seen.items() if not t or now - t[-1] > self.window]:
+                    del self._seen[quiet]
             mine = self._seen[address]
             for times in (mine, self._all):
                 while times and now - times[0] > self.window:
@@ -93,23 +99,34 @@ async def verificar(request: Request, codigo: str = "") -> HTMLResponse:
 
 
 @router.post("/verificar", response_class=HTMLResponse)
-async def verificar_archivo(request: Request, archivo: UploadFile | None = None) -> HTMLResponse:
-    """The answer for a file sent (PDF, XLSX or HTML): is it, byte for byte, one the agent archived?"""
+async def verificar_archivo(request: Request) -> HTMLResponse:
+    """The answer for a file sent (PDF, XLSX or HTML): is it, byte for byte, one the agent archived?
+
+    The limits come before the body is read: the address's turn, then the size the browser declares (a
+    form without one is refused), then one file and no other field."""
     seen = _seen(request)
     if seen is None and not _limit(request).allow(client_address(request)):
         return _answer(request, seen, status=429,
                        error="Demasiadas consultas desde esta dirección. Espere un minuto e inténtelo de nuevo.")
-    if archivo is None or not archivo.filename:
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        return _answer(request, seen, status=411, error="Envíe el archivo desde el formulario de esta página.")
+    if int(declared) > MAX_UPLOAD:
+        return _answer(request, seen, status=413, error=TOO_BIG)
+    try:
+        form = await request.form(max_files=1, max_fields=1)
+    except Exception:       # noqa: BLE001 - a malformed or over-full form is the sender's mistake, not ours
+        return _answer(request, seen, status=400, error="El formulario llegó incompleto; elija el archivo otra vez.")
+    archivo = form.get("archivo")
+    if not isinstance(archivo, StarletteUpload) or not archivo.filename:
         return _answer(request, seen, status=400, error="Elija el archivo del documento (PDF, XLSX o HTML).")
+    name = Path(archivo.filename).name
     with tempfile.TemporaryDirectory(prefix="oti-verificar-") as folder:
         path = Path(folder) / "documento"
-        size = 0
         with open(path, "wb") as f:
             while block := await archivo.read(1 << 20):
-                size += len(block)
-                if size > MAX_UPLOAD:
-                    return _answer(request, seen, status=413, error="El archivo es demasiado grande para ser un "
-                                   "documento de la oficina (más de 50 MB).")
                 f.write(block)
-        verdict = await in_thread(check_file, context(request).store, path, Path(archivo.filename).name)
-    return _answer(request, seen, verdict, typed=Path(archivo.filename).name[:120])
+        # a visitor learns of a record only through its code (the file's own); a person of the office also
+        # through the file's name
+        verdict = await in_thread(check_file, context(request).store, path, name, by_name=seen is not None)
+    return _answer(request, seen, verdict, typed=name[:120])
