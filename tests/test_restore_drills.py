@@ -22,7 +22,7 @@ import yaml
 from openpyxl import load_workbook
 
 from agent.alerts.book import AlertBook
-from agent.backups import drills
+from agent.backups import drill_checks, drills
 from agent.backups.backend import JobResult
 from agent.backups.bacula import BaculaBackend
 from agent.backups.service import BackupService
@@ -134,25 +134,31 @@ def test_bacula_file_backup_and_database_dump_drilled_into_scratch_targets(site,
     mailed = [m for m, s in zip(inbox.messages, inbox.subjects(), strict=True) if "Simulacro de restauración" in s]
     assert mailed and mailed[-1]["To"] == "jefa@entidad.example" and "conforme" in mailed[-1]["Subject"]
 
-    # the dump: restored into a throwaway database, queried, dropped
+    # the dump: restored into a throwaway database, queried, dropped; a database a cancelled drill left is swept
+    runbook = load(REPO / "runbooks" / "simulacro-restauracion.yaml")
+    active = Engine(settings, store).start(runbook, runbook.resolve_params({"activo": "bd"}), "agente:schedule")
+    for db in ("oti_simulacro_20200101_000000_simulacro_restauracion_dead", drill_checks.database_name(active, 0)):
+        postgres.psql(f"create database {db}", db="postgres", user="postgres")
     run_id, status = _drill(settings, store, "bd", rule="aleatoria")
     d = queries_drills.drill(store, run_id)
     assert status == "successful" and d["result"] == "ok", d
+    assert "base de datos oti_simulacro_20200101_000000_simulacro_restauracion_dead de un simulacro anterior " \
+           "eliminada" in d["cleanup_note"]
     found = {c["check"].split(" ")[0] + " " + c["check"].split(" ")[1]: c for c in d["checks"]}
     assert found["pg_restore --list"]["ok"] and found["pg_restore --list"]["found"].endswith("objetos")
     query = next(c for c in d["checks"] if c["check"].startswith("consulta en oti_simulacro_"))
     assert query["ok"] and query["found"] == "25 fila(s)"
     assert d["target_kind"] == "postgresql" and "oti_simulacro_" in d["target"] and d["rule"] == "aleatoria"
-    left = postgres.psql("select count(*) from pg_database where datname like 'oti_simulacro_%'", db="postgres",
+    left = postgres.psql("select datname from pg_database where datname like 'oti_simulacro_%'", db="postgres",
                          user="postgres")
-    assert left == "0" and d["cleanup"]
+    assert left == drill_checks.database_name(active, 0) and d["cleanup"]            # the active run's is kept
     assert not [a for a in AlertBook(settings, store).list() if a["reading"].startswith("restore_drill_ok")]
 
 
 def test_a_corrupted_volume_fails_the_drill_cleans_up_and_raises_the_alert(site, tmp_path, bacula, smtp):
     docs = _files(tmp_path / "docs", 4, size=400_000)
     peer = bacula({"BackupDocs": [docs]})
-    backends = {"vtl": {"type": "bacula", "options": {"config": str(peer.bconsole_conf)}}}
+    backends = {"vtl": {"type": "bacula", "options": {"config": str(peer.bconsole_conf), "drill_client": "oti-fd"}}}
     settings, store = _settings(site, tmp_path, smtp, [_asset("docs", "BackupDocs", [docs])], backends)
     backup = asyncio.run(BackupService(settings, store).run(settings.assets.get("docs")))
     assert backup.good and backup.volumes
@@ -204,6 +210,70 @@ def test_files_backend_drill_the_monthly_section_and_the_report(site, tmp_path, 
                                                                 ("Activo otro", "Sin simulacro en el mes")]
     assert rows[0]["objetivo"] == "30 min" and rows[0]["tiempo"][0].endswith(" s")
     assert done.page.header["simulacros"] == "1 de 1 conforme(s); 1 activo(s) sin el simulacro previsto"
+
+
+def test_a_bacula_drill_without_drill_client_is_refused_before_restoring(tmp_path):
+    """Without drill_client Bacula would restore onto the backup's own client, under the agent's scratch path
+    on that server: out of the agent's reach to verify or remove. Refused before bconsole is even called."""
+    backend = BaculaBackend("vtl", BaculaBackend.Options(config=tmp_path / "absent-bconsole.conf"), None)
+    with pytest.raises(BackendError, match=r"options\.drill_client"):
+        backend.scratch_restore("12", str(tmp_path / "scratch" / "run"))
+    assert not (tmp_path / "scratch").exists()
+
+
+def test_leftovers_of_ended_drills_are_swept_and_an_active_ones_kept(site, tmp_path, smtp):
+    """A cancelled drill never reaches its cleanup: the next one removes the folders of runs that ended (or that
+    the journal does not know), keeps an active run's, and follows no link in the scratch root."""
+    config = _files(tmp_path / "oficina" / "config", 2, size=1_000)
+    backends = {"local": {"type": "files", "options": {"dest": "copias", "jobs": {"agente": [str(config)]}}}}
+    settings, store = _settings(site, tmp_path, smtp, [_asset("agente", "agente", [config], backend="local")],
+                                backends)
+    assert asyncio.run(BackupService(settings, store).run(settings.assets.get("agente"))).good
+    engine = Engine(settings, store)
+    book = load(REPO / "runbooks" / "simulacro-restauracion.yaml")
+    active, cancelled = (engine.start(book, book.resolve_params({"activo": "agente"}), "agente:schedule")
+                         for _ in range(2))
+    engine.journal.set_run(cancelled, "canceled")
+    scratch = tmp_path / "scratch"
+    for name in (active, cancelled, "20200101-000000-simulacro-restauracion-dead"):
+        _files(scratch / name / "oficina", 1, size=100)
+    outside = _files(tmp_path / "ajeno", 1, size=100)
+    (scratch / "enlace").symlink_to(outside)
+
+    run_id, status = _drill(settings, store, "agente")
+    d = queries_drills.drill(store, run_id)
+    assert status == "successful" and d["result"] == "ok", d
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([active, "enlace"])     # this run's went too
+    assert (outside / "f0.dat").is_file() and (scratch / "enlace").is_symlink()
+    for name in (cancelled, "20200101-000000-simulacro-restauracion-dead"):
+        assert f"carpeta {scratch.resolve() / name} de un simulacro anterior eliminada" in d["cleanup_note"]
+    assert active not in d["cleanup_note"] and d["cleanup"]
+
+
+def test_files_backend_leaves_symbolic_links_out_and_the_drill_passes(site, tmp_path, smtp):
+    """A folder with links (absolute, pointing outside it) is backed up without them, say so, and restores."""
+    config = _files(tmp_path / "oficina" / "config", 2, size=1_000)
+    outside = _files(tmp_path / "fuera", 1, size=100)
+    (config / "a-archivo").symlink_to(outside / "f0.dat")
+    (config / "a-carpeta").symlink_to(outside)
+    backends = {"local": {"type": "files", "options": {"dest": "copias", "jobs": {"agente": [str(config)]}}}}
+    settings, store = _settings(site, tmp_path, smtp, [_asset("agente", "agente", [config], backend="local")],
+                                backends)
+    backup = asyncio.run(BackupService(settings, store).run(settings.assets.get("agente")))
+    assert backup.good and backup.files == 2 and backup.backend_status == "2 enlaces simbólicos no copiados"
+    folder = tmp_path / "copias" / "agente"
+    assert {oct(p.stat().st_mode & 0o777) for p in folder.iterdir()} == {"0o600"}     # archive and manifest
+    assert oct(folder.stat().st_mode & 0o777) == "0o700" and len(list(folder.iterdir())) == 2
+
+    run_id, status = _drill(settings, store, "agente")
+    d = queries_drills.drill(store, run_id)
+    assert status == "successful" and d["result"] == "ok", d
+    assert {c["check"]: c["found"] for c in d["checks"]}["archivos restaurados"] == "2"
+    backend = BackupService(settings, store).backend("local")
+    where = tmp_path / "restaurado"
+    assert backend.restore(backup.job_id, str(where)).good
+    restored = where / str(config).lstrip("/")
+    assert sorted(p.name for p in restored.iterdir()) == ["f0.dat", "f1.dat"]       # the links not restored
 
 
 def _alfresco_set(folder, n=4):

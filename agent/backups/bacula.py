@@ -45,7 +45,8 @@ class BaculaOptions(BackendOptions):
                                 "(update slots: the library reads its barcodes again)")
     timeout: float = Field(60.0, gt=0, description="seconds one bconsole call may take")
     drill_client: str | None = Field(None, description="the Client restore drills restore to: the file daemon "
-                                     "of the agent's host, which reads what was restored (None: the backup's own)")
+                                     "of the agent's host, which reads and removes what was restored (required "
+                                     "for drills: the backup's own client would keep the copy on its server)")
 
 
 class BaculaBackend(BackupBackend):
@@ -174,7 +175,13 @@ class BaculaBackend(BackupBackend):
         return stored in (_b64_bin(raw, True), _b64_bin(raw, False))
 
     def scratch_restore(self, job_id: str, where: str) -> JobResult:
-        """A drill's restore: onto `drill_client` when one is set (restoreclient=), else the backup's client."""
+        """A drill's restore, onto `drill_client` (restoreclient=). Without one Bacula would restore onto the
+        backup's own client: the copy would land under the agent's scratch path on that server, where the
+        agent can neither verify it nor remove it (its cleanup would report a local folder gone)."""
+        if not self.options.drill_client:
+            raise BackendError(f"{self.name}: restore drills need options.drill_client: set it to the Client of "
+                               "the agent host's file daemon (the drill would otherwise restore onto the "
+                               "backup's own client, out of the agent's reach)")
         return self.restore(job_id, where, restore_client=self.options.drill_client)
 
     def restore(self, job_id: str, where: str, files: list[str] | None = None,

@@ -9,6 +9,9 @@ and, when `backups.drills.postgres` names a scratch server, the dump is restored
 database `oti_simulacro_<run>` where a query must return rows. Cleanup removes the folder and drops the
 databases, and says whether both are gone. Every check is a dict {check, expected, found, ok}.
 
+A cancelled or crashed run never reaches its cleanup, so the next drill sweeps first what runs no longer
+active left behind: their subfolders of the scratch root and their `oti_simulacro_*` databases.
+
 The programs (pg_restore, psql) come from Debian's postgresql-client; the password, when there is one,
 goes to them in PGPASSWORD only.
 """
@@ -21,6 +24,7 @@ import random
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.backups.backend import BackupBackend, CatalogFile
@@ -28,6 +32,8 @@ from agent.core.secrets import resolve
 from agent.errors import BackendError
 
 DUMP_MAGIC = b"PGDMP"
+DB_PREFIX = "oti_simulacro_"
+_OURS = re.compile(r"^oti_simulacro_[a-z0-9_]+$")      # only names database_name can make are ever dropped
 MAX_DUMPS = 3
 DEFAULT_QUERY = ("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname NOT IN "
                  "('pg_catalog', 'information_schema')")
@@ -128,7 +134,7 @@ def dumps(catalog: list[CatalogFile], where: Path) -> list[Path]:
 def database_name(run_id: str, n: int) -> str:
     """The throwaway database of a run's n-th dump: oti_simulacro_<run> (safe characters, 63 at most)."""
     base = re.sub(r"[^a-z0-9_]", "_", run_id.lower())
-    return f"oti_simulacro_{base}"[:60] + (f"_{n}" if n else "")
+    return f"{DB_PREFIX}{base}"[:60] + (f"_{n}" if n else "")
 
 
 class ScratchPostgres:
@@ -172,14 +178,20 @@ class ScratchPostgres:
 
 
 def list_dump(dump: Path) -> dict:
-    """`pg_restore --list`: the archive's table of contents is readable."""
+    """`pg_restore --list`: the archive's table of contents is readable. It reads a file and connects
+    nowhere, so it gets no more of the agent's environment than PATH and LANG (no secret)."""
+    what = f"pg_restore --list {dump.name}"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     try:
-        done = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, timeout=600)
+        done = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, text=True, timeout=600,
+                              env=env)
     except FileNotFoundError:
-        return check(f"pg_restore --list {dump.name}", "índice legible", "pg_restore no está instalado", False)
+        return check(what, "índice legible", "pg_restore no está instalado", False)
+    except subprocess.TimeoutExpired:
+        return check(what, "índice legible", "pg_restore no terminó en 600 s", False)
     entries = [ln for ln in done.stdout.splitlines() if ln.strip() and not ln.startswith(";")]
     found = f"{len(entries)} objetos" if done.returncode == 0 else _tail(done.stderr)
-    return check(f"pg_restore --list {dump.name}", "índice legible", found, done.returncode == 0 and bool(entries))
+    return check(what, "índice legible", found, done.returncode == 0 and bool(entries))
 
 
 def verify_dump(pg: ScratchPostgres, db: str, dump: Path, query: str) -> list[dict]:
@@ -220,6 +232,47 @@ def cleanup(where: Path, scratch_root: Path, pg: ScratchPostgres | None, databas
         ok &= dropped
         notes.append(f"base de datos {db} " + ("eliminada" if dropped else "NO eliminada"))
     return ok, "; ".join(notes)
+
+
+def sweep_folders(scratch_root: Path, active: Callable[[str], bool]) -> list[str]:
+    """Remove the subfolders of the scratch root whose run (the folder's name) is not `active` (left by a
+    cancelled or crashed drill); what was done, one note each. Only real folders directly inside the
+    resolved root: a link is neither followed nor removed, and rmtree does not follow the links inside."""
+    root = scratch_root.resolve()
+    if not root.is_dir():
+        return []
+    notes = []
+    with os.scandir(root) as entries:
+        leftovers = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not active(e.name)]
+    for path in sorted(leftovers):
+        if path.parent != root or path.is_symlink():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        gone = not os.path.lexists(path)
+        notes.append(f"carpeta {path} de un simulacro anterior " + ("eliminada" if gone else "NO eliminada"))
+    return notes
+
+
+def sweep_databases(pg: ScratchPostgres, active: set[str]) -> list[str]:
+    """Drop the `oti_simulacro_*` databases of the scratch server that belong to no run in `active`; one note
+    each. Raises BackendError when psql cannot run."""
+    done = pg.psql(pg.cfg.maintenance_db, f"SELECT datname FROM pg_database WHERE datname LIKE '{DB_PREFIX}%'")
+    if done.returncode != 0:
+        return [f"bases de datos de simulacros anteriores: no se pudieron listar ({_tail(done.stderr)})"]
+    keep = {database_name(run_id, 0) for run_id in active}
+    notes = []
+    for db in sorted(set(done.stdout.split())):
+        if not _OURS.match(db) or _belongs(db, keep):
+            continue
+        pg.drop(db)
+        notes.append(f"base de datos {db} de un simulacro anterior " + ("NO eliminada" if pg.exists(db)
+                                                                          else "eliminada"))
+    return notes
+
+
+def _belongs(db: str, keep: set[str]) -> bool:
+    """Whether `db` is an active run's database: its first (`name`) or a later dump's (`name_<n>`)."""
+    return any(db == k or (db.startswith(k + "_") and db[len(k) + 1:].isdigit()) for k in keep)
 
 
 def _tail(text: str) -> str:

@@ -15,15 +15,24 @@ copy against. Archives older than the asset's retention are removed when the nex
             keep_days: 30
 
 Backups are always full (the level asked is recorded, the archive holds everything). Calls block.
+
+Only regular files are archived. Symbolic links are never followed nor stored, neither in the manifest
+nor in the archive: a link's target may lie outside the folder (the manifest would describe a file the
+archive does not hold), and the restore's `data` filter refuses an absolute link, which would fail the
+whole restore. The backup says how many it left out («N enlaces simbólicos no copiados», the backup
+run's message). The archive and the manifest are created 0600 (under a temporary name, then renamed:
+a half-written backup is never seen as one), in a folder kept 0700.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
+import stat
 import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +42,7 @@ from pydantic import Field
 from agent.backups.backend import BackendOptions, BackupBackend, CatalogFile, JobResult, Volume
 from agent.errors import BackendError
 
+_LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9]{14}-[0-9a-f]{6}$")
 CHUNK = 1 << 20
 
@@ -79,26 +89,20 @@ class FilesBackend(BackupBackend):
     def start(self, job: str, level: str) -> str:
         sources = self._sources(job)
         folder = self._root(job)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)             # mkdir's mode does nothing to a folder that already exists
         started = datetime.now(UTC)
         job_id = f"{started:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
         archive = folder / f"{job_id}.tar.gz"
-        files, errors = [], []
-        with tarfile.open(archive, "w:gz") as tar:
-            for src in sources:
-                if not src.exists():
-                    errors.append(f"Error: {src} no existe")
-                    continue
-                for path in sorted([src] if src.is_file() else (p for p in src.rglob("*") if p.is_file())):
-                    tar.add(path, arcname=str(path).lstrip("/"), recursive=False)
-                    files.append({"path": str(path), "size": path.stat().st_size, "sha256": _sha256(path)})
-        os.chmod(archive, 0o600)
+        with _PrivateFile(archive) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            files, errors, links = _archive(tar, sources)
+        if links:
+            _LOGGER.warning("%s: job %s: %d symbolic link(s) not archived", self.name, job, links)
         manifest = {"job_id": job_id, "job": job, "level": level, "started": started.isoformat(),
                     "ended": datetime.now(UTC).isoformat(), "status": "failed" if errors else "ok",
-                    "archive": archive.name, "files": files, "errors": errors}
-        path = folder / f"{job_id}.json"
-        path.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.chmod(path, 0o600)
+                    "archive": archive.name, "files": files, "errors": errors, "links": links}
+        with _PrivateFile(folder / f"{job_id}.json") as f:
+            f.write(json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
         self._prune(job, started)
         return job_id
 
@@ -152,16 +156,85 @@ class FilesBackend(BackupBackend):
         return len(files), len({str(Path(f.path).parent) for f in files})
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
+class _PrivateFile:
+    """A new file created 0600 from the start (O_EXCL: never an existing one, nor through a link) under a
+    temporary name, renamed to `path` once written whole; removed when writing fails."""
+
+    def __init__(self, path: Path):
+        self.path, self.tmp = path, path.with_name(f".{path.name}.{secrets.token_hex(3)}.tmp")
+
+    def __enter__(self):
+        fd = os.open(self.tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        self.file = os.fdopen(fd, "wb")
+        return self.file
+
+    def __exit__(self, kind, err, tb) -> None:
+        self.file.close()
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _archive(tar: tarfile.TarFile, sources: list[Path]) -> tuple[list[dict], list[str], int]:
+    """Add the regular files of the sources to the archive; (manifest entries, errors, links left out)."""
+    files: list[dict] = []
+    errors: list[str] = []
+    links = 0
+    for src in sources:
+        if not src.is_symlink() and not src.exists():
+            errors.append(f"Error: {src} no existe")
+            continue
+        paths, skipped = _regular_files(src)
+        links += skipped
+        for path in paths:
+            try:
+                files.append(_add(tar, path))
+            except OSError as err:
+                errors.append(f"Error: {path}: {err.strerror or err}")
+    return files, errors, links
+
+
+def _regular_files(src: Path) -> tuple[list[Path], int]:
+    """The regular files under `src` (itself, when it is one), sorted, and how many symbolic links were met;
+    links to folders are not descended into, links to files not taken (see the module's docstring)."""
+    if src.is_symlink():
+        return [], 1
+    if not src.is_dir():
+        return ([src] if src.is_file() else []), 0
+    out, links = [], 0
+    for top, dirs, names in os.walk(src, followlinks=False):
+        for name in dirs + names:
+            path = Path(top) / name
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:                 # gone since the folder was listed: nothing to archive
+                continue
+            if stat.S_ISLNK(mode):
+                links += 1
+            elif stat.S_ISREG(mode):
+                out.append(path)
+    return sorted(out), links
+
+
+def _add(tar: tarfile.TarFile, path: Path) -> dict:
+    """Archive one file and describe it, both from the same open file: O_NOFOLLOW, so a file swapped for a
+    link after the walk is refused rather than followed."""
+    with open(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+        info = tar.gettarinfo(arcname=str(path).lstrip("/"), fileobj=f)
+        if not info.isreg():
+            raise OSError("no es un archivo regular")
+        h = hashlib.sha256()
         while chunk := f.read(CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+        f.seek(0)
+        tar.addfile(info, f)
+    return {"path": str(path), "size": info.size, "sha256": h.hexdigest()}
 
 
 def _result(m: dict) -> JobResult:
     return JobResult(job_id=m["job_id"], name=m["job"], level=m["level"], status=m["status"],
                      started=datetime.fromisoformat(m["started"]), ended=datetime.fromisoformat(m["ended"]),
                      files=len(m["files"]), bytes=sum(f["size"] for f in m["files"]), volumes=[m["archive"]],
-                     errors=list(m["errors"]))
+                     errors=list(m["errors"]),
+                     backend_status=f"{m['links']} enlaces simbólicos no copiados" if m.get("links") else "")

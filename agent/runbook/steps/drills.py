@@ -1,18 +1,20 @@
 """Step kinds of the restore drill (`simulacro-restauracion`, issue 17).
 
 `drill_pick` chooses the backup (the latest, or a random one within the asset's retention);
-`drill_restore` restores it under the drills' scratch folder, one subfolder per run, and starts the
-clock; `drill_verify` checks the copy against the backend's catalog (files, size, a sample's
-checksums; a database dump also with pg_restore --list and, in a throwaway database, a query) and
-stops the clock; `drill_cleanup` removes the folder and drops the databases, whatever happened before;
-`drill_report` writes the evidence, sets the asset's drill reading (a failed drill is an alert, as a
-failed backup is) and files the drill report (informe-simulacro). They pass what they found to each
-other as the run's facts (`facts.drill_*`).
+`drill_restore` first sweeps what earlier drills left (a cancelled or crashed run skips its cleanup:
+folders and databases of runs no longer active), then restores the backup under the drills' scratch
+folder, one subfolder per run (0700), and starts the clock; `drill_verify` checks the copy against the
+backend's catalog (files, size, a sample's checksums; a database dump also with pg_restore --list and,
+in a throwaway database, a query) and stops the clock; `drill_cleanup` removes the folder and drops the
+databases, whatever happened before; `drill_report` writes the evidence, sets the asset's drill reading
+(a failed drill is an alert, as a failed backup is) and files the drill report (informe-simulacro).
+They pass what they found to each other as the run's facts (`facts.drill_*`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from pydantic import Field
 
 from agent.backups import drill_checks, drills
 from agent.backups.service import BackupService
-from agent.errors import BackendError, StepFailed
+from agent.errors import BackendError, RunbookError, StepFailed
+from agent.runbook.journal import TERMINAL
 from agent.runbook.kinds import NoOptions, StepContext, StepKind, StepOptions
 from agent.runbook.steps.backups import _chain
 
@@ -48,6 +51,44 @@ def _pg(ctx: StepContext) -> drill_checks.ScratchPostgres | None:
     cfg = ctx.settings.config
     pg = cfg.backups.drills.postgres
     return drill_checks.ScratchPostgres(pg, cfg.base_dir) if pg is not None else None
+
+
+def _is_active(ctx: StepContext, run_id: str) -> bool:
+    """Whether a run has not ended (pending, running, interrupted, awaiting someone): its scratch target is in
+    use. A crashed run counts until it is resumed (then its own cleanup runs) or cancelled: it may still
+    verify what it restored. A name the journal does not know is no run's."""
+    if run_id == ctx.run_id:
+        return True
+    try:
+        return ctx.journal.run(run_id)["status"] not in TERMINAL
+    except RunbookError:
+        return False
+
+
+def _active_runs(ctx: StepContext) -> set[str]:
+    """The runs not ended (any status but the journal's TERMINAL ones: a status added later counts as not
+    ended, so its database is kept), this one included."""
+    return {r["id"] for r in ctx.journal.runs(limit=10_000) if r["status"] not in TERMINAL} | {ctx.run_id}
+
+
+async def _sweep(ctx: StepContext, root: Path) -> str:
+    """Remove the folders and drop the databases runs no longer active left behind; what was swept."""
+    notes = await asyncio.to_thread(drill_checks.sweep_folders, root, lambda name: _is_active(ctx, name))
+    pg = _pg(ctx)
+    if pg is not None:
+        try:
+            active = await asyncio.to_thread(_active_runs, ctx)
+            notes += await asyncio.to_thread(drill_checks.sweep_databases, pg, active)
+        except BackendError as err:       # housekeeping: the drill goes on, the note says it
+            notes.append(f"bases de datos de simulacros anteriores: {err}")
+    if notes:
+        ctx.log.info("run %s: swept earlier drills' leftovers: %s", ctx.run_id, "; ".join(notes))
+    return "; ".join(notes)
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)               # mkdir's mode does nothing to a folder that already exists
 
 
 class PickOptions(StepOptions):
@@ -108,10 +149,12 @@ class DrillRestore(StepKind):
         svc = _service(ctx)
         asset = svc.settings.assets.get(facts["drill_asset"])
         backend = svc.backend(asset.backend)
-        _root, where = _scratch(ctx)
-        where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root, where = _scratch(ctx)
+        swept = await _sweep(ctx, root)
+        _private_dir(root)
+        _private_dir(where)                 # what comes back is production data: the agent's eyes only
         started = datetime.now(UTC)
-        _set(ctx, target_kind="carpeta", where=str(where), started=started.isoformat())
+        _set(ctx, target_kind="carpeta", where=str(where), started=started.isoformat(), swept=swept)
         try:
             job = await asyncio.to_thread(backend.scratch_restore, facts["drill_jobs"], str(where))
             if job.status == "running":
@@ -192,6 +235,8 @@ class DrillCleanup(StepKind):
         facts = _facts(ctx)
         root, where = _scratch(ctx)
         ok, note = await asyncio.to_thread(drill_checks.cleanup, where, root, _pg(ctx), facts.get("drill_databases") or [])
+        if facts.get("drill_swept"):        # the evidence says what earlier drills had left, and that it went
+            note += f"; restos de simulacros anteriores: {facts['drill_swept']}"
         _set(ctx, cleanup=ok, cleanup_note=note)
         if not ok:
             raise StepFailed(f"limpieza incompleta: {note}")
