@@ -53,11 +53,6 @@ def drill_schedules(settings) -> list[ScheduleSpec]:
     return out
 
 
-def due_in(asset: Asset, month: int) -> bool:
-    """Whether the asset's drill calendar names this month."""
-    return month in asset.drill_months()
-
-
 def pick(jobs: list[JobResult], rule: str, retention_days: int, now: datetime,
          rng: random.Random | None = None) -> JobResult | None:
     """The backup a drill restores: the latest good one (`ultima`) or any good one still within the

@@ -54,11 +54,11 @@ def compose(name: str, settings, store, *, now: datetime | None = None, send: bo
     ctx = DocContext(settings, store, (now or datetime.now(UTC)), forms.form(doc.form_for(params), override),
                      forms.Labels(override), params)
     page = doc.build(ctx)
-    folder = cfg.path(cfg.documents_dir) / doc.folder.format(**params)
+    sub = Path(doc.folder.format(**params))            # its folder under documents_dir, as the archive names it
+    folder = cfg.path(cfg.documents_dir) / sub
     code = archive.new_code()
     verification = render.Verification(archive.shown(code), archive.keywords(code),
                                        f"{cfg.http.base_url()}/verificar?codigo={archive.shown(code)}")
-    prefix = Path(doc.folder.format(**params))
     origin = origin or (f"ejecución {params['run_id']}" if params.get("run_id") else "oti-agent")
 
     def keep(files: dict[str, Path]) -> None:      # before the files are published under their names
@@ -66,7 +66,7 @@ def compose(name: str, settings, store, *, now: datetime | None = None, send: bo
                      form=f"{render.code_of(ctx.form)}, versión {ctx.form.version}", params=params, origin=origin,
                      signers={k: v for k, v in page.signers.items() if v}, files=files,
                      sha256s={f: archive.sha256_of(p) for f, p in files.items()},
-                     names={f: str(prefix / f"{page.name}.{f}") for f in files}, now=ctx.now)
+                     names={f: str(sub / f"{page.name}.{f}") for f in files}, now=ctx.now)
 
     paths = render.write(folder, ctx.form, page, pdf=doc.pdf, group_readable=cfg.documents_group_readable,
                          verification=verification, before_publish=keep)

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, inspect, select, update
 from sqlalchemy import insert as sql_insert
 
+from agent.core.times import aware
 from agent.errors import StoreError
 from agent.store import schema as t
 from agent.store.schema_chain import chain_anchors, chain_heads, chain_links
@@ -59,14 +60,10 @@ def _plain(value: Any) -> Any:
     """A value as JSON can hold it, the same whichever database returned it: times in UTC with microseconds
     (SQLite returns them naive, stored in UTC; PostgreSQL aware)."""
     if isinstance(value, datetime):
-        return _aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+        return aware(value).astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
     return value
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def canonical(row) -> str:
@@ -205,7 +202,7 @@ def anchor(store, day: str, now: datetime, signer=None) -> list[dict]:
     try:
         return _fix_anchors(store, day, now, signer)
     except StoreError:          # another writer fixed the day's anchors at the same moment: theirs stand
-        have = {r["chain"]: dict(r, at=_aware(r["at"])) for r in store.rows(
+        have = {r["chain"]: r for r in store.rows(
             select(chain_anchors).where(chain_anchors.c.day == day))}
         if set(have) != set(CHAINS):
             raise
@@ -214,7 +211,7 @@ def anchor(store, day: str, now: datetime, signer=None) -> list[dict]:
 
 def _fix_anchors(store, day: str, now: datetime, signer) -> list[dict]:
     with store.transaction() as conn:
-        have = {r["chain"]: dict(r, at=_aware(r["at"])) for r in conn.execute(
+        have = {r["chain"]: dict(r, at=aware(r["at"])) for r in conn.execute(
             select(chain_anchors).where(chain_anchors.c.day == day)).mappings()}
         missing = [c for c in CHAINS if c not in have]
         if missing:

@@ -15,7 +15,6 @@ them there; generating one is for the operators.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -248,27 +247,20 @@ def body_of(html: str) -> list:
     return tree.root["children"]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _viewed(ctx, key: str) -> dict | None:
     entry = next((d for d in archive(ctx) if d["key"] == key), None)
     if entry is None:
         return None
     files = {fmt: _file(ctx, key, fmt) for fmt in entry["formats"]}
+    # each file against the archive of what the agent wrote (issue 17), hashed once: authentic, altered, or
+    # older than the archive (written before verification codes)
+    verdicts = {fmt: check_file(ctx.store, p) for fmt, p in files.items() if p is not None}
     html = files.get("html")
     return {
         "doc": entry,
         "body": body_of(html.read_text(encoding="utf-8", errors="replace")) if html else None,
-        "hashes": {fmt: _sha256(p) for fmt, p in files.items() if p is not None},
-        # each file against the archive of what the agent wrote (issue 17): authentic, altered, or older
-        # than the archive (written before verification codes)
-        "verdicts": {fmt: check_file(ctx.store, p) for fmt, p in files.items() if p is not None},
+        "hashes": {fmt: v.sha256 for fmt, v in verdicts.items()},
+        "verdicts": verdicts,
     }
 
 
